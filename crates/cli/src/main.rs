@@ -1,0 +1,44 @@
+//! `seekmath`: the DeepSeekMath recipe as one tool.
+//!
+//! The binary is deliberately thin: each command group lives in its own `cmd_<group>.rs` module that parses
+//! arguments and calls into the library crates, where all behaviour (and its tests) lives.
+
+mod cmd_doctor;
+
+use clap::{Parser, Subcommand};
+
+/// Top-level command line.
+#[derive(Parser)]
+#[command(name = "seekmath", version, about = "Mine a math corpus, train, reinforce with GRPO, evaluate.")]
+struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `seekmath_corpus=debug`.
+    #[arg(long, global = true, env = "SEEKMATH_LOG", default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Command groups, in data-flow order: corpus → train → rl → eval.
+#[derive(Subcommand)]
+enum Command {
+    /// Check the installation: versions, devices, and on a GPU a bf16 matmul and SDPA check.
+    Doctor(cmd_doctor::DoctorArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Doctor(args) => cmd_doctor::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

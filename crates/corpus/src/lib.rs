@@ -1,0 +1,7 @@
+//! Mining a math corpus from the web, as DeepSeekMath §2.1 did.
+//!
+//! Data flows through one [`document::Document`] model: readers (WARC/WET/JSONL/Parquet) produce documents,
+//! extraction fills their text, language identification and the fastText-style classifier score them, and the
+//! later stages (ranking, dedup, decontamination, domain discovery) select among them.
+
+pub mod document;

@@ -1,0 +1,1 @@
+//! Continued pre-training and supervised fine-tuning, as DeepSeekMath ran them.
