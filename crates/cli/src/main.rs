@@ -3,7 +3,11 @@
 //! The binary is deliberately thin: each command group lives in its own `cmd_<group>.rs` module that parses
 //! arguments and calls into the library crates, where all behaviour (and its tests) lives.
 
+mod cmd_corpus;
 mod cmd_doctor;
+mod cmd_eval;
+mod cmd_generate;
+mod cmd_verify;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +27,14 @@ struct Cli {
 enum Command {
     /// Check the installation: versions, devices, and on a GPU a bf16 matmul and SDPA check.
     Doctor(cmd_doctor::DoctorArgs),
+    /// Mine the web for math: read crawls, extract text with math, identify languages, classify, rank.
+    Corpus(cmd_corpus::CorpusArgs),
+    /// Evaluate a model on math benchmarks (few-shot/zero-shot CoT, program-of-thought, tool-integrated).
+    Eval(cmd_eval::EvalArgs),
+    /// Check answers: `--gold G --pred P` prints true/false; `--batch FILE.jsonl` scores records.
+    Verify(cmd_verify::VerifyArgs),
+    /// Sample continuations from a model (`--prompt` or `--prompts FILE.jsonl`); `generate bench` measures decode speed.
+    Generate(cmd_generate::GenerateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -33,6 +45,10 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Doctor(args) => cmd_doctor::run(args),
+        Command::Corpus(args) => cmd_corpus::run(args),
+        Command::Eval(args) => cmd_eval::run(args),
+        Command::Verify(args) => cmd_verify::run(args),
+        Command::Generate(args) => cmd_generate::run(args),
     };
     match result {
         Ok(code) => code,

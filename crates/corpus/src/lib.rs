@@ -5,3 +5,12 @@
 //! later stages (ranking, dedup, decontamination, domain discovery) select among them.
 
 pub mod document;
+pub mod readers;
+pub mod classifier;
+pub mod extract;
+pub mod langid;
+pub mod rank;
+pub mod decontam;
+pub mod dedup;
+pub mod domains;
+pub mod pipeline;

@@ -1,1 +1,44 @@
-//! A small C++ shim for the libtorch APIs that tch does not bind (fused AdamW, CUDA graphs, streams, autocast).
+//! A small C++ shim for the libtorch APIs that tch does not bind.
+//!
+//! tch covers tensors and autograd, but a trainer that wants to match PyTorch's speed also needs a few things that
+//! only exist in libtorch's C++ API: the fused multi-tensor AdamW kernel (`at::_fused_adamw_`, CPU and CUDA), CUDA
+//! graphs (`at::cuda::CUDAGraph`), CUDA streams, and bf16 autocast. This crate compiles one C++ file
+//! (`csrc/shim.cpp`) against the same libtorch that torch-sys links and exposes those calls safely.
+//!
+//! Tensors cross the boundary as tch's raw `C_tensor` pointer, which is an `at::Tensor*` on the C++ side; no tensor
+//! is ever copied or owned by the shim. Every C++ exception comes back as [`ShimError::Torch`].
+//!
+//! The CUDA parts are compiled whenever the CUDA runtime headers are present at build time (see `build.rs`), and are
+//! guarded at run time: on a machine without a GPU they return [`ShimError::CudaUnavailable`].
+
+mod adamw;
+mod autocast;
+mod cuda;
+mod ffi;
+
+pub use adamw::fused_adamw;
+pub use autocast::AutocastGuard;
+pub use cuda::{cuda_device_count, cuda_device_name, CudaGraph, CudaStream, StreamGuard};
+
+/// Errors from the shim.
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    /// libtorch raised an exception; the message is libtorch's own.
+    #[error("libtorch: {0}")]
+    Torch(String),
+    /// The arguments are inconsistent (list lengths, missing gradients...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A CUDA feature was asked for but no CUDA device is usable (or the shim was built without CUDA headers).
+    #[error("CUDA unavailable: {0}")]
+    CudaUnavailable(String),
+}
+
+/// Result alias for the shim.
+pub type Result<T> = std::result::Result<T, ShimError>;
+
+/// True when the shim was compiled with its CUDA parts (CUDA headers were found at build time).
+pub fn built_with_cuda() -> bool {
+    // SAFETY: a pure query with no arguments.
+    unsafe { ffi::seekmath_shim_has_cuda_support() != 0 }
+}

@@ -1,0 +1,520 @@
+//! `seekmath corpus ...`: read crawl files, extract text with math, identify languages, train and apply the math
+//! classifier, rank by token budget. All behaviour lives in `seekmath-corpus`; this module parses arguments,
+//! drives progress bars and prints summaries.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use seekmath_corpus::classifier::{read_fasttext_lines, Classifier, QuantizeConfig, TrainConfig, LABEL_PREFIX};
+use seekmath_corpus::document::Document;
+use seekmath_corpus::extract::{extract_document, ExtractOptions};
+use seekmath_corpus::langid::{LanguageFilter, LanguageIdentifier};
+use seekmath_corpus::rank::{select, Scored, Selection, TokenCounter};
+use seekmath_corpus::readers::{self, ReadStats, ReaderOptions};
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Corpus commands.
+#[derive(Subcommand)]
+pub enum CorpusCommand {
+    /// Extract text (keeping math as LaTeX) from WARC/JSONL/Parquet pages into JSONL documents.
+    Extract(ExtractArgs),
+    /// Identify languages with a fastText model (lid.176.ftz) and optionally keep only some.
+    Langid(LangidArgs),
+    /// Train the fastText-compatible math classifier from positive and negative inputs.
+    TrainClassifier(TrainArgs),
+    /// Score documents with a classifier: adds `math_score` (the positive-label probability).
+    Score(ScoreArgs),
+    /// Keep the best-scored documents by token budget or threshold.
+    Rank(RankArgs),
+    /// Read lines on stdin and print predictions like `fasttext predict-prob`.
+    Predict(PredictArgs),
+}
+
+/// Arguments of `corpus`.
+#[derive(Args)]
+pub struct CorpusArgs {
+    #[command(subcommand)]
+    command: CorpusCommand,
+}
+
+/// Input options shared by commands that read documents.
+#[derive(Args, Clone)]
+pub struct InputArgs {
+    /// Input files (WARC/WET, JSONL, Parquet, text lines; gz/zstd allowed).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// JSONL/Parquet fields that hold the text (repeatable); default `text`, `html`, or a known Q/A pair.
+    #[arg(long = "text-field")]
+    text_fields: Vec<String>,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+/// `corpus extract`.
+#[derive(Args)]
+pub struct ExtractArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Output JSONL.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Keep all visible text (no boilerplate removal).
+    #[arg(long)]
+    keep_boilerplate: bool,
+    /// Language-identification model; sets `lang` on every document.
+    #[arg(long)]
+    langid_model: Option<PathBuf>,
+    /// Languages to keep (comma-separated ISO codes; needs --langid-model; empty keeps all).
+    #[arg(long, value_delimiter = ',')]
+    lang: Vec<String>,
+}
+
+/// `corpus langid`.
+#[derive(Args)]
+pub struct LangidArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// fastText language-identification model.
+    #[arg(long)]
+    model: PathBuf,
+    /// Output JSONL.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Languages to keep (comma-separated; empty keeps all).
+    #[arg(long, value_delimiter = ',')]
+    lang: Vec<String>,
+    /// Minimum probability of the identified language.
+    #[arg(long, default_value_t = 0.0)]
+    min_prob: f32,
+}
+
+/// `corpus train-classifier`.
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Positive (math) inputs: JSONL, WARC, Parquet, or fastText-format lines.
+    #[arg(long, required = true, num_args = 1..)]
+    positive: Vec<PathBuf>,
+    /// Negative inputs.
+    #[arg(long, required = true, num_args = 1..)]
+    negative: Vec<PathBuf>,
+    /// Output model (`.bin`; `.ftz` quantizes).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Label for positives.
+    #[arg(long, default_value = "math")]
+    positive_label: String,
+    /// Label for negatives.
+    #[arg(long, default_value = "other")]
+    negative_label: String,
+    /// Embedding dimension.
+    #[arg(long, default_value_t = 256)]
+    dim: i32,
+    /// Learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    lr: f64,
+    /// Longest word n-gram.
+    #[arg(long, default_value_t = 3)]
+    word_ngrams: i32,
+    /// Minimum word count.
+    #[arg(long, default_value_t = 3)]
+    min_count: i32,
+    /// Epochs.
+    #[arg(long, default_value_t = 3)]
+    epoch: i32,
+    /// Hashing buckets.
+    #[arg(long, default_value_t = 2_000_000)]
+    bucket: i32,
+    /// Loss: softmax, ns, hs, ova.
+    #[arg(long, default_value = "softmax")]
+    loss: String,
+    /// Training threads (more than one is Hogwild, not bit-reproducible).
+    #[arg(long, default_value_t = 1)]
+    threads: i32,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: i32,
+    /// JSONL/Parquet text fields (repeatable).
+    #[arg(long = "text-field")]
+    text_fields: Vec<String>,
+}
+
+/// `corpus score`.
+#[derive(Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Classifier model (.bin/.ftz).
+    #[arg(long)]
+    model: PathBuf,
+    /// Output JSONL.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// The positive label whose probability is the score.
+    #[arg(long, default_value = "math")]
+    label: String,
+}
+
+/// `corpus rank`.
+#[derive(Args)]
+pub struct RankArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Output JSONL (kept documents, in input order).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Keep the best documents up to this many tokens.
+    #[arg(long, conflicts_with = "threshold")]
+    budget_tokens: Option<u64>,
+    /// Keep documents whose score is at least this.
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Hugging Face tokenizer.json for token counts (default: whitespace words).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Score key in `scores` (written by `corpus score`).
+    #[arg(long, default_value = "math")]
+    score_key: String,
+}
+
+/// `corpus predict`.
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Classifier model (.bin/.ftz).
+    #[arg(long)]
+    model: PathBuf,
+    /// Number of labels per line.
+    #[arg(short, default_value_t = 1)]
+    k: usize,
+    /// Minimum probability.
+    #[arg(long, default_value_t = 0.0)]
+    threshold: f32,
+}
+
+/// Runs a corpus command.
+pub fn run(args: CorpusArgs) -> Result<ExitCode> {
+    match args.command {
+        CorpusCommand::Extract(a) => extract_cmd(a),
+        CorpusCommand::Langid(a) => langid_cmd(a),
+        CorpusCommand::TrainClassifier(a) => train_cmd(a),
+        CorpusCommand::Score(a) => score_cmd(a),
+        CorpusCommand::Rank(a) => rank_cmd(a),
+        CorpusCommand::Predict(a) => predict_cmd(a),
+    }?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress(label: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {prefix} {pos} docs ({per_sec}) {elapsed} {msg}").expect("valid template"));
+    bar.set_prefix(label.to_string());
+    bar
+}
+
+fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("building the thread pool")
+}
+
+/// Summary printed at the end of every streaming command.
+#[derive(Default)]
+struct Summary {
+    read: ReadStats,
+    dropped: BTreeMap<String, u64>,
+    kept: u64,
+    tokens: u64,
+}
+
+impl Summary {
+    fn print(&self, what: &str) {
+        eprintln!(
+            "{what}: records {} → documents {}, kept {}, words {}",
+            self.read.records, self.read.documents, self.kept, self.tokens
+        );
+        for (reason, n) in self.read.skipped.iter().chain(&self.dropped) {
+            eprintln!("  skipped {n:>8}  {reason}");
+        }
+        for (kind, n) in &self.read.errors {
+            eprintln!("  bad     {n:>8}  {kind}");
+        }
+    }
+}
+
+/// Streams documents from all inputs in batches, maps each batch in parallel, writes kept ones in input order.
+fn stream_map(
+    input: &InputArgs,
+    output: &Path,
+    label: &str,
+    map: impl Fn(Document) -> Result<Option<serde_json::Value>, String> + Sync,
+) -> Result<Summary> {
+    let pool = thread_pool(input.threads)?;
+    let options = ReaderOptions { text_fields: input.text_fields.clone(), ..Default::default() };
+    let file = std::fs::File::create(output).with_context(|| format!("cannot create {}", output.display()))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let bar = progress(label);
+    let mut summary = Summary::default();
+    for path in &input.inputs {
+        let mut reader = readers::open_with(path, &options)?;
+        loop {
+            let mut batch = Vec::with_capacity(1024);
+            for item in reader.by_ref() {
+                match item {
+                    Ok(doc) => batch.push(doc),
+                    Err(e) => tracing::warn!("{e}"),
+                }
+                if batch.len() == 1024 {
+                    break;
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            bar.inc(batch.len() as u64);
+            let results: Vec<_> = pool.install(|| batch.into_par_iter().map(&map).collect());
+            for r in results {
+                match r {
+                    Ok(Some(value)) => {
+                        summary.kept += 1;
+                        summary.tokens += value.get("text").and_then(|t| t.as_str()).map_or(0, |t| t.split_whitespace().count() as u64);
+                        serde_json::to_writer(&mut out, &value)?;
+                        out.write_all(b"\n")?;
+                    }
+                    Ok(None) => {}
+                    Err(reason) => *summary.dropped.entry(reason).or_default() += 1,
+                }
+            }
+        }
+        summary.read.merge(reader.stats());
+    }
+    out.flush()?;
+    bar.finish();
+    Ok(summary)
+}
+
+fn to_value(doc: &Document) -> serde_json::Value {
+    serde_json::to_value(doc).expect("documents serialise")
+}
+
+fn extract_cmd(a: ExtractArgs) -> Result<()> {
+    let options = ExtractOptions { remove_boilerplate: !a.keep_boilerplate, ..Default::default() };
+    let lid = a.langid_model.as_ref().map(LanguageIdentifier::load).transpose()?;
+    if lid.is_none() && !a.lang.is_empty() {
+        bail!("--lang needs --langid-model");
+    }
+    let filter = LanguageFilter { keep: a.lang.clone(), min_probability: 0.0 };
+    let summary = stream_map(&a.input, &a.output, "extract", |mut doc| {
+        if !extract_document(&mut doc, &options) {
+            return Err("no text after extraction".into());
+        }
+        if let Some(lid) = &lid {
+            lid.annotate(&mut doc);
+            if !filter.accepts(doc.lang.as_ref()) {
+                return Err(format!("language {}", doc.lang.as_ref().map_or("none", |l| l.0.as_str())));
+            }
+        }
+        Ok(Some(to_value(&doc)))
+    })?;
+    summary.print("extract");
+    Ok(())
+}
+
+fn langid_cmd(a: LangidArgs) -> Result<()> {
+    let lid = LanguageIdentifier::load(&a.model)?;
+    let filter = LanguageFilter { keep: a.lang.clone(), min_probability: a.min_prob };
+    let summary = stream_map(&a.input, &a.output, "langid", |mut doc| {
+        if doc.text.is_empty() && doc.html.is_some() {
+            extract_document(&mut doc, &ExtractOptions::default());
+        }
+        lid.annotate(&mut doc);
+        if !filter.accepts(doc.lang.as_ref()) {
+            return Err(format!("language {}", doc.lang.as_ref().map_or("none", |l| l.0.as_str())));
+        }
+        Ok(Some(to_value(&doc)))
+    })?;
+    summary.print("langid");
+    Ok(())
+}
+
+/// Texts of one training input: fastText lines (labels stripped) or documents (extracted if HTML).
+fn training_texts(path: &Path, text_fields: &[String]) -> Result<Vec<String>> {
+    let first_line = {
+        let mut r = readers::compress::open_decompressed(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut line = String::new();
+        let _ = r.read_line(&mut line);
+        line
+    };
+    if first_line.trim_start().starts_with(LABEL_PREFIX) {
+        return Ok(read_fasttext_lines(path)?.into_iter().map(|(_, t)| t).collect());
+    }
+    let options = ReaderOptions { text_fields: text_fields.to_vec(), ..Default::default() };
+    let mut reader = readers::open_with(path, &options)?;
+    let docs: Vec<Document> = reader.by_ref().filter_map(|d| d.map_err(|e| tracing::warn!("{e}")).ok()).collect();
+    let texts: Vec<String> = docs
+        .into_par_iter()
+        .filter_map(|mut d| extract_document(&mut d, &ExtractOptions::default()).then_some(d.text))
+        .collect();
+    let stats = reader.stats();
+    tracing::info!(file = %path.display(), documents = texts.len(), bad = stats.error_count(), "read training input");
+    Ok(texts)
+}
+
+fn train_cmd(a: TrainArgs) -> Result<()> {
+    let mut samples = Vec::new();
+    for (label, paths) in [(&a.positive_label, &a.positive), (&a.negative_label, &a.negative)] {
+        let mut n = 0;
+        for p in paths {
+            for t in training_texts(p, &a.text_fields)? {
+                samples.push((label.clone(), t));
+                n += 1;
+            }
+        }
+        eprintln!("{label}: {n} documents");
+        if n == 0 {
+            bail!("no {label} documents in {paths:?}");
+        }
+    }
+    let config = TrainConfig {
+        dim: a.dim,
+        lr: a.lr,
+        word_ngrams: a.word_ngrams,
+        min_count: a.min_count,
+        epoch: a.epoch,
+        bucket: a.bucket,
+        loss: a.loss.clone(),
+        threads: a.threads,
+        seed: a.seed,
+        ..Default::default()
+    };
+    tracing::info!(seed = a.seed, "training");
+    let bar = progress("train");
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let mut model = Classifier::train(&samples, &config)?;
+    bar.finish();
+    if a.output.extension().is_some_and(|e| e == "ftz") {
+        model = model.quantize(&QuantizeConfig::default())?;
+    }
+    model.save(&a.output)?;
+    eprintln!("train-classifier: {} documents, labels {:?} → {}", samples.len(), model.labels(), a.output.display());
+    Ok(())
+}
+
+fn score_cmd(a: ScoreArgs) -> Result<()> {
+    let model = Classifier::load(&a.model)?;
+    if model.model().label_index(&a.label).is_none() {
+        bail!("model {} has no label {:?} (labels: {:?})", a.model.display(), a.label, model.labels());
+    }
+    let key = a.label.strip_prefix(LABEL_PREFIX).unwrap_or(&a.label).to_string();
+    let summary = stream_map(&a.input, &a.output, "score", |mut doc| {
+        if doc.text.is_empty() && doc.html.is_some() && !extract_document(&mut doc, &ExtractOptions::default()) {
+            return Err("no text after extraction".into());
+        }
+        let p = model.probability(&doc.text, &a.label);
+        doc.scores.insert(key.clone(), p);
+        let mut v = to_value(&doc);
+        v["math_score"] = serde_json::json!(p);
+        Ok(Some(v))
+    })?;
+    summary.print("score");
+    Ok(())
+}
+
+fn rank_cmd(a: RankArgs) -> Result<()> {
+    let selection = match (a.budget_tokens, a.threshold) {
+        (Some(b), None) => Selection::TokenBudget(b),
+        (None, Some(t)) => Selection::Threshold(t),
+        _ => bail!("give exactly one of --budget-tokens or --threshold"),
+    };
+    let counter = a.tokenizer.as_ref().map(TokenCounter::from_file).transpose()?;
+    let key = a.score_key.clone();
+    let score_of = |doc: &Document| -> Option<f32> {
+        doc.scores.get(&key).copied().or_else(|| doc.metadata.get("math_score").and_then(|v| v.as_f64()).map(|v| v as f32))
+    };
+    // Pass 1: id, score, tokens of every scored document (tokenized in parallel batches).
+    let pool = thread_pool(a.input.threads)?;
+    let options = ReaderOptions { text_fields: a.input.text_fields.clone(), ..Default::default() };
+    let mut scored: Vec<Scored> = Vec::new();
+    let mut summary = Summary::default();
+    let bar = progress("count");
+    for path in &a.input.inputs {
+        let mut reader = readers::open_with(path, &options)?;
+        loop {
+            let batch: Vec<Document> = reader.by_ref().take(1024).filter_map(|d| d.map_err(|e| tracing::warn!("{e}")).ok()).collect();
+            if batch.is_empty() {
+                break;
+            }
+            bar.inc(batch.len() as u64);
+            let counted: Vec<Result<Option<Scored>>> = pool.install(|| {
+                batch
+                    .par_iter()
+                    .map(|doc| {
+                        let Some(score) = score_of(doc) else { return Ok(None) };
+                        let tokens = match &counter {
+                            Some(c) => c.count(&doc.text)?,
+                            None => doc.text.split_whitespace().count() as u64,
+                        };
+                        Ok(Some(Scored { id: doc.id.clone(), score, tokens }))
+                    })
+                    .collect()
+            });
+            for c in counted {
+                match c? {
+                    Some(s) => {
+                        summary.tokens += s.tokens;
+                        scored.push(s);
+                    }
+                    None => *summary.dropped.entry(format!("no `{key}` score")).or_default() += 1,
+                }
+            }
+        }
+        summary.read.merge(reader.stats());
+    }
+    bar.finish();
+    let selected = select(&scored, selection);
+    let keep: HashSet<usize> = selected.indices.iter().copied().collect();
+    // Pass 2: write kept documents in input order; the n-th scored document is the n-th record of pass 1.
+    let options = ReaderOptions { text_fields: a.input.text_fields.clone(), ..Default::default() };
+    let mut out = BufWriter::new(std::fs::File::create(&a.output).with_context(|| format!("cannot create {}", a.output.display()))?);
+    let mut index = 0usize;
+    for path in &a.input.inputs {
+        for doc in readers::open_with(path, &options)?.flatten() {
+            if score_of(&doc).is_none() {
+                continue;
+            }
+            if keep.contains(&index) {
+                serde_json::to_writer(&mut out, &to_value(&doc))?;
+                out.write_all(b"\n")?;
+            }
+            index += 1;
+        }
+    }
+    out.flush()?;
+    summary.kept = selected.indices.len() as u64;
+    summary.print("rank");
+    eprintln!(
+        "rank: kept {} of {} documents, {} {} (lowest kept score {:?})",
+        selected.indices.len(),
+        scored.len(),
+        selected.tokens,
+        if counter.is_some() { "tokens" } else { "words" },
+        selected.min_score
+    );
+    Ok(())
+}
+
+fn predict_cmd(a: PredictArgs) -> Result<()> {
+    let model = Classifier::load(&a.model)?;
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for line in stdin.lock().lines() {
+        let line = line.context("reading stdin")?;
+        let preds = model.predict_threshold(&line, a.k, a.threshold);
+        let fields: Vec<String> = preds.iter().map(|(l, p)| format!("{l} {p}")).collect();
+        writeln!(out, "{}", fields.join(" "))?;
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,39 @@
+"""Reference extractors for seekmath's extraction benchmark: trafilatura and resiliparse, single-threaded.
+
+Usage: extract_ref.py FILE_LIST OUT_JSONL
+FILE_LIST has one gzip-compressed HTML path per line. Writes one JSON object per page with each system's text,
+then a final {"timing": {system: seconds}} line (extraction calls only, decoding excluded).
+"""
+import gzip
+import json
+import sys
+import time
+
+import trafilatura
+from resiliparse.extract.html2text import extract_plain_text
+
+
+def main():
+    paths = [p.strip() for p in open(sys.argv[1], encoding="utf-8") if p.strip()]
+    pages = []
+    for p in paths:
+        raw = gzip.open(p).read()
+        pages.append(raw.decode("utf-8", errors="replace"))
+    timing = {}
+    outputs = {"trafilatura": [], "resiliparse": []}
+    start = time.perf_counter()
+    for html in pages:
+        outputs["trafilatura"].append(trafilatura.extract(html) or "")
+    timing["trafilatura"] = time.perf_counter() - start
+    start = time.perf_counter()
+    for html in pages:
+        outputs["resiliparse"].append(extract_plain_text(html, main_content=True) or "")
+    timing["resiliparse"] = time.perf_counter() - start
+    with open(sys.argv[2], "w", encoding="utf-8") as out:
+        for i, p in enumerate(paths):
+            out.write(json.dumps({"file": p, "trafilatura": outputs["trafilatura"][i], "resiliparse": outputs["resiliparse"][i]}) + "\n")
+        out.write(json.dumps({"timing": timing, "pages": len(pages)}) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+//! Choosing the next token on the device: greedy, temperature, top-k and top-p, by inverse-CDF sampling with one
+//! externally supplied uniform per row (see [`super::rng`]), so no device RNG state is involved.
+
+use tch::{Kind, Tensor};
+
+use super::params::SamplingParams;
+
+/// Picks one token per row of `logits` [B, V] and returns (tokens [B] i64, log-probs [B] f32), the log-probs
+/// taken from the unfiltered temperature-1 log-softmax. `uniforms` [B] f32 in [0, 1) on the same device.
+pub fn sample(logits: &Tensor, params: &SamplingParams, uniforms: &Tensor) -> (Tensor, Tensor) {
+    let logits = logits.to_kind(Kind::Float);
+    let tokens = if params.is_greedy() { logits.argmax(-1, false) } else { sample_tokens(&logits, params, uniforms) };
+    let logprobs = logits.log_softmax(-1, Kind::Float).gather(-1, &tokens.unsqueeze(-1), false).squeeze_dim(-1);
+    (tokens, logprobs)
+}
+
+fn sample_tokens(logits: &Tensor, params: &SamplingParams, uniforms: &Tensor) -> Tensor {
+    let vocab = logits.size()[1];
+    let scaled = logits / params.temperature;
+    let use_top_k = params.top_k > 0 && (params.top_k as i64) < vocab;
+    let use_top_p = params.top_p < 1.0;
+    // Candidates in descending order when a filter needs ranks; `map` takes a candidate column back to a token id.
+    let (candidates, map) = if use_top_k {
+        let (values, indices) = scaled.topk(params.top_k as i64, -1, true, true);
+        (values, Some(indices))
+    } else if use_top_p {
+        let (values, indices) = scaled.sort(-1, true);
+        (values, Some(indices))
+    } else {
+        (scaled, None)
+    };
+    let mut probs = candidates.softmax(-1, Kind::Float);
+    if use_top_p {
+        // Keep a token if the mass strictly before it is below top_p (so the most likely token always stays).
+        let before = probs.cumsum(-1, Kind::Float) - &probs;
+        probs = &probs * before.lt(params.top_p).to_kind(Kind::Float);
+    }
+    let cdf = probs.cumsum(-1, Kind::Float);
+    let width = cdf.size()[1];
+    let total = cdf.narrow(1, width - 1, 1);
+    let target = uniforms.to_kind(Kind::Float).unsqueeze(-1) * &total;
+    let pick = target.searchsorted(&cdf, false, true, "right", None::<Tensor>).clamp_max(width - 1);
+    // Rounding can land the pick on a filtered-out (zero) entry at the very end; take the most likely one then.
+    let picked_prob = probs.gather(-1, &pick, false);
+    let pick = pick.where_self(&picked_prob.gt(0.0), &probs.argmax(-1, true));
+    let tokens = match map {
+        Some(map) => map.gather(-1, &pick, false),
+        None => pick,
+    };
+    tokens.squeeze_dim(-1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(temperature: f64, top_p: f64, top_k: usize) -> SamplingParams {
+        SamplingParams { temperature, top_p, top_k, ..Default::default() }
+    }
+
+    #[test]
+    fn inverse_cdf_picks_by_cumulative_mass() {
+        let probs = Tensor::from_slice(&[0.1f32, 0.2, 0.3, 0.4]).log().unsqueeze(0).repeat([4, 1]);
+        let u = Tensor::from_slice(&[0.05f32, 0.15, 0.45, 0.95]);
+        let (tokens, logprobs) = sample(&probs, &params(1.0, 1.0, 0), &u);
+        assert_eq!(Vec::<i64>::try_from(&tokens).unwrap(), vec![0, 1, 2, 3]);
+        let lp = Vec::<f32>::try_from(&logprobs).unwrap();
+        assert!((lp[3] - 0.4f32.ln()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn top_p_and_top_k_exclude_the_tail() {
+        let probs = Tensor::from_slice(&[0.1f32, 0.2, 0.3, 0.4]).log().unsqueeze(0).repeat([3, 1]);
+        let u = Tensor::from_slice(&[0.0f32, 0.5, 0.999]);
+        // top_p 0.6: {0.4, 0.3} kept (mass before 0.3 is 0.4 < 0.6; before 0.2 is 0.7).
+        let (tokens, _) = sample(&probs, &params(1.0, 0.6, 0), &u);
+        assert_eq!(Vec::<i64>::try_from(&tokens).unwrap(), vec![3, 2, 2]);
+        let (tokens, _) = sample(&probs, &params(1.0, 1.0, 1), &u);
+        assert_eq!(Vec::<i64>::try_from(&tokens).unwrap(), vec![3, 3, 3]);
+    }
+
+    #[test]
+    fn greedy_is_argmax_and_logprob_is_unscaled() {
+        let logits = Tensor::from_slice(&[1.0f32, 3.0, 2.0]).unsqueeze(0);
+        let (tokens, logprobs) = sample(&logits, &params(0.0, 1.0, 0), &Tensor::zeros([1], (Kind::Float, tch::Device::Cpu)));
+        assert_eq!(tokens.int64_value(&[0]), 1);
+        let expected = logits.log_softmax(-1, Kind::Float).double_value(&[0, 1]);
+        assert!((logprobs.double_value(&[0]) - expected).abs() < 1e-6);
+    }
+
+    #[test]
+    fn low_temperature_concentrates_on_the_mode() {
+        let logits = Tensor::from_slice(&[1.0f32, 1.5, 0.5]).unsqueeze(0).repeat([64, 1]);
+        let u = Tensor::linspace(0.0, 0.999, 64, (Kind::Float, tch::Device::Cpu));
+        let (tokens, _) = sample(&logits, &params(0.01, 1.0, 0), &u);
+        assert!(Vec::<i64>::try_from(&tokens).unwrap().iter().all(|&t| t == 1));
+    }
+}

@@ -1,0 +1,64 @@
+//! Raw declarations of `csrc/shim.cpp`; only this crate's safe wrappers call them.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use torch_sys::C_tensor;
+
+extern "C" {
+    pub fn seekmath_shim_free_error(message: *mut c_char);
+    pub fn seekmath_shim_has_cuda_support() -> c_int;
+    pub fn seekmath_fused_adamw(
+        params: *const *mut C_tensor,
+        grads: *const *mut C_tensor,
+        exp_avgs: *const *mut C_tensor,
+        exp_avg_sqs: *const *mut C_tensor,
+        count: i64,
+        step: f64,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        weight_decay: f64,
+        eps: f64,
+    ) -> *mut c_char;
+    pub fn seekmath_autocast_enter(
+        device_is_cuda: c_int,
+        dtype: c_int,
+        previous_enabled: *mut c_int,
+        previous_dtype: *mut c_int,
+    ) -> *mut c_char;
+    pub fn seekmath_autocast_exit(device_is_cuda: c_int, previous_enabled: c_int, previous_dtype: c_int) -> *mut c_char;
+    pub fn seekmath_autocast_is_enabled(device_is_cuda: c_int) -> c_int;
+    pub fn seekmath_cuda_stream_from_pool(
+        device: c_int,
+        high_priority: c_int,
+        id: *mut i64,
+        device_index: *mut i64,
+        device_type: *mut i64,
+    ) -> *mut c_char;
+    pub fn seekmath_cuda_current_stream(
+        device: c_int,
+        id: *mut i64,
+        device_index: *mut i64,
+        device_type: *mut i64,
+    ) -> *mut c_char;
+    pub fn seekmath_cuda_set_current_stream(id: i64, device_index: i64, device_type: i64) -> *mut c_char;
+    pub fn seekmath_stream_synchronize(id: i64, device_index: i64, device_type: i64) -> *mut c_char;
+    pub fn seekmath_cuda_graph_new(out: *mut *mut c_void) -> *mut c_char;
+    pub fn seekmath_cuda_graph_free(graph: *mut c_void);
+    pub fn seekmath_cuda_graph_capture_begin(graph: *mut c_void, device: c_int) -> *mut c_char;
+    pub fn seekmath_cuda_graph_capture_end(graph: *mut c_void) -> *mut c_char;
+    pub fn seekmath_cuda_graph_replay(graph: *mut c_void) -> *mut c_char;
+    pub fn seekmath_cuda_device_name(device: c_int, buffer: *mut c_char, size: c_int) -> *mut c_char;
+    pub fn seekmath_cuda_device_count() -> c_int;
+}
+
+/// Turns a returned error pointer into a `Result`, freeing the C++ allocation.
+pub fn check(message: *mut c_char) -> crate::Result<()> {
+    if message.is_null() {
+        return Ok(());
+    }
+    // SAFETY: non-null pointers returned by the shim are NUL-terminated strings from malloc.
+    let text = unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned();
+    // SAFETY: freed exactly once, by the allocator that made it.
+    unsafe { seekmath_shim_free_error(message) };
+    Err(crate::ShimError::Torch(text))
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The GRPO learning run (issue 7): SmolLM2-135M-Instruct, generated arithmetic word problems (500 held-out
+# problems never seen in training), strict verifier reward, configs/grpo-smollm2-arith.toml. Held-out greedy
+# accuracy is measured before training (step 0), every 10 steps, and after the last step; the run folder holds
+# metrics.jsonl, curves.png, samples.jsonl, summary.json, checkpoints and the final HF export.
+#
+# Prepare on the CPU machine: scripts/build-gpu.sh (→ .gpu/seekmath, carry `.gpu`), and bring the model GGUF into
+# the host's /tmp in parts (see docs/gpu.md).
+# Run from the repo root on the GPU host:
+#   OUT=... scripts/gpu/grpo_learn.sh --model /tmp/SmolLM2-135M-Instruct.Q4_1.gguf [--set key=value ...]
+# CPU smoke test (tiny settings):  scripts/gpu/grpo_learn.sh --model M --cpu-smoke
+# Knobs (env): SEEKMATH_BIN (.gpu/seekmath, else target/release/seekmath), TORCH_VENV (/opt/torch/.venv).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+OUT="${OUT:-$ROOT/.gpu/out}"
+mkdir -p "$OUT"
+MODEL=""
+SMOKE=0
+EXTRA=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --model) MODEL="$2"; shift 2 ;;
+        --set) EXTRA+=(--set "$2"); shift 2 ;;
+        --cpu-smoke) SMOKE=1; shift ;;
+        *) echo "unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+[ -n "$MODEL" ] && [ -e "$MODEL" ] || { echo "usage: $0 --model PATH (missing: '$MODEL')" >&2; exit 2; }
+TORCH_VENV="${TORCH_VENV:-/opt/torch/.venv}"
+if [ -x "$TORCH_VENV/bin/python" ]; then
+    TORCH_LIB="$("$TORCH_VENV/bin/python" -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')"
+    export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+else
+    source "$ROOT/scripts/env.sh"
+fi
+BIN="${SEEKMATH_BIN:-}"
+if [ -z "$BIN" ]; then
+    if [ -x "$ROOT/.gpu/seekmath" ]; then BIN="$ROOT/.gpu/seekmath"; else BIN="$ROOT/target/release/seekmath"; fi
+fi
+RUN="$OUT/grpo-smollm2-arith"
+SETTINGS=(--set "model.path=$MODEL" --set "output.dir=$RUN")
+if [ "$SMOKE" = 1 ]; then
+    SETTINGS+=(--set model.device=cpu --set grpo.steps=2 --set grpo.group_size=4 --set grpo.questions_per_step=2
+        --set grpo.micro_batch_size=4 --set rollout.max_new_tokens=16 --set eval.max_new_tokens=16
+        --set task.eval_size=8 --set task.train_size=50 --set eval.every=1)
+fi
+"$BIN" doctor --device "$([ "$SMOKE" = 1 ] && echo cpu || echo cuda)" > "$OUT/doctor.txt" 2>&1 || {
+    cat "$OUT/doctor.txt" >&2; exit 1; }
+"$BIN" rl grpo --config configs/grpo-smollm2-arith.toml "${SETTINGS[@]}" "${EXTRA[@]}" 2> "$OUT/grpo_learn.log" \
+    | tee "$OUT/summary.json"
+python3 - "$RUN" <<'PY' | tee "$OUT/grpo_learn.md"
+import json, sys
+run = sys.argv[1]
+rows = [json.loads(l) for l in open(f"{run}/metrics.jsonl")]
+evals = [(r["step"], r["eval_accuracy"]) for r in rows if r.get("eval_accuracy") is not None]
+steps = [r for r in rows if r["step"] > 0]
+print("| step | held-out accuracy |\n|---:|---:|")
+for s, a in evals:
+    print(f"| {s} | {100*a:.1f}% |")
+if evals:
+    print(f"\nbefore {100*evals[0][1]:.1f}% → after {100*evals[-1][1]:.1f}% "
+          f"({100*(evals[-1][1]-evals[0][1]):+.1f} points) over {len(steps)} steps")
+if steps:
+    t = [r["time_generate"] + r["time_score"] + r["time_train"] for r in steps]
+    g = sum(r["time_generate"] for r in steps) / len(steps)
+    tr = sum(r["time_train"] for r in steps) / len(steps)
+    print(f"mean s/step {sum(t)/len(t):.2f} (generate {g:.2f}, train {tr:.2f}); "
+          f"train reward {steps[0]['reward_mean']:.3f} → {steps[-1]['reward_mean']:.3f}; "
+          f"final KL {steps[-1]['kl']:.4f}")
+PY
+cp "$RUN/curves.png" "$OUT/grpo_curves.png" 2>/dev/null || true
