@@ -30,7 +30,10 @@ if [ "$STEP" = prepare ]; then
     cp "$SRC/gsm8k/test.jsonl" "$DST/gsm8k/"
     cp "$SRC/math500/test.jsonl" "$DST/math500/"
     cp "$SRC"/fewshot/*.json "$DST/fewshot/"
-    du -sh "$DST"
+    # transformers needs the pure-Python `gguf` package to read GGUF; the host may lack it and has no network.
+    GGUF_VERSION="$(.venv/bin/python -c 'import gguf, importlib.metadata as m; print(m.version("gguf"))')"
+    .venv/bin/pip download -q --no-deps -d "$ROOT/.gpu/wheels" "gguf==$GGUF_VERSION"
+    du -sh "$DST" "$ROOT/.gpu/wheels"
     exit 0
 fi
 
@@ -89,6 +92,10 @@ if [ "$STEP" = gpu ] || [ "$STEP" = all ]; then
 fi
 
 if [ "$STEP" = parity ] || [ "$STEP" = all ]; then
+    if ! "$PY" -c 'import gguf' 2>/dev/null; then
+        "$PY" -m pip install -q --no-deps --no-index --target "$ROOT/.gpu/pylib" "$ROOT"/.gpu/wheels/gguf-*.whl >> "$LOG" 2>&1
+        export PYTHONPATH="$ROOT/.gpu/pylib${PYTHONPATH:+:$PYTHONPATH}"
+    fi
     # Ours on the CPU, then transformers on the same prompts; each gets half the cores.
     export OMP_NUM_THREADS="$THREADS"
     run gsm8k_cpu_parity --device cpu --dtype f32 --bench gsm8k --shots 8 --mode cot --limit "$PARITY_N" \

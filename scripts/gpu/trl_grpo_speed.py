@@ -24,7 +24,8 @@ from trl import GRPOConfig, GRPOTrainer
 INSTRUCTION = "{question}\nThink step by step, then finish with \"The answer is N.\" where N is a number."
 
 
-def load(model_path):
+def plain_checkpoint(model_path, scratch):
+    """A Hugging Face folder for `model_path` (TRL loads its reference model from the policy's folder)."""
     if model_path.endswith(".gguf"):
         # transformers dequantizes GGUF weights but marks the model as quantized, which Trainer refuses to train:
         # rebuild a plain fp32 model of the same config and copy the dequantized weights into it.
@@ -36,12 +37,11 @@ def load(model_path):
         model = type(loaded)(type(loaded.config).from_dict(cfg)).float()
         model.load_state_dict({k: v.float() for k, v in loaded.state_dict().items()})
         del loaded
-    else:
-        tok = AutoTokenizer.from_pretrained(model_path)
-        model = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=torch.float32)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return model, tok
+        folder = os.path.join(scratch, "dequantized")
+        model.save_pretrained(folder)
+        tok.save_pretrained(folder)
+        return folder
+    return model_path
 
 
 def last_number_reward(completions, answer, **_):
@@ -84,7 +84,10 @@ def main():
         {"prompt": [{"role": "user", "content": INSTRUCTION.format(question=r["question"])}], "answer": r["answer"]}
         for r in rows[: a.questions * (a.steps + 1)]
     ])
-    model, tok = load(a.model)
+    folder = plain_checkpoint(a.model, a.out)
+    tok = AutoTokenizer.from_pretrained(folder)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
     total = a.questions * a.group_size
     assert total % a.micro_batch == 0, "questions × group size must be a multiple of the micro-batch"
     cuda = a.device == "cuda"
@@ -94,9 +97,10 @@ def main():
         gradient_accumulation_steps=total // a.micro_batch, max_completion_length=a.max_new_tokens,
         temperature=1.0, max_steps=a.steps, logging_steps=1, report_to="none", save_strategy="no",
         bf16=cuda, use_cpu=not cuda, seed=0, use_vllm=False, shuffle_dataset=False,
+        model_init_kwargs={"dtype": torch.float32},
     )
     timer = Timer()
-    trainer = GRPOTrainer(model=model, reward_funcs=last_number_reward, args=args, train_dataset=data,
+    trainer = GRPOTrainer(model=folder, reward_funcs=last_number_reward, args=args, train_dataset=data,
                           processing_class=tok, callbacks=[timer])
     trainer.train()
     steady = timer.times[1:] or timer.times

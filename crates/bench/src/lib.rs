@@ -6,6 +6,8 @@
 //! counted) must be testable without a model, and reusable by the RL loop. Generation is supplied by the caller
 //! through the [`runner::Generator`] trait; the CLI adapts the model crate's engine to it.
 
+#![warn(missing_docs)]
+
 pub mod data;
 pub mod fewshot;
 pub mod metrics;

@@ -358,8 +358,12 @@ fn load_done(path: &Path, problems: &[Problem]) -> Result<Vec<ItemRecord>> {
         let line = line?;
         match serde_json::from_slice::<ItemRecord>(&line) {
             Ok(record) if !torn => {
-                let problem = problems.get(record.index);
-                if problem.is_none_or(|p| p.id != record.id) {
+                good_bytes += line.len() as u64 + 1;
+                // Items beyond a smaller --limit stay in the file but are not part of this run.
+                let Some(problem) = problems.get(record.index) else {
+                    continue;
+                };
+                if problem.id != record.id {
                     bail!(
                         "{}: item {} ({}) does not match the benchmark file",
                         path.display(),
@@ -367,7 +371,6 @@ fn load_done(path: &Path, problems: &[Problem]) -> Result<Vec<ItemRecord>> {
                         record.id
                     );
                 }
-                good_bytes += line.len() as u64 + 1;
                 records.push(record);
             }
             _ if line.iter().all(u8::is_ascii_whitespace) => good_bytes += line.len() as u64 + 1,
@@ -381,6 +384,9 @@ fn load_done(path: &Path, problems: &[Problem]) -> Result<Vec<ItemRecord>> {
     if torn {
         tracing::warn!("{}: dropping a partially written last line", path.display());
         OpenOptions::new().write(true).open(path)?.set_len(good_bytes)?;
+    } else if good_bytes > std::fs::metadata(path)?.len() {
+        // Killed between a record and its newline: terminate the line so the next append starts a new one.
+        OpenOptions::new().append(true).open(path)?.write_all(b"\n")?;
     }
     records.sort_by_key(|r| r.index);
     records.dedup_by_key(|r| r.index);

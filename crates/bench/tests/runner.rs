@@ -200,6 +200,12 @@ fn killed_run_resumes_without_redoing_items() {
         vec![0, 1, 2, 3, 4, 5, 6]
     );
 
+    // A smaller --limit over the same directory reports only the items inside it.
+    let mut fewer = opts.clone();
+    fewer.limit = Some(3);
+    let summary = run_benchmark(&mut generator, &selection, &fewer, None, &out).unwrap();
+    assert_eq!(summary.n_items, 3);
+
     // Different settings in the same directory are refused rather than mixed.
     let mut other = opts.clone();
     other.max_new_tokens = 99;

@@ -167,3 +167,20 @@ fn every_benchmark_builds_its_published_prompt() {
     assert!(prompt.ends_with(&format!("The answer is 8.\n\n\nQ: {}\nA:", problems[0].question)));
     assert_eq!(builder.shots(), 8);
 }
+
+/// The self-written demo slice the README's main job evaluates: loads cleanly and builds an 8-shot prompt.
+#[test]
+fn shipped_demo_slice_is_well_formed() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/demo");
+    let spec = seekmath_bench::find("gsm8k").unwrap();
+    let loaded = seekmath_bench::load(spec, &spec.default_path(&root)).unwrap();
+    assert!(loaded.skipped.is_empty());
+    assert_eq!(loaded.problems.len(), 12);
+    let builder =
+        seekmath_bench::PromptBuilder::new(spec, seekmath_bench::PromptMode::Cot, None, &root.join("fewshot")).unwrap();
+    assert_eq!(builder.shots(), 8);
+    let scorer = Scorer::new(AnswerKind::Number, Mode::Strict);
+    for p in &loaded.problems {
+        assert!(scorer.is_correct(&format!("{}.0", p.gold), &p.gold));
+    }
+}

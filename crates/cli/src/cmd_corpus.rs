@@ -32,6 +32,14 @@ pub enum CorpusCommand {
     Rank(RankArgs),
     /// Read lines on stdin and print predictions like `fasttext predict-prob`.
     Predict(PredictArgs),
+    /// Run the iterative mining loop (train → score → rank → dedup → decontaminate → domains) from a TOML config.
+    Mine(MineArgs),
+    /// Exact-URL and MinHash near-duplicate removal.
+    Dedup(DedupArgs),
+    /// Remove text segments that share 10-grams with benchmark problems.
+    Decontam(DecontamArgs),
+    /// Domain discovery: export math-domain path prefixes for annotation, import labels, list new seeds.
+    Domains(DomainsArgs),
 }
 
 /// Arguments of `corpus`.
@@ -204,19 +212,29 @@ pub fn run(args: CorpusArgs) -> Result<ExitCode> {
         CorpusCommand::Score(a) => score_cmd(a),
         CorpusCommand::Rank(a) => rank_cmd(a),
         CorpusCommand::Predict(a) => predict_cmd(a),
+        CorpusCommand::Mine(a) => mine_cmd(a),
+        CorpusCommand::Dedup(a) => dedup_cmd(a),
+        CorpusCommand::Decontam(a) => decontam_cmd(a),
+        CorpusCommand::Domains(a) => domains_cmd(a),
     }?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn progress(label: &str) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {prefix} {pos} docs ({per_sec}) {elapsed} {msg}").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix} {pos} docs ({per_sec}) {elapsed} {msg}")
+            .expect("valid template"),
+    );
     bar.set_prefix(label.to_string());
     bar
 }
 
 fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
-    rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("building the thread pool")
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("building the thread pool")
 }
 
 /// Summary printed at the end of every streaming command.
@@ -251,7 +269,10 @@ fn stream_map(
     map: impl Fn(Document) -> Result<Option<serde_json::Value>, String> + Sync,
 ) -> Result<Summary> {
     let pool = thread_pool(input.threads)?;
-    let options = ReaderOptions { text_fields: input.text_fields.clone(), ..Default::default() };
+    let options = ReaderOptions {
+        text_fields: input.text_fields.clone(),
+        ..Default::default()
+    };
     let file = std::fs::File::create(output).with_context(|| format!("cannot create {}", output.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let bar = progress(label);
@@ -278,7 +299,10 @@ fn stream_map(
                 match r {
                     Ok(Some(value)) => {
                         summary.kept += 1;
-                        summary.tokens += value.get("text").and_then(|t| t.as_str()).map_or(0, |t| t.split_whitespace().count() as u64);
+                        summary.tokens += value
+                            .get("text")
+                            .and_then(|t| t.as_str())
+                            .map_or(0, |t| t.split_whitespace().count() as u64);
                         serde_json::to_writer(&mut out, &value)?;
                         out.write_all(b"\n")?;
                     }
@@ -299,12 +323,18 @@ fn to_value(doc: &Document) -> serde_json::Value {
 }
 
 fn extract_cmd(a: ExtractArgs) -> Result<()> {
-    let options = ExtractOptions { remove_boilerplate: !a.keep_boilerplate, ..Default::default() };
+    let options = ExtractOptions {
+        remove_boilerplate: !a.keep_boilerplate,
+        ..Default::default()
+    };
     let lid = a.langid_model.as_ref().map(LanguageIdentifier::load).transpose()?;
     if lid.is_none() && !a.lang.is_empty() {
         bail!("--lang needs --langid-model");
     }
-    let filter = LanguageFilter { keep: a.lang.clone(), min_probability: 0.0 };
+    let filter = LanguageFilter {
+        keep: a.lang.clone(),
+        min_probability: 0.0,
+    };
     let summary = stream_map(&a.input, &a.output, "extract", |mut doc| {
         if !extract_document(&mut doc, &options) {
             return Err("no text after extraction".into());
@@ -312,7 +342,10 @@ fn extract_cmd(a: ExtractArgs) -> Result<()> {
         if let Some(lid) = &lid {
             lid.annotate(&mut doc);
             if !filter.accepts(doc.lang.as_ref()) {
-                return Err(format!("language {}", doc.lang.as_ref().map_or("none", |l| l.0.as_str())));
+                return Err(format!(
+                    "language {}",
+                    doc.lang.as_ref().map_or("none", |l| l.0.as_str())
+                ));
             }
         }
         Ok(Some(to_value(&doc)))
@@ -323,14 +356,20 @@ fn extract_cmd(a: ExtractArgs) -> Result<()> {
 
 fn langid_cmd(a: LangidArgs) -> Result<()> {
     let lid = LanguageIdentifier::load(&a.model)?;
-    let filter = LanguageFilter { keep: a.lang.clone(), min_probability: a.min_prob };
+    let filter = LanguageFilter {
+        keep: a.lang.clone(),
+        min_probability: a.min_prob,
+    };
     let summary = stream_map(&a.input, &a.output, "langid", |mut doc| {
         if doc.text.is_empty() && doc.html.is_some() {
             extract_document(&mut doc, &ExtractOptions::default());
         }
         lid.annotate(&mut doc);
         if !filter.accepts(doc.lang.as_ref()) {
-            return Err(format!("language {}", doc.lang.as_ref().map_or("none", |l| l.0.as_str())));
+            return Err(format!(
+                "language {}",
+                doc.lang.as_ref().map_or("none", |l| l.0.as_str())
+            ));
         }
         Ok(Some(to_value(&doc)))
     })?;
@@ -341,7 +380,8 @@ fn langid_cmd(a: LangidArgs) -> Result<()> {
 /// Texts of one training input: fastText lines (labels stripped) or documents (extracted if HTML).
 fn training_texts(path: &Path, text_fields: &[String]) -> Result<Vec<String>> {
     let first_line = {
-        let mut r = readers::compress::open_decompressed(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut r =
+            readers::compress::open_decompressed(path).with_context(|| format!("cannot open {}", path.display()))?;
         let mut line = String::new();
         let _ = r.read_line(&mut line);
         line
@@ -349,9 +389,15 @@ fn training_texts(path: &Path, text_fields: &[String]) -> Result<Vec<String>> {
     if first_line.trim_start().starts_with(LABEL_PREFIX) {
         return Ok(read_fasttext_lines(path)?.into_iter().map(|(_, t)| t).collect());
     }
-    let options = ReaderOptions { text_fields: text_fields.to_vec(), ..Default::default() };
+    let options = ReaderOptions {
+        text_fields: text_fields.to_vec(),
+        ..Default::default()
+    };
     let mut reader = readers::open_with(path, &options)?;
-    let docs: Vec<Document> = reader.by_ref().filter_map(|d| d.map_err(|e| tracing::warn!("{e}")).ok()).collect();
+    let docs: Vec<Document> = reader
+        .by_ref()
+        .filter_map(|d| d.map_err(|e| tracing::warn!("{e}")).ok())
+        .collect();
     let texts: Vec<String> = docs
         .into_par_iter()
         .filter_map(|mut d| extract_document(&mut d, &ExtractOptions::default()).then_some(d.text))
@@ -397,14 +443,24 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
         model = model.quantize(&QuantizeConfig::default())?;
     }
     model.save(&a.output)?;
-    eprintln!("train-classifier: {} documents, labels {:?} → {}", samples.len(), model.labels(), a.output.display());
+    eprintln!(
+        "train-classifier: {} documents, labels {:?} → {}",
+        samples.len(),
+        model.labels(),
+        a.output.display()
+    );
     Ok(())
 }
 
 fn score_cmd(a: ScoreArgs) -> Result<()> {
     let model = Classifier::load(&a.model)?;
     if model.model().label_index(&a.label).is_none() {
-        bail!("model {} has no label {:?} (labels: {:?})", a.model.display(), a.label, model.labels());
+        bail!(
+            "model {} has no label {:?} (labels: {:?})",
+            a.model.display(),
+            a.label,
+            model.labels()
+        );
     }
     let key = a.label.strip_prefix(LABEL_PREFIX).unwrap_or(&a.label).to_string();
     let summary = stream_map(&a.input, &a.output, "score", |mut doc| {
@@ -430,18 +486,30 @@ fn rank_cmd(a: RankArgs) -> Result<()> {
     let counter = a.tokenizer.as_ref().map(TokenCounter::from_file).transpose()?;
     let key = a.score_key.clone();
     let score_of = |doc: &Document| -> Option<f32> {
-        doc.scores.get(&key).copied().or_else(|| doc.metadata.get("math_score").and_then(|v| v.as_f64()).map(|v| v as f32))
+        doc.scores.get(&key).copied().or_else(|| {
+            doc.metadata
+                .get("math_score")
+                .and_then(|v| v.as_f64())
+                .map(|v| v as f32)
+        })
     };
     // Pass 1: id, score, tokens of every scored document (tokenized in parallel batches).
     let pool = thread_pool(a.input.threads)?;
-    let options = ReaderOptions { text_fields: a.input.text_fields.clone(), ..Default::default() };
+    let options = ReaderOptions {
+        text_fields: a.input.text_fields.clone(),
+        ..Default::default()
+    };
     let mut scored: Vec<Scored> = Vec::new();
     let mut summary = Summary::default();
     let bar = progress("count");
     for path in &a.input.inputs {
         let mut reader = readers::open_with(path, &options)?;
         loop {
-            let batch: Vec<Document> = reader.by_ref().take(1024).filter_map(|d| d.map_err(|e| tracing::warn!("{e}")).ok()).collect();
+            let batch: Vec<Document> = reader
+                .by_ref()
+                .take(1024)
+                .filter_map(|d| d.map_err(|e| tracing::warn!("{e}")).ok())
+                .collect();
             if batch.is_empty() {
                 break;
             }
@@ -455,7 +523,11 @@ fn rank_cmd(a: RankArgs) -> Result<()> {
                             Some(c) => c.count(&doc.text)?,
                             None => doc.text.split_whitespace().count() as u64,
                         };
-                        Ok(Some(Scored { id: doc.id.clone(), score, tokens }))
+                        Ok(Some(Scored {
+                            id: doc.id.clone(),
+                            score,
+                            tokens,
+                        }))
                     })
                     .collect()
             });
@@ -475,8 +547,13 @@ fn rank_cmd(a: RankArgs) -> Result<()> {
     let selected = select(&scored, selection);
     let keep: HashSet<usize> = selected.indices.iter().copied().collect();
     // Pass 2: write kept documents in input order; the n-th scored document is the n-th record of pass 1.
-    let options = ReaderOptions { text_fields: a.input.text_fields.clone(), ..Default::default() };
-    let mut out = BufWriter::new(std::fs::File::create(&a.output).with_context(|| format!("cannot create {}", a.output.display()))?);
+    let options = ReaderOptions {
+        text_fields: a.input.text_fields.clone(),
+        ..Default::default()
+    };
+    let mut out = BufWriter::new(
+        std::fs::File::create(&a.output).with_context(|| format!("cannot create {}", a.output.display()))?,
+    );
     let mut index = 0usize;
     for path in &a.input.inputs {
         for doc in readers::open_with(path, &options)?.flatten() {
@@ -512,9 +589,370 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
     for line in stdin.lock().lines() {
         let line = line.context("reading stdin")?;
         let preds = model.predict_threshold(&line, a.k, a.threshold);
-        let fields: Vec<String> = preds.iter().map(|(l, p)| format!("{l} {p}")).collect();
+        let fields: Vec<String> = preds
+            .iter()
+            .map(|(l, p)| format!("{l} {}", format_like_cpp(*p)))
+            .collect();
         writeln!(out, "{}", fields.join(" "))?;
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Formats a probability as C++ `ostream <<` does by default (6 significant digits, trailing zeros trimmed), so
+/// output compares textually with `fasttext predict-prob`.
+fn format_like_cpp(p: f32) -> String {
+    let p = p as f64;
+    if p == 0.0 {
+        return "0".into();
+    }
+    let exponent = p.abs().log10().floor() as i32;
+    if !(-5..6).contains(&exponent) {
+        let s = format!("{:.5e}", p);
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        let exp: i32 = exp.parse().unwrap_or(0);
+        return format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+    let decimals = (5 - exponent).max(0) as usize;
+    let s = format!("{p:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_like_cpp;
+
+    #[test]
+    fn probabilities_print_like_cpp_streams() {
+        assert_eq!(format_like_cpp(0.5), "0.5");
+        assert_eq!(format_like_cpp(0.123456789), "0.123457");
+        assert_eq!(format_like_cpp(1.00001), "1.00001");
+        assert_eq!(format_like_cpp(1e-5), "1e-05");
+        assert_eq!(format_like_cpp(0.000123456), "0.000123456");
+    }
+}
+
+// ---- Corpus II: the mining loop, dedup, decontamination, domain discovery ----
+
+/// `corpus mine`.
+#[derive(Args)]
+pub struct MineArgs {
+    /// Run configuration (TOML; see `seekmath_corpus::pipeline::config::MineConfig`).
+    #[arg(long)]
+    config: PathBuf,
+    /// Override a config value, e.g. `--set select.token_budget=40000000000` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Continue the run in a non-empty output directory: finished stages and shards are skipped.
+    #[arg(long)]
+    resume: bool,
+    /// Hugging Face tokenizer.json for token counts (default: whitespace words).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// fastText language-identification model (lid.176.ftz); without it every page is `und`.
+    #[arg(long)]
+    lid: Option<PathBuf>,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+/// `corpus dedup`.
+#[derive(Args)]
+pub struct DedupArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Output JSONL (kept documents, in input order).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Words per shingle.
+    #[arg(long, default_value_t = 5)]
+    ngram: usize,
+    /// LSH bands.
+    #[arg(long, default_value_t = 14)]
+    bands: usize,
+    /// Hashes per band.
+    #[arg(long, default_value_t = 8)]
+    rows: usize,
+    /// Seed of the hash functions.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Minimum estimated Jaccard for an LSH candidate pair to be merged (0 merges every candidate, as datatrove).
+    #[arg(long, default_value_t = 0.7)]
+    verify: f64,
+    /// Fold digits to `0` before shingling (datatrove's default; off keeps problems that differ in numbers apart).
+    #[arg(long)]
+    normalize_numbers: bool,
+    /// Score that decides which duplicate is kept (highest wins, then longest text, then smallest id).
+    #[arg(long, default_value = "math")]
+    score_key: String,
+    /// Write dedup statistics here (JSON).
+    #[arg(long)]
+    stats: Option<PathBuf>,
+}
+
+/// `corpus decontam`.
+#[derive(Args)]
+pub struct DecontamArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Output JSONL (documents with contaminated lines removed; emptied documents dropped).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Benchmark JSONL files or directories (every non-train `*.jsonl` below), repeatable.
+    #[arg(long, required = true, num_args = 1..)]
+    benchmarks: Vec<PathBuf>,
+    /// n-gram length (the paper: 10).
+    #[arg(long, default_value_t = 10)]
+    ngram: usize,
+    /// Write the per-benchmark report here (JSON).
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+/// `corpus domains`.
+#[derive(Args)]
+pub struct DomainsArgs {
+    /// All crawled pages of the iteration (the pool), any readable format.
+    #[arg(long, required = true, num_args = 1..)]
+    pool: Vec<PathBuf>,
+    /// The pages collected in the iteration (matched to the pool by id).
+    #[arg(long, required = true, num_args = 1..)]
+    collected: Vec<PathBuf>,
+    /// Where to export path prefixes of math-related domains for annotation (`.tsv`, or `.jsonl`).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// A domain is math-related above this collected fraction (the paper: 0.1).
+    #[arg(long, default_value_t = 0.1)]
+    math_fraction: f64,
+    /// Domains with fewer pool pages are not judged.
+    #[arg(long, default_value_t = 3)]
+    min_pages: usize,
+    /// Path segments per exported prefix, at most.
+    #[arg(long, default_value_t = 2)]
+    max_depth: usize,
+    /// An annotated prefix file to import (label column `math`).
+    #[arg(long)]
+    annotations: Option<PathBuf>,
+    /// With --annotations: write the ids of uncollected pool pages under math prefixes here (new seeds).
+    #[arg(long)]
+    seeds_out: Option<PathBuf>,
+}
+
+fn read_all(paths: &[PathBuf], text_fields: &[String]) -> Result<(Vec<Document>, ReadStats)> {
+    let options = ReaderOptions {
+        text_fields: text_fields.to_vec(),
+        ..Default::default()
+    };
+    let (mut docs, mut stats) = (Vec::new(), ReadStats::default());
+    for path in paths {
+        let mut reader = readers::open_with(path, &options)?;
+        for item in reader.by_ref() {
+            match item {
+                Ok(doc) => docs.push(doc),
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        stats.merge(reader.stats());
+    }
+    Ok((docs, stats))
+}
+
+fn mine_cmd(a: MineArgs) -> Result<()> {
+    use seekmath_corpus::pipeline::{self as mine, adapters};
+    let config = mine::MineConfig::load(&a.config, &a.overrides)?;
+    let counter = a.tokenizer.as_ref().map(TokenCounter::from_file).transpose()?;
+    let lid = a.lid.as_ref().map(LanguageIdentifier::load).transpose()?;
+    let extractor = adapters::HtmlExtractor::default();
+    let components = mine::Components {
+        extractor: Some(&extractor),
+        language: lid.as_ref().map(|l| l as &dyn mine::LanguageIdentifier),
+        tokens: match &counter {
+            Some(c) => c,
+            None => &mine::WordCounter,
+        },
+        token_unit: if counter.is_some() { "tokens" } else { "words" },
+        trainer: &adapters::FastTextTrainer,
+    };
+    let threads = if a.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        a.threads
+    };
+    let outcome = thread_pool(threads)?.install(|| mine::run_mine(&config, &components, a.resume))?;
+    for r in &outcome.iterations {
+        eprintln!(
+            "iteration {}: scored {}, selected {}, kept {} pages / {} {}, decontaminated {} pages, new seeds {}{}",
+            r.iteration,
+            r.selection.scored_docs,
+            r.selection.selected_docs,
+            r.corpus.documents,
+            r.corpus.tokens,
+            components.token_unit,
+            r.corpus.decontam.documents_hit,
+            r.domains.new_seeds,
+            r.overlap_fraction
+                .map(|f| format!(", {:.1}% already collected before", 100.0 * f))
+                .unwrap_or_default()
+        );
+    }
+    eprintln!("report: {}", outcome.report.display());
+    Ok(())
+}
+
+fn dedup_cmd(a: DedupArgs) -> Result<()> {
+    use seekmath_corpus::dedup::{dedup_documents, MinHashConfig, ShingleConfig};
+    let (docs, read) = read_all(&a.input.inputs, &a.input.text_fields)?;
+    let config = MinHashConfig {
+        shingle: ShingleConfig {
+            ngram: a.ngram,
+            normalize_numbers: a.normalize_numbers,
+            ..ShingleConfig::default()
+        },
+        bands: a.bands,
+        rows: a.rows,
+        seed: a.seed,
+        verify_threshold: (a.verify > 0.0).then_some(a.verify),
+    };
+    let result = thread_pool(a.input.threads)?.install(|| dedup_documents(&docs, &config, &a.score_key));
+    let file = std::fs::File::create(&a.output).with_context(|| format!("cannot create {}", a.output.display()))?;
+    let mut out = BufWriter::new(file);
+    for (doc, keep) in docs.iter().zip(&result.keep) {
+        if *keep {
+            serde_json::to_writer(&mut out, doc)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    if let Some(p) = &a.stats {
+        std::fs::write(p, serde_json::to_vec_pretty(&result)?).with_context(|| format!("writing {}", p.display()))?;
+    }
+    eprintln!(
+        "dedup: {} documents ({} bad records) → {} kept; {} exact-URL duplicates, {} near duplicates in {} clusters (largest {})",
+        docs.len(),
+        read.error_count(),
+        result.keep.iter().filter(|k| **k).count(),
+        result.url_duplicates,
+        result.near_duplicates,
+        result.clusters.duplicate_clusters,
+        result.clusters.largest_cluster
+    );
+    Ok(())
+}
+
+fn decontam_cmd(a: DecontamArgs) -> Result<()> {
+    use seekmath_corpus::decontam::{build_index, clean_text, DecontamConfig, DecontamReport};
+    let index = build_index(
+        &a.benchmarks,
+        DecontamConfig {
+            ngram: a.ngram,
+            ..DecontamConfig::default()
+        },
+    )?;
+    let pool = thread_pool(a.input.threads)?;
+    let options = ReaderOptions {
+        text_fields: a.input.text_fields.clone(),
+        ..Default::default()
+    };
+    let file = std::fs::File::create(&a.output).with_context(|| format!("cannot create {}", a.output.display()))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut report = DecontamReport::default();
+    let bar = progress("decontam");
+    for path in &a.input.inputs {
+        let mut reader = readers::open_with(path, &options)?;
+        loop {
+            let batch: Vec<Document> = reader
+                .by_ref()
+                .take(1024)
+                .filter_map(|d| d.map_err(|e| tracing::warn!("{e}")).ok())
+                .collect();
+            if batch.is_empty() {
+                break;
+            }
+            bar.inc(batch.len() as u64);
+            let cleaned: Vec<_> = pool.install(|| {
+                batch
+                    .into_par_iter()
+                    .map(|d| {
+                        let c = clean_text(&index, &d.text);
+                        (d, c)
+                    })
+                    .collect()
+            });
+            for (mut doc, c) in cleaned {
+                report.record(&index, &doc.id, &doc.text, &c);
+                if c.text.trim().is_empty() {
+                    continue;
+                }
+                doc.text = c.text;
+                serde_json::to_writer(&mut out, &doc)?;
+                out.write_all(b"\n")?;
+            }
+        }
+    }
+    out.flush()?;
+    bar.finish();
+    if let Some(p) = &a.report {
+        std::fs::write(p, serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {}", p.display()))?;
+    }
+    eprintln!(
+        "decontam: {} documents, {} with lines removed ({} lines, {} bytes), {} emptied and dropped",
+        report.documents, report.documents_hit, report.segments_removed, report.bytes_removed, report.documents_emptied
+    );
+    for (name, c) in &report.per_benchmark {
+        eprintln!("  {name:<28} pages {:>6}  items {:>5}", c.documents_hit, c.items_hit);
+    }
+    Ok(())
+}
+
+fn domains_cmd(a: DomainsArgs) -> Result<()> {
+    use seekmath_corpus::domains::{self, DomainConfig, PageRef};
+    let (collected, _) = read_all(&a.collected, &[])?;
+    let collected: HashSet<String> = collected.into_iter().map(|d| d.id).collect();
+    let (pool, _) = read_all(&a.pool, &[])?;
+    let pages: Vec<PageRef> = pool
+        .iter()
+        .filter_map(|d| PageRef::new(&d.id, d.url.as_deref()?, collected.contains(&d.id)))
+        .collect();
+    let rule = DomainConfig {
+        math_fraction: a.math_fraction,
+        min_pages: a.min_pages,
+        max_prefix_depth: a.max_depth,
+        ..DomainConfig::default()
+    };
+    let stats = domains::domain_stats(&pages);
+    let math: Vec<&str> = domains::math_domains(&stats, &rule)
+        .iter()
+        .map(|s| s.key.as_str())
+        .collect();
+    let prefixes = domains::path_prefix_stats(&pages, &math, &rule);
+    domains::export_prefixes(&a.output, &prefixes)?;
+    eprintln!(
+        "domains: {} pages with URLs in {} domains; {} math-related; {} prefixes exported to {}",
+        pages.len(),
+        stats.len(),
+        math.len(),
+        prefixes.len(),
+        a.output.display()
+    );
+    if let Some(ann) = &a.annotations {
+        let (labelled, skipped) = domains::import_annotations(ann)?;
+        let seeds = domains::seeds_under_prefixes(&pages, &labelled);
+        eprintln!(
+            "annotations: {} math prefixes ({skipped} malformed lines skipped); {} new seed pages",
+            labelled.len(),
+            seeds.len()
+        );
+        if let Some(out) = &a.seeds_out {
+            let mut text = seeds.join("\n");
+            text.push('\n');
+            std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+        }
+    }
     Ok(())
 }

@@ -86,9 +86,14 @@ struct ModelArgs {
 
 impl ModelArgs {
     fn load(&self) -> Result<(LoadedModel, EngineOptions)> {
-        let Some(path) = &self.model else { bail!("--model PATH is required") };
+        let Some(path) = &self.model else {
+            bail!("--model PATH is required")
+        };
         let device = self.device.device()?;
-        let kind = self.dtype.map(DtypeArg::kind).unwrap_or(if device.is_cuda() { Kind::BFloat16 } else { Kind::Float });
+        let kind =
+            self.dtype
+                .map(DtypeArg::kind)
+                .unwrap_or(if device.is_cuda() { Kind::BFloat16 } else { Kind::Float });
         let started = Instant::now();
         let loaded = load(path, device, kind).with_context(|| format!("loading model {}", path.display()))?;
         tracing::info!(model = %path.display(), ?device, ?kind, secs = started.elapsed().as_secs_f64(), "model loaded");
@@ -166,7 +171,10 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
 }
 
 fn tokenizer_of(loaded: &LoadedModel) -> Result<&Tokenizer> {
-    loaded.tokenizer.as_ref().context("the model has no tokenizer (a HF folder needs tokenizer.json)")
+    loaded
+        .tokenizer
+        .as_ref()
+        .context("the model has no tokenizer (a HF folder needs tokenizer.json)")
 }
 
 /// Turns a prompt into ids: raw text, or a conversation rendered by the chat template.
@@ -219,8 +227,14 @@ fn parse_prompt(line: &str) -> Result<Prompt> {
         let messages = messages
             .iter()
             .map(|m| {
-                let role = m.get("role").and_then(|r| r.as_str()).context("message without a role")?;
-                let content = m.get("content").and_then(|c| c.as_str()).context("message without content")?;
+                let role = m
+                    .get("role")
+                    .and_then(|r| r.as_str())
+                    .context("message without a role")?;
+                let content = m
+                    .get("content")
+                    .and_then(|c| c.as_str())
+                    .context("message without content")?;
                 Ok(ChatMessage::new(role, content))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -237,7 +251,10 @@ fn run_generate(args: RunArgs) -> Result<ExitCode> {
     };
     let (loaded, options) = args.model.load()?;
     let tokenizer = tokenizer_of(&loaded)?;
-    let ids = prompts.iter().map(|p| encode(tokenizer, p, args.chat)).collect::<Result<Vec<_>>>()?;
+    let ids = prompts
+        .iter()
+        .map(|p| encode(tokenizer, p, args.chat))
+        .collect::<Result<Vec<_>>>()?;
     let params = SamplingParams {
         max_new_tokens: args.max_new_tokens,
         temperature: args.temperature,
@@ -254,7 +271,12 @@ fn run_generate(args: RunArgs) -> Result<ExitCode> {
     let completions = engine.generate(&ids, &params)?;
     let generated: usize = completions.iter().map(|c| c.tokens.len()).sum();
     let secs = started.elapsed().as_secs_f64();
-    tracing::info!(tokens = generated, secs, tokens_per_s = generated as f64 / secs.max(1e-9), "done");
+    tracing::info!(
+        tokens = generated,
+        secs,
+        tokens_per_s = generated as f64 / secs.max(1e-9),
+        "done"
+    );
 
     if args.prompt.is_some() && args.output.is_none() && params.n == 1 {
         println!("{}", completions[0].text);
@@ -329,7 +351,12 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode> {
     let cfg = &loaded.config;
     let device = loaded.model.device();
     let elem = loaded.model.kind().elt_size_in_bytes() as f64;
-    let weight_bytes: f64 = loaded.vs.trainable_variables().iter().map(|t| t.numel() as f64 * elem).sum::<f64>();
+    let weight_bytes: f64 = loaded
+        .vs
+        .trainable_variables()
+        .iter()
+        .map(|t| t.numel() as f64 * elem)
+        .sum::<f64>();
     let kv_bytes_per_token = (2 * cfg.num_hidden_layers * cfg.num_kv_heads() * cfg.head_dim()) as f64 * elem;
     let vocab = cfg.vocab_size as u64;
     let mut rows = Vec::new();
@@ -340,7 +367,9 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode> {
         let prompts: Vec<Vec<u32>> = (0..batch)
             .map(|b| {
                 (0..args.prompt_len)
-                    .map(|t| 16 + (seekmath_model::engine::rng::uniform(7, b, 0, t) as f64 * (vocab - 16) as f64) as u32)
+                    .map(|t| {
+                        16 + (seekmath_model::engine::rng::uniform(7, b, 0, t) as f64 * (vocab - 16) as f64) as u32
+                    })
                     .collect()
             })
             .collect();
@@ -369,7 +398,12 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode> {
             bytes_per_step,
             hbm_fraction: bytes_per_step / step_seconds / args.hbm_bytes_per_s,
         };
-        tracing::info!(batch, tokens_per_s = row.tokens_per_s, hbm_fraction = row.hbm_fraction, "measured");
+        tracing::info!(
+            batch,
+            tokens_per_s = row.tokens_per_s,
+            hbm_fraction = row.hbm_fraction,
+            "measured"
+        );
         rows.push(row);
     }
     let report = serde_json::json!({

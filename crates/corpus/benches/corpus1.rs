@@ -38,7 +38,10 @@ fn token_f1(pred: &str, gold: &str) -> (f64, f64) {
     let overlap: usize = p.iter().map(|(w, c)| (*c).min(*g.get(w).unwrap_or(&0))).sum();
     let np: usize = p.values().sum();
     let ng: usize = g.values().sum();
-    (if np == 0 { 0.0 } else { overlap as f64 / np as f64 }, if ng == 0 { 1.0 } else { overlap as f64 / ng as f64 })
+    (
+        if np == 0 { 0.0 } else { overlap as f64 / np as f64 },
+        if ng == 0 { 1.0 } else { overlap as f64 / ng as f64 },
+    )
 }
 
 fn normalize(s: &str) -> String {
@@ -63,33 +66,65 @@ impl Counts {
 
 fn bench_extraction(data: &Path, python: &Path) {
     let traf_dir = data.join("web/pages/trafilatura");
-    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(traf_dir.join("evaldata.json")).unwrap()).unwrap();
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(traf_dir.join("evaldata.json")).unwrap()).unwrap();
     let mut traf_pages: Vec<(PathBuf, Vec<String>, Vec<String>)> = Vec::new();
     for entry in eval.as_object().unwrap().values() {
-        let file = traf_dir.join("html").join(format!("{}.gz", entry["file"].as_str().unwrap()));
-        let list = |k: &str| entry.get(k).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|s| s.as_str().map(normalize)).collect()).unwrap_or_default();
+        let file = traf_dir
+            .join("html")
+            .join(format!("{}.gz", entry["file"].as_str().unwrap()));
+        let list = |k: &str| {
+            entry
+                .get(k)
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().filter_map(|s| s.as_str().map(normalize)).collect())
+                .unwrap_or_default()
+        };
         if file.exists() {
             traf_pages.push((file, list("with"), list("without")));
         }
     }
     traf_pages.sort_by(|a, b| a.0.cmp(&b.0));
     let sh_dir = data.join("web/pages/scrapinghub");
-    let gold: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sh_dir.join("ground-truth.json")).unwrap()).unwrap();
+    let gold: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sh_dir.join("ground-truth.json")).unwrap()).unwrap();
     let mut sh_pages: Vec<(PathBuf, String)> = gold
         .as_object()
         .unwrap()
         .iter()
-        .map(|(k, v)| (sh_dir.join("html").join(format!("{k}.html.gz")), v["articleBody"].as_str().unwrap_or("").to_string()))
+        .map(|(k, v)| {
+            (
+                sh_dir.join("html").join(format!("{k}.html.gz")),
+                v["articleBody"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .filter(|(p, _)| p.exists())
         .collect();
     sh_pages.sort();
 
-    let all_files: Vec<PathBuf> = traf_pages.iter().map(|p| p.0.clone()).chain(sh_pages.iter().map(|p| p.0.clone())).collect();
+    let all_files: Vec<PathBuf> = traf_pages
+        .iter()
+        .map(|p| p.0.clone())
+        .chain(sh_pages.iter().map(|p| p.0.clone()))
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("files.txt");
-    std::fs::write(&list, all_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n")).unwrap();
+    std::fs::write(
+        &list,
+        all_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
     let ref_out = dir.path().join("ref.jsonl");
-    common::run(Command::new(python).arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/extract_ref.py")).arg(&list).arg(&ref_out));
+    common::run(
+        Command::new(python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/extract_ref.py"))
+            .arg(&list)
+            .arg(&ref_out),
+    );
     let mut outputs: HashMap<&str, Vec<String>> = HashMap::new();
     let mut timing: HashMap<String, f64> = HashMap::new();
     for line in std::fs::read_to_string(&ref_out).unwrap().lines() {
@@ -101,7 +136,10 @@ fn bench_extraction(data: &Path, python: &Path) {
             continue;
         }
         for sys in ["trafilatura", "resiliparse"] {
-            outputs.entry(sys).or_default().push(v[sys].as_str().unwrap_or("").to_string());
+            outputs
+                .entry(sys)
+                .or_default()
+                .push(v[sys].as_str().unwrap_or("").to_string());
         }
     }
     // Ours: decode like the Python side (UTF-8, lossy), time extraction only, best of 3 runs.
@@ -117,7 +155,11 @@ fn bench_extraction(data: &Path, python: &Path) {
     timing.insert("seekmath".into(), best);
     outputs.insert("seekmath", ours);
 
-    println!("\n### Extraction ({} trafilatura-eval pages + {} scrapinghub pages, 1 thread)\n", traf_pages.len(), sh_pages.len());
+    println!(
+        "\n### Extraction ({} trafilatura-eval pages + {} scrapinghub pages, 1 thread)\n",
+        traf_pages.len(),
+        sh_pages.len()
+    );
     println!("| system | trafilatura eval P / R / F1 | scrapinghub token P / R / F1 | docs/s/core |");
     println!("|---|---|---|---|");
     for sys in ["seekmath", "trafilatura", "resiliparse"] {
@@ -126,10 +168,18 @@ fn bench_extraction(data: &Path, python: &Path) {
         for (i, (_, with, without)) in traf_pages.iter().enumerate() {
             let text = normalize(&out[i]);
             for s in with {
-                if text.contains(s.as_str()) { c.tp += 1 } else { c.fn_ += 1 }
+                if text.contains(s.as_str()) {
+                    c.tp += 1
+                } else {
+                    c.fn_ += 1
+                }
             }
             for s in without {
-                if text.contains(s.as_str()) { c.fp += 1 } else { c.tn += 1 }
+                if text.contains(s.as_str()) {
+                    c.fp += 1
+                } else {
+                    c.tn += 1
+                }
             }
         }
         let (p, r, f) = c.f1();
@@ -169,7 +219,11 @@ fn bench_classifier(data: &Path, python: &Path) {
     }
     drop(f);
     let bucket = 2_000_000;
-    let config = TrainConfig { bucket, threads: 1, ..Default::default() };
+    let config = TrainConfig {
+        bucket,
+        threads: 1,
+        ..Default::default()
+    };
     println!("\n### Classifier (math-vs-web from shared data: {} train / {} held-out docs, {} train tokens; dim 256, lr 0.1, wordNgrams 3, minCount 3, epoch 3, bucket {bucket}, softmax, 1 thread)\n",
         set.iter().filter(|s| !s.2).count(), set.iter().filter(|s| s.2).count(), words);
 
@@ -182,13 +236,41 @@ fn bench_classifier(data: &Path, python: &Path) {
     let mut cpp_train = None;
     if let Some(cli) = fasttext_cli() {
         let start = Instant::now();
-        common::run(Command::new("taskset").args(["-c", "0"]).arg(&cli).args(["supervised", "-input"]).arg(&train_path).arg("-output").arg(dir.path().join("cpp"))
-            .args(["-dim", "256", "-lr", "0.1", "-wordNgrams", "3", "-minCount", "3", "-epoch", "3", "-bucket", &bucket.to_string(), "-thread", "1", "-verbose", "0"]));
+        common::run(
+            Command::new("taskset")
+                .args(["-c", "0"])
+                .arg(&cli)
+                .args(["supervised", "-input"])
+                .arg(&train_path)
+                .arg("-output")
+                .arg(dir.path().join("cpp"))
+                .args([
+                    "-dim",
+                    "256",
+                    "-lr",
+                    "0.1",
+                    "-wordNgrams",
+                    "3",
+                    "-minCount",
+                    "3",
+                    "-epoch",
+                    "3",
+                    "-bucket",
+                    &bucket.to_string(),
+                    "-thread",
+                    "1",
+                    "-verbose",
+                    "0",
+                ]),
+        );
         cpp_train = Some(start.elapsed().as_secs_f64());
     }
     let wps = |s: f64| (words * 3) as f64 / s;
     println!("| training | seconds | words/s/thread |\n|---|---|---|");
-    println!("| seekmath (fasttext crate 0.8) | {ours_train:.2} | {:.0} |", wps(ours_train));
+    println!(
+        "| seekmath (fasttext crate 0.8) | {ours_train:.2} | {:.0} |",
+        wps(ours_train)
+    );
     if let Some(s) = cpp_train {
         println!("| fastText 0.9.2 C++ CLI | {s:.2} | {:.0} |", wps(s));
     }
@@ -197,7 +279,17 @@ fn bench_classifier(data: &Path, python: &Path) {
     let docs: Vec<String> = set.iter().map(|s| s.1.replace(['\n', '\r'], " ")).collect();
     let repeat = (20_000 / docs.len()).max(1);
     let docs_path = dir.path().join("docs.txt");
-    std::fs::write(&docs_path, docs.iter().cycle().take(docs.len() * repeat).cloned().collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    std::fs::write(
+        &docs_path,
+        docs.iter()
+            .cycle()
+            .take(docs.len() * repeat)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n",
+    )
+    .unwrap();
     let n = docs.len() * repeat;
     let mut scratch = Scratch::default();
     let mut out = Vec::new();
@@ -210,8 +302,10 @@ fn bench_classifier(data: &Path, python: &Path) {
         }
     }
     let ours_score = start.elapsed().as_secs_f64();
-    println!("\n| scoring ({n} docs, avg {:.0} words) | seconds | docs/s/core | vs C++ |\n|---|---|---|---|",
-        docs.iter().map(|d| d.split_whitespace().count()).sum::<usize>() as f64 / docs.len() as f64);
+    println!(
+        "\n| scoring ({n} docs, avg {:.0} words) | seconds | docs/s/core | vs C++ |\n|---|---|---|---|",
+        docs.iter().map(|d| d.split_whitespace().count()).sum::<usize>() as f64 / docs.len() as f64
+    );
     let mut cpp_score = None;
     if let Some(cli) = fasttext_cli() {
         // Subtract model loading, measured on a one-line input.
@@ -219,21 +313,52 @@ fn bench_classifier(data: &Path, python: &Path) {
         std::fs::write(&one, "x\n").unwrap();
         let time = |input: &Path| {
             let start = Instant::now();
-            let o = Command::new("taskset").args(["-c", "0"]).arg(&cli).arg("predict-prob").arg(&model_path).arg(input).arg("1").output().unwrap();
+            let o = Command::new("taskset")
+                .args(["-c", "0"])
+                .arg(&cli)
+                .arg("predict-prob")
+                .arg(&model_path)
+                .arg(input)
+                .arg("1")
+                .output()
+                .unwrap();
             assert!(o.status.success());
             start.elapsed().as_secs_f64()
         };
         let load = (0..3).map(|_| time(&one)).fold(f64::INFINITY, f64::min);
         let total = time(&docs_path);
         cpp_score = Some(total - load);
-        println!("| fastText 0.9.2 C++ CLI predict-prob (minus {load:.2}s load) | {:.2} | {:.0} | 1.00× |", total - load, n as f64 / (total - load));
+        println!(
+            "| fastText 0.9.2 C++ CLI predict-prob (minus {load:.2}s load) | {:.2} | {:.0} | 1.00× |",
+            total - load,
+            n as f64 / (total - load)
+        );
     }
-    let py = common::run(Command::new(python).arg(common::fasttext_ref_script()).arg("bench").arg(&model_path).arg(&docs_path).arg("1"));
+    let py = common::run(
+        Command::new(python)
+            .arg(common::fasttext_ref_script())
+            .arg("bench")
+            .arg(&model_path)
+            .arg(&docs_path)
+            .arg("1"),
+    );
     let py: serde_json::Value = serde_json::from_str(py.trim()).unwrap();
     let py_s = py["seconds"].as_f64().unwrap();
-    let rel = |s: f64| cpp_score.map(|c| format!("{:.2}×", c / s)).unwrap_or_else(|| "n/a".into());
-    println!("| fastText 0.9.2 via pip (C++ predict from Python) | {py_s:.2} | {:.0} | {} |", n as f64 / py_s, rel(py_s));
-    println!("| **seekmath** | {ours_score:.2} | {:.0} | **{}** |", n as f64 / ours_score, rel(ours_score));
+    let rel = |s: f64| {
+        cpp_score
+            .map(|c| format!("{:.2}×", c / s))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    println!(
+        "| fastText 0.9.2 via pip (C++ predict from Python) | {py_s:.2} | {:.0} | {} |",
+        n as f64 / py_s,
+        rel(py_s)
+    );
+    println!(
+        "| **seekmath** | {ours_score:.2} | {:.0} | **{}** |",
+        n as f64 / ours_score,
+        rel(ours_score)
+    );
     let _ = checksum;
 
     // Training parity over seeds: held-out accuracy/AUC of ours vs fastText C++ (pip), same settings.
@@ -244,15 +369,38 @@ fn bench_classifier(data: &Path, python: &Path) {
         let acc = scores.iter().zip(&truth).filter(|(s, t)| (**s >= 0.5) == **t).count() as f64 / truth.len() as f64;
         (acc, common::auc(&scores, &truth))
     };
-    println!("\n| training parity (held-out n={}) | seed | accuracy | AUC |\n|---|---|---|---|", truth.len());
+    println!(
+        "\n| training parity (held-out n={}) | seed | accuracy | AUC |\n|---|---|---|---|",
+        truth.len()
+    );
     let (mut sum_ours, mut sum_ref) = ((0.0, 0.0), (0.0, 0.0));
     let seeds = [0, 1, 2];
     for seed in seeds {
-        let m = if seed == 0 { ours.clone() } else { Classifier::train_file(&train_path, &TrainConfig { seed, ..config.clone() }).unwrap() };
+        let m = if seed == 0 {
+            ours.clone()
+        } else {
+            Classifier::train_file(&train_path, &TrainConfig { seed, ..config.clone() }).unwrap()
+        };
         let (a, u) = metrics(&m);
         let ref_path = dir.path().join(format!("ref{seed}.bin"));
-        common::run(Command::new(python).arg(common::fasttext_ref_script()).arg("train").arg(&train_path).arg(&ref_path)
-            .args(["dim=256", "lr=0.1", "wordNgrams=3", "minCount=3", "epoch=3", &format!("bucket={bucket}"), "thread=1", "loss=softmax", &format!("seed={seed}")]));
+        common::run(
+            Command::new(python)
+                .arg(common::fasttext_ref_script())
+                .arg("train")
+                .arg(&train_path)
+                .arg(&ref_path)
+                .args([
+                    "dim=256",
+                    "lr=0.1",
+                    "wordNgrams=3",
+                    "minCount=3",
+                    "epoch=3",
+                    &format!("bucket={bucket}"),
+                    "thread=1",
+                    "loss=softmax",
+                    &format!("seed={seed}"),
+                ]),
+        );
         let (ra, ru) = metrics(&Classifier::load(&ref_path).unwrap());
         std::fs::remove_file(&ref_path).ok();
         println!("| seekmath | {seed} | {a:.4} | {u:.4} |\n| fastText C++ | {seed} | {ra:.4} | {ru:.4} |");
@@ -260,7 +408,13 @@ fn bench_classifier(data: &Path, python: &Path) {
         sum_ref = (sum_ref.0 + ra, sum_ref.1 + ru);
     }
     let k = seeds.len() as f64;
-    println!("| **mean** seekmath / fastText | | {:.4} / {:.4} | {:.4} / {:.4} |", sum_ours.0 / k, sum_ref.0 / k, sum_ours.1 / k, sum_ref.1 / k);
+    println!(
+        "| **mean** seekmath / fastText | | {:.4} / {:.4} | {:.4} / {:.4} |",
+        sum_ours.0 / k,
+        sum_ref.0 / k,
+        sum_ours.1 / k,
+        sum_ref.1 / k
+    );
 }
 
 /// The evaluation behind building our own predictor: the `fasttext` crate 0.8 vs ours vs official fastText on the
@@ -268,29 +422,83 @@ fn bench_classifier(data: &Path, python: &Path) {
 fn bench_fasttext_crate(data: &Path, python: &Path) {
     println!("\n### fastText prediction: `fasttext` crate 0.8 vs seekmath vs official fastText (1 thread)\n");
     println!("| model | lines | implementation | top-1 = fastText | max abs prob error | lines/s |\n|---|---|---|---|---|---|");
-    let cooking_lines: Vec<String> = std::fs::read_to_string(data.join("models/fasttext/cooking.valid")).unwrap().lines().map(str::to_string).collect();
-    let gold: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("web/pages/scrapinghub/ground-truth.json")).unwrap()).unwrap();
-    let mut lid_lines: Vec<String> = gold.as_object().unwrap().values().flat_map(|v| v["articleBody"].as_str().unwrap_or("").lines().map(str::to_string).collect::<Vec<_>>()).filter(|l| l.len() > 20).collect();
+    let cooking_lines: Vec<String> = std::fs::read_to_string(data.join("models/fasttext/cooking.valid"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let gold: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("web/pages/scrapinghub/ground-truth.json")).unwrap())
+            .unwrap();
+    let mut lid_lines: Vec<String> = gold
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|v| {
+            v["articleBody"]
+                .as_str()
+                .unwrap_or("")
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| l.len() > 20)
+        .collect();
     lid_lines.truncate(5000);
     for (name, lines) in [("cooking.model.bin", cooking_lines), ("lid.176.ftz", lid_lines)] {
         let path = data.join("models/fasttext").join(name);
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("lines.txt");
         std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-        let reference: Vec<Vec<(String, f32)>> = common::run(Command::new(python).arg(common::fasttext_ref_script()).arg("predict").arg(&path).arg(&input).arg("1"))
-            .lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let reference: Vec<Vec<(String, f32)>> = common::run(
+            Command::new(python)
+                .arg(common::fasttext_ref_script())
+                .arg("predict")
+                .arg(&path)
+                .arg(&input)
+                .arg("1"),
+        )
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
         let krate = fasttext::FastText::load_model(&path).unwrap();
         let ours = Classifier::load(&path).unwrap();
-        let mut report = |label: &str, preds: Vec<(String, f32)>, secs: f64| {
-            let same = preds.iter().zip(&reference).filter(|(p, r)| !r.is_empty() && p.0 == r[0].0).count();
-            let err = preds.iter().zip(&reference).filter(|(p, r)| !r.is_empty() && p.0 == r[0].0).map(|(p, r)| (p.1 - r[0].1).abs()).fold(0f32, f32::max);
-            println!("| {name} | {} | {label} | {same}/{} | {err:.1e} | {:.0} |", lines.len(), reference.len(), lines.len() as f64 / secs);
+        let report = |label: &str, preds: Vec<(String, f32)>, secs: f64| {
+            let same = preds
+                .iter()
+                .zip(&reference)
+                .filter(|(p, r)| !r.is_empty() && p.0 == r[0].0)
+                .count();
+            let err = preds
+                .iter()
+                .zip(&reference)
+                .filter(|(p, r)| !r.is_empty() && p.0 == r[0].0)
+                .map(|(p, r)| (p.1 - r[0].1).abs())
+                .fold(0f32, f32::max);
+            println!(
+                "| {name} | {} | {label} | {same}/{} | {err:.1e} | {:.0} |",
+                lines.len(),
+                reference.len(),
+                lines.len() as f64 / secs
+            );
         };
         let start = Instant::now();
-        let preds: Vec<(String, f32)> = lines.iter().map(|l| krate.predict(l, 1, 0.0).first().map(|p| (p.label.clone(), p.prob)).unwrap_or_default()).collect();
+        let preds: Vec<(String, f32)> = lines
+            .iter()
+            .map(|l| {
+                krate
+                    .predict(l, 1, 0.0)
+                    .first()
+                    .map(|p| (p.label.clone(), p.prob))
+                    .unwrap_or_default()
+            })
+            .collect();
         report("fasttext crate 0.8", preds, start.elapsed().as_secs_f64());
         let start = Instant::now();
-        let preds: Vec<(String, f32)> = lines.iter().map(|l| ours.predict(l, 1).first().cloned().unwrap_or_default()).collect();
+        let preds: Vec<(String, f32)> = lines
+            .iter()
+            .map(|l| ours.predict(l, 1).first().cloned().unwrap_or_default())
+            .collect();
         report("seekmath", preds, start.elapsed().as_secs_f64());
     }
 }
@@ -298,9 +506,19 @@ fn bench_fasttext_crate(data: &Path, python: &Path) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let only = args.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
-    let (Some(data), Some(python)) = (common::shared_data(), common::python_with("fasttext")) else { return };
-    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()));
-    println!("## machine: {} ({} cores visible)", cpu.unwrap_or_default(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let (Some(data), Some(python)) = (common::shared_data(), common::python_with("fasttext")) else {
+        return;
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
+        c.lines()
+            .find(|l| l.starts_with("model name"))
+            .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+    });
+    println!(
+        "## machine: {} ({} cores visible)",
+        cpu.unwrap_or_default(),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
     if only.as_deref().is_none_or(|o| o == "crate") {
         bench_fasttext_crate(&data, &python);
     }

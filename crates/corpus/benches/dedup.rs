@@ -11,13 +11,31 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 fn main() {
-    let docs: usize = std::env::var("DEDUP_BENCH_DOCS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
-    let shingle = ShingleConfig { normalize_numbers: true, ..ShingleConfig::default() };
-    let config = MinHashConfig { shingle: shingle.clone(), verify_threshold: None, ..MinHashConfig::default() };
+    let docs: usize = std::env::var("DEDUP_BENCH_DOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let shingle = ShingleConfig {
+        normalize_numbers: true,
+        ..ShingleConfig::default()
+    };
+    let config = MinHashConfig {
+        shingle: shingle.clone(),
+        verify_threshold: None,
+        ..MinHashConfig::default()
+    };
     let set = planted_near_duplicates(docs / 2, 300, &[0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0], 5, &shingle);
     let bytes: usize = set.docs.iter().map(|(_, t)| t.len()).sum();
     let texts: Vec<&str> = set.docs.iter().map(|(_, t)| t.as_str()).collect();
-    let keys: Vec<KeepKey> = set.docs.iter().map(|(id, t)| KeepKey { score: None, text_len: t.len(), id }).collect();
+    let keys: Vec<KeepKey> = set
+        .docs
+        .iter()
+        .map(|(id, t)| KeepKey {
+            score: None,
+            text_len: t.len(),
+            id,
+        })
+        .collect();
     let hasher = MinHasher::new(config);
 
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
@@ -35,14 +53,21 @@ fn main() {
     let _ = cluster_signatures(&hasher, &sigs, &keys);
     let all_s = t.elapsed().as_secs_f64();
     let rust_total = sig_s + clu_s;
-    println!("documents: {} ({:.1} MB), 5-gram shingles, 14x8, no verification (datatrove's parameters)", set.docs.len(), bytes as f64 / 1e6);
+    println!(
+        "documents: {} ({:.1} MB), 5-gram shingles, 14x8, no verification (datatrove's parameters)",
+        set.docs.len(),
+        bytes as f64 / 1e6
+    );
     println!("| implementation | signatures s | buckets+clusters s | total s | docs/s/core |");
     println!("|---|---|---|---|---|");
     println!(
         "| seekmath (1 thread) | {sig_s:.3} | {clu_s:.3} | {rust_total:.3} | {:.0} |",
         set.docs.len() as f64 / rust_total
     );
-    println!("| seekmath ({all} threads) | | | {all_s:.3} | {:.0} (per core) |", set.docs.len() as f64 / all_s / all as f64);
+    println!(
+        "| seekmath ({all} threads) | | | {all_s:.3} | {:.0} (per core) |",
+        set.docs.len() as f64 / all_s / all as f64
+    );
 
     let python = std::env::var_os("SEEKMATH_PYTHON")
         .map(PathBuf::from)
@@ -60,10 +85,17 @@ fn main() {
         writeln!(f, "{}", serde_json::json!({"id": id, "text": text})).unwrap();
     }
     drop(f);
-    let out = std::process::Command::new(&python).arg(&script).arg(&input).output().unwrap();
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&input)
+        .output()
+        .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     if !out.status.success() {
-        println!("datatrove: failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        println!(
+            "datatrove: failed: {}",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        );
         return;
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -75,18 +107,35 @@ fn main() {
         s("buckets") + s("clusters"),
         set.docs.len() as f64 / dt_total
     );
-    println!("speed-up per core: signatures {:.1}x, total {:.1}x", s("signatures") / sig_s, dt_total / rust_total);
+    println!(
+        "speed-up per core: signatures {:.1}x, total {:.1}x",
+        s("signatures") / sig_s,
+        dt_total / rust_total
+    );
     let theirs: BTreeSet<Vec<String>> = v["clusters"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect())
+        .map(|c| {
+            c.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect()
+        })
         .collect();
     let mut by_root = std::collections::BTreeMap::<u32, Vec<String>>::new();
     for (i, &r) in ours.cluster_of.iter().enumerate() {
         by_root.entry(r).or_default().push(set.docs[i].0.clone());
     }
-    let mine: BTreeSet<Vec<String>> = by_root.into_values().filter(|m| m.len() > 1).map(|mut m| { m.sort(); m }).collect();
+    let mine: BTreeSet<Vec<String>> = by_root
+        .into_values()
+        .filter(|m| m.len() > 1)
+        .map(|mut m| {
+            m.sort();
+            m
+        })
+        .collect();
     println!(
         "clusters of 2+ docs: datatrove {}, seekmath {}, identical {} (this set includes pairs at J 0.5-0.8, where two independent hash families legitimately disagree)",
         theirs.len(),

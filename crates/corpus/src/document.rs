@@ -58,8 +58,14 @@ mod tests {
 
     #[test]
     fn domain_of_strips_scheme_port_www_and_case() {
-        assert_eq!(domain_of("https://www.Example.org:8080/a?b").as_deref(), Some("example.org"));
-        assert_eq!(domain_of("http://user@math.stackexchange.com/q/1").as_deref(), Some("math.stackexchange.com"));
+        assert_eq!(
+            domain_of("https://www.Example.org:8080/a?b").as_deref(),
+            Some("example.org")
+        );
+        assert_eq!(
+            domain_of("http://user@math.stackexchange.com/q/1").as_deref(),
+            Some("math.stackexchange.com")
+        );
         assert_eq!(domain_of("example.com/x").as_deref(), Some("example.com"));
         assert_eq!(domain_of("http:///nohost"), None);
     }

@@ -15,7 +15,9 @@ pub struct LanguageIdentifier {
 impl LanguageIdentifier {
     /// Loads `lid.176.ftz` / `lid.176.bin` (or any model with `__label__xx` labels).
     pub fn load(path: impl AsRef<Path>) -> Result<LanguageIdentifier> {
-        Ok(LanguageIdentifier { model: Classifier::load(path)? })
+        Ok(LanguageIdentifier {
+            model: Classifier::load(path)?,
+        })
     }
 
     /// Most likely language code and its probability; `None` for text without tokens.
@@ -51,7 +53,10 @@ pub struct LanguageFilter {
 
 impl Default for LanguageFilter {
     fn default() -> Self {
-        LanguageFilter { keep: vec!["en".into(), "zh".into()], min_probability: 0.0 }
+        LanguageFilter {
+            keep: vec!["en".into(), "zh".into()],
+            min_probability: 0.0,
+        }
     }
 }
 
@@ -59,7 +64,9 @@ impl LanguageFilter {
     /// Whether a document with this identified language passes.
     pub fn accepts(&self, lang: Option<&(String, f32)>) -> bool {
         match lang {
-            Some((code, p)) => *p >= self.min_probability && (self.keep.is_empty() || self.keep.iter().any(|k| k == code)),
+            Some((code, p)) => {
+                *p >= self.min_probability && (self.keep.is_empty() || self.keep.iter().any(|k| k == code))
+            }
             None => self.keep.is_empty(),
         }
     }
@@ -71,7 +78,10 @@ mod tests {
 
     #[test]
     fn filter_checks_code_and_probability() {
-        let f = LanguageFilter { keep: vec!["en".into()], min_probability: 0.5 };
+        let f = LanguageFilter {
+            keep: vec!["en".into()],
+            min_probability: 0.5,
+        };
         assert!(f.accepts(Some(&("en".into(), 0.9))));
         assert!(!f.accepts(Some(&("en".into(), 0.4))));
         assert!(!f.accepts(Some(&("de".into(), 0.9))));

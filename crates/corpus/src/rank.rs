@@ -34,7 +34,10 @@ impl TokenCounter {
 
     /// Number of tokens in `text` (without special tokens).
     pub fn count(&self, text: &str) -> Result<u64> {
-        let enc = self.tokenizer.encode_fast(text, false).map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
+        let enc = self
+            .tokenizer
+            .encode_fast(text, false)
+            .map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
         Ok(enc.len() as u64)
     }
 }
@@ -73,7 +76,12 @@ pub struct Selected {
 /// Chooses documents by budget or threshold.
 pub fn select(scored: &[Scored], selection: Selection) -> Selected {
     let mut order: Vec<usize> = (0..scored.len()).collect();
-    order.sort_by(|&a, &b| scored[b].score.total_cmp(&scored[a].score).then_with(|| scored[a].id.cmp(&scored[b].id)));
+    order.sort_by(|&a, &b| {
+        scored[b]
+            .score
+            .total_cmp(&scored[a].score)
+            .then_with(|| scored[a].id.cmp(&scored[b].id))
+    });
     let mut out = Selected::default();
     for i in order {
         let keep = match selection {
@@ -100,7 +108,10 @@ pub struct ScoreHistogram {
 impl ScoreHistogram {
     /// A histogram over scores in [0, 1] with `bins` bins.
     pub fn new(bins: usize) -> ScoreHistogram {
-        ScoreHistogram { bins: vec![0; bins.max(1)], docs: vec![0; bins.max(1)] }
+        ScoreHistogram {
+            bins: vec![0; bins.max(1)],
+            docs: vec![0; bins.max(1)],
+        }
     }
 
     fn bin(&self, score: f32) -> usize {
@@ -152,7 +163,9 @@ pub fn score_documents(classifier: &Classifier, docs: &mut [Document], label: &s
 
 /// Token counts for documents, in parallel.
 pub fn count_tokens(counter: &TokenCounter, docs: &[Document]) -> Result<Vec<u64>> {
-    docs.par_iter().map(|d| counter.count(&d.text).with_context(|| format!("document {}", d.id))).collect()
+    docs.par_iter()
+        .map(|d| counter.count(&d.text).with_context(|| format!("document {}", d.id)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -160,14 +173,22 @@ mod tests {
     use super::*;
 
     fn s(id: &str, score: f32, tokens: u64) -> Scored {
-        Scored { id: id.into(), score, tokens }
+        Scored {
+            id: id.into(),
+            score,
+            tokens,
+        }
     }
 
     #[test]
     fn budget_and_threshold_selection_is_deterministic() {
         let docs = vec![s("b", 0.9, 100), s("a", 0.9, 50), s("c", 0.5, 70), s("d", 0.1, 10)];
         let by_budget = select(&docs, Selection::TokenBudget(120));
-        assert_eq!(by_budget.indices, vec![1, 0], "tie broken by id; crossing document kept");
+        assert_eq!(
+            by_budget.indices,
+            vec![1, 0],
+            "tie broken by id; crossing document kept"
+        );
         assert_eq!(by_budget.tokens, 150);
         let by_threshold = select(&docs, Selection::Threshold(0.5));
         assert_eq!(by_threshold.indices, vec![1, 0, 2]);

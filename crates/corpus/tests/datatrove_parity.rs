@@ -10,9 +10,18 @@ use std::io::Write;
 
 #[test]
 fn clusters_agree_with_datatrove() {
-    let Some(python) = common::python_with("datatrove, orjson") else { return };
-    let shingle = ShingleConfig { normalize_numbers: true, ..ShingleConfig::default() };
-    let config = MinHashConfig { shingle: shingle.clone(), verify_threshold: None, ..MinHashConfig::default() };
+    let Some(python) = common::python_with("datatrove, orjson") else {
+        return;
+    };
+    let shingle = ShingleConfig {
+        normalize_numbers: true,
+        ..ShingleConfig::default()
+    };
+    let config = MinHashConfig {
+        shingle: shingle.clone(),
+        verify_threshold: None,
+        ..MinHashConfig::default()
+    };
     // Similarities away from the S-curve's middle, where two independent hash families must agree.
     let set = planted_near_duplicates(400, 200, &[0.1, 0.2, 0.3, 0.9, 0.95, 1.0], 99, &shingle);
     let dir = tempfile::tempdir().unwrap();
@@ -23,20 +32,42 @@ fn clusters_agree_with_datatrove() {
     }
     drop(f);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/parity/datatrove_minhash.py");
-    let out = std::process::Command::new(&python).arg(&script).arg(&input).output().unwrap();
-    assert!(out.status.success(), "datatrove failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "datatrove failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let theirs: BTreeSet<Vec<String>> = result["clusters"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .map(|c| {
+            c.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect()
+        })
         .collect();
 
     let hasher = MinHasher::new(config);
     let texts: Vec<&str> = set.docs.iter().map(|(_, t)| t.as_str()).collect();
     let sigs = signatures(&hasher, &texts);
-    let keys: Vec<KeepKey> = set.docs.iter().map(|(id, t)| KeepKey { score: None, text_len: t.len(), id }).collect();
+    let keys: Vec<KeepKey> = set
+        .docs
+        .iter()
+        .map(|(id, t)| KeepKey {
+            score: None,
+            text_len: t.len(),
+            id,
+        })
+        .collect();
     let c = cluster_signatures(&hasher, &sigs, &keys);
     let mut by_root: BTreeMap<u32, Vec<String>> = BTreeMap::new();
     for (i, &root) in c.cluster_of.iter().enumerate() {
@@ -53,7 +84,11 @@ fn clusters_agree_with_datatrove() {
     // Agreement over all clusters (singletons included): documents in identical clusters in both.
     let in_theirs: BTreeSet<&String> = theirs.iter().flatten().collect();
     let in_ours: BTreeSet<&String> = ours.iter().flatten().collect();
-    let singletons_agree = set.docs.iter().filter(|(id, _)| !in_theirs.contains(id) && !in_ours.contains(id)).count();
+    let singletons_agree = set
+        .docs
+        .iter()
+        .filter(|(id, _)| !in_theirs.contains(id) && !in_ours.contains(id))
+        .count();
     let multi_agree = theirs.intersection(&ours).count();
     let total_clusters = |multi: &BTreeSet<Vec<String>>, members: usize| multi.len() + set.docs.len() - members;
     let denominator = total_clusters(&theirs, in_theirs.len()).max(total_clusters(&ours, in_ours.len()));

@@ -9,13 +9,22 @@ fn planted_benchmark_questions_are_removed_and_formula_pages_kept() {
     let Some(data) = common::shared_data() else { return };
     let gsm = data.join("benchmarks/gsm8k/test.jsonl");
     let math = data.join("benchmarks/math/test.jsonl");
-    let index = build_index(&[gsm.clone(), math.clone(), data.join("decontam")], DecontamConfig::default()).unwrap();
+    let index = build_index(
+        &[gsm.clone(), math.clone(), data.join("decontam")],
+        DecontamConfig::default(),
+    )
+    .unwrap();
     let gsm_items = load_benchmark(&gsm).unwrap().items;
     let math_items = load_benchmark(&math).unwrap().items;
     let filler = "Welcome to our homework forum.\nPlease read the rules before posting.\n";
     let closing = "\nReply to this thread if you have questions.\n";
     let (mut checked, mut notation_only) = (0, 0);
-    for (n, item) in gsm_items.iter().step_by(40).chain(math_items.iter().step_by(150)).enumerate() {
+    for (n, item) in gsm_items
+        .iter()
+        .step_by(40)
+        .chain(math_items.iter().step_by(150))
+        .enumerate()
+    {
         let q = &item.questions[0];
         let words: Vec<&str> = q.split_whitespace().collect();
         // Asymptote diagram code is notation, which the formula guard deliberately leaves alone.
@@ -29,21 +38,35 @@ fn planted_benchmark_questions_are_removed_and_formula_pages_kept() {
         }
         // Verbatim, re-wrapped every 7 words, and with changed case/whitespace.
         let rewrapped = words.chunks(7).map(|c| c.join(" ")).collect::<Vec<_>>().join("\n");
-        let respaced = words.iter().map(|w| if n % 2 == 0 { w.to_uppercase() } else { w.to_lowercase() }).collect::<Vec<_>>().join("  \t ");
+        let respaced = words
+            .iter()
+            .map(|w| if n % 2 == 0 { w.to_uppercase() } else { w.to_lowercase() })
+            .collect::<Vec<_>>()
+            .join("  \t ");
         for variant in [q.clone(), rewrapped, respaced] {
             let page = format!("{filler}{variant}{closing}");
             let cleaned = clean_text(&index, &page);
             assert!(!cleaned.matches.is_empty(), "not detected: {variant:?}");
             let left: Vec<&str> = cleaned.text.lines().filter(|l| !l.trim().is_empty()).collect();
-            let expected: Vec<&str> = format!("{filler}{closing}").lines().filter(|l| !l.trim().is_empty()).map(|_| "").collect();
+            let expected: Vec<&str> = format!("{filler}{closing}")
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|_| "")
+                .collect();
             assert_eq!(left.len(), expected.len(), "left {left:?} for {variant:?}");
-            assert!(cleaned.text.starts_with(filler) && cleaned.text.ends_with(closing), "filler touched for {variant:?}");
+            assert!(
+                cleaned.text.starts_with(filler) && cleaned.text.ends_with(closing),
+                "filler touched for {variant:?}"
+            );
             checked += 1;
         }
     }
     println!("checked {checked} planted copies; {notation_only} notation-only questions skipped");
     assert!(checked >= 60, "checked {checked} planted copies");
-    assert!(notation_only * 10 < checked, "too many notation-only questions: {notation_only}");
+    assert!(
+        notation_only * 10 < checked,
+        "too many notation-only questions: {notation_only}"
+    );
 
     // Pages that share only common formulas or phrasing with benchmark solutions are kept intact.
     let formula_pages = [
@@ -55,6 +78,10 @@ fn planted_benchmark_questions_are_removed_and_formula_pages_kept() {
     ];
     for page in formula_pages {
         let cleaned = clean_text(&index, page);
-        assert!(cleaned.matches.is_empty(), "formula page touched: {page:?} matched {:?}", &page[cleaned.matches[0].start..cleaned.matches[0].end]);
+        assert!(
+            cleaned.matches.is_empty(),
+            "formula page touched: {page:?} matched {:?}",
+            &page[cleaned.matches[0].start..cleaned.matches[0].end]
+        );
     }
 }

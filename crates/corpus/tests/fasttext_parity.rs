@@ -17,8 +17,17 @@ fn reference_predictions(python: &Path, model: &Path, lines: &[String], k: usize
         writeln!(f, "{l}").unwrap();
     }
     drop(f);
-    let out = common::run(Command::new(python).arg(common::fasttext_ref_script()).arg("predict").arg(model).arg(&input).arg(k.to_string()));
-    out.lines().map(|l| serde_json::from_str::<Vec<(String, f32)>>(l).unwrap()).collect()
+    let out = common::run(
+        Command::new(python)
+            .arg(common::fasttext_ref_script())
+            .arg("predict")
+            .arg(model)
+            .arg(&input)
+            .arg(k.to_string()),
+    );
+    out.lines()
+        .map(|l| serde_json::from_str::<Vec<(String, f32)>>(l).unwrap())
+        .collect()
 }
 
 /// Lines of text in many languages from shared data: benchmark questions (en, zh), trafilatura snippets
@@ -26,7 +35,8 @@ fn reference_predictions(python: &Path, model: &Path, lines: &[String], k: usize
 fn multilingual_lines(data: &Path, n: usize) -> Vec<String> {
     let mut pool: Vec<String> = Vec::new();
     let eval: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("web/pages/trafilatura/evaldata.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(data.join("web/pages/trafilatura/evaldata.json")).unwrap())
+            .unwrap();
     for entry in eval.as_object().unwrap().values() {
         for key in ["with", "without"] {
             for s in entry.get(key).and_then(|v| v.as_array()).into_iter().flatten() {
@@ -35,12 +45,18 @@ fn multilingual_lines(data: &Path, n: usize) -> Vec<String> {
         }
     }
     let gold: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("web/pages/scrapinghub/ground-truth.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(data.join("web/pages/scrapinghub/ground-truth.json")).unwrap())
+            .unwrap();
     for entry in gold.as_object().unwrap().values() {
         pool.extend(entry["articleBody"].as_str().unwrap_or("").lines().map(str::to_string));
     }
-    for (file, field) in [("benchmarks/cmath/test.jsonl", "question"), ("benchmarks/gsm8k/test.jsonl", "question")] {
-        let Ok(text) = std::fs::read_to_string(data.join(file)) else { continue };
+    for (file, field) in [
+        ("benchmarks/cmath/test.jsonl", "question"),
+        ("benchmarks/gsm8k/test.jsonl", "question"),
+    ] {
+        let Ok(text) = std::fs::read_to_string(data.join(file)) else {
+            continue;
+        };
         for line in text.lines() {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
                 if let Some(q) = v.get(field).and_then(|q| q.as_str()) {
@@ -62,9 +78,15 @@ fn multilingual_lines(data: &Path, n: usize) -> Vec<String> {
 
 #[test]
 fn cooking_model_matches_fasttext_top1_and_probabilities() {
-    let (Some(data), Some(python)) = (common::shared_data(), common::python_with("fasttext")) else { return };
+    let (Some(data), Some(python)) = (common::shared_data(), common::python_with("fasttext")) else {
+        return;
+    };
     let model_path = data.join("models/fasttext/cooking.model.bin");
-    let lines: Vec<String> = std::fs::read_to_string(data.join("models/fasttext/cooking.valid")).unwrap().lines().map(str::to_string).collect();
+    let lines: Vec<String> = std::fs::read_to_string(data.join("models/fasttext/cooking.valid"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
     assert_eq!(lines.len(), 3000);
     let reference = reference_predictions(&python, &model_path, &lines, 5);
     let ours = Classifier::load(&model_path).unwrap();
@@ -85,7 +107,9 @@ fn cooking_model_matches_fasttext_top1_and_probabilities() {
 
 #[test]
 fn lid176_ftz_matches_fasttext_on_5000_lines() {
-    let (Some(data), Some(python)) = (common::shared_data(), common::python_with("fasttext")) else { return };
+    let (Some(data), Some(python)) = (common::shared_data(), common::python_with("fasttext")) else {
+        return;
+    };
     let model_path = data.join("models/fasttext/lid.176.ftz");
     let lines = multilingual_lines(&data, 5000);
     assert!(lines.len() >= 4000, "only {} lines", lines.len());
@@ -104,30 +128,58 @@ fn lid176_ftz_matches_fasttext_on_5000_lines() {
         }
     }
     let agreement = same as f64 / lines.len() as f64;
-    eprintln!("lid.176.ftz: {same}/{} identical top-1 ({:.4}), max |Δp| {max_diff:e}, languages {langs:?}", lines.len(), agreement);
+    eprintln!(
+        "lid.176.ftz: {same}/{} identical top-1 ({:.4}), max |Δp| {max_diff:e}, languages {langs:?}",
+        lines.len(),
+        agreement
+    );
     assert!(agreement >= 0.999, "agreement {agreement}");
     assert!(langs.len() >= 5, "not multilingual enough: {langs:?}");
 }
 
 #[test]
 fn model_saved_by_seekmath_loads_in_fasttext_with_same_predictions() {
-    let (Some(data), Some(python)) = (common::shared_data(), common::python_with("fasttext")) else { return };
+    let (Some(data), Some(python)) = (common::shared_data(), common::python_with("fasttext")) else {
+        return;
+    };
     // Round-trip the shipped model through our writer, and train a small one of our own.
     let dir = tempfile::tempdir().unwrap();
     let cooking = Classifier::load(data.join("models/fasttext/cooking.model.bin")).unwrap();
     let resaved = dir.path().join("cooking.resaved.bin");
     cooking.save(&resaved).unwrap();
-    assert_eq!(std::fs::read(&resaved).unwrap(), std::fs::read(data.join("models/fasttext/cooking.model.bin")).unwrap(), "byte-identical re-save");
+    assert_eq!(
+        std::fs::read(&resaved).unwrap(),
+        std::fs::read(data.join("models/fasttext/cooking.model.bin")).unwrap(),
+        "byte-identical re-save"
+    );
 
-    let lines: Vec<String> = std::fs::read_to_string(data.join("models/fasttext/cooking.valid")).unwrap().lines().take(1500).map(str::to_string).collect();
+    let lines: Vec<String> = std::fs::read_to_string(data.join("models/fasttext/cooking.valid"))
+        .unwrap()
+        .lines()
+        .take(1500)
+        .map(str::to_string)
+        .collect();
     let samples: Vec<(String, String)> = lines
         .iter()
         .filter_map(|l| {
             let (label, text) = l.split_once(' ')?;
-            Some((label.to_string(), text.split(' ').filter(|w| !w.starts_with("__label__")).collect::<Vec<_>>().join(" ")))
+            Some((
+                label.to_string(),
+                text.split(' ')
+                    .filter(|w| !w.starts_with("__label__"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ))
         })
         .collect();
-    let config = TrainConfig { dim: 16, epoch: 5, min_count: 1, word_ngrams: 2, bucket: 10_000, ..Default::default() };
+    let config = TrainConfig {
+        dim: 16,
+        epoch: 5,
+        min_count: 1,
+        word_ngrams: 2,
+        bucket: 10_000,
+        ..Default::default()
+    };
     let ours = Classifier::train(&samples, &config).unwrap();
     let path = dir.path().join("ours.bin");
     ours.save(&path).unwrap();
@@ -144,6 +196,10 @@ fn model_saved_by_seekmath_loads_in_fasttext_with_same_predictions() {
     let qpath = dir.path().join("ours.ftz");
     quant.save(&qpath).unwrap();
     let reference = reference_predictions(&python, &qpath, &lines[..300], 1);
-    let agree = lines.iter().zip(&reference).filter(|(l, e)| quant.predict(l, 1)[0].0 == e[0].0).count();
+    let agree = lines
+        .iter()
+        .zip(&reference)
+        .filter(|(l, e)| quant.predict(l, 1)[0].0 == e[0].0)
+        .count();
     assert!(agree >= 297, "quantized agreement {agree}/300");
 }

@@ -23,11 +23,20 @@ struct LogOddsModel {
 }
 
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
 }
 
 impl ScorerTrainer for LogOdds {
-    fn train(&self, positives: &[String], negatives: &[String], _: &ClassifierConfig, _: u64, path: &Path) -> Result<()> {
+    fn train(
+        &self,
+        positives: &[String],
+        negatives: &[String],
+        _: &ClassifierConfig,
+        _: u64,
+        path: &Path,
+    ) -> Result<()> {
         let mut counts: BTreeMap<String, (f32, f32)> = BTreeMap::new();
         for (texts, positive) in [(positives, true), (negatives, false)] {
             for t in texts {
@@ -53,15 +62,22 @@ impl ScorerTrainer for LogOdds {
 
     fn load(&self, path: &Path) -> Result<Box<dyn DocScorer>> {
         let text = std::fs::read_to_string(path)?;
-        let weights = text.lines().filter_map(|l| l.split_once('\t')).map(|(w, x)| (w.to_string(), x.parse().unwrap())).collect();
-        Ok(Box::new(LogOddsModel { weights, slow: self.slow }))
+        let weights = text
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(w, x)| (w.to_string(), x.parse().unwrap()))
+            .collect();
+        Ok(Box::new(LogOddsModel {
+            weights,
+            slow: self.slow,
+        }))
     }
 }
 
 impl DocScorer for LogOddsModel {
     fn score(&self, text: &str) -> f32 {
         if self.slow {
-            std::thread::sleep(std::time::Duration::from_micros(300));
+            std::thread::sleep(std::time::Duration::from_micros(1000));
         }
         let (mut sum, mut n) = (0.0f32, 0usize);
         for w in words(text) {
@@ -72,9 +88,24 @@ impl DocScorer for LogOddsModel {
     }
 }
 
-const MATH_WORDS: &[&str] = &["theorem", "integral", "prove", "lemma", "equation", "derivative", "prime", "matrix", "polynomial", "converges"];
-const WEB_WORDS: &[&str] = &["recipe", "football", "weather", "travel", "movie", "shopping", "garden", "music", "fashion", "election"];
-const COMMON: &[&str] = &["the", "a", "of", "and", "is", "to", "we", "this", "that", "with", "for", "on"];
+const MATH_WORDS: &[&str] = &[
+    "theorem",
+    "integral",
+    "prove",
+    "lemma",
+    "equation",
+    "derivative",
+    "prime",
+    "matrix",
+    "polynomial",
+    "converges",
+];
+const WEB_WORDS: &[&str] = &[
+    "recipe", "football", "weather", "travel", "movie", "shopping", "garden", "music", "fashion", "election",
+];
+const COMMON: &[&str] = &[
+    "the", "a", "of", "and", "is", "to", "we", "this", "that", "with", "for", "on",
+];
 
 fn page(rng: &mut u64, topic: &[&str], n: usize) -> String {
     let mut next = || {
@@ -109,16 +140,39 @@ fn fixture(dir: &Path) -> PathBuf {
         let mut f = std::fs::File::create(&path).unwrap();
         for i in 0..250 {
             let (url, text) = match i % 5 {
-                0 | 1 => (format!("https://www.mathsite{}.org/questions/{shard}-{i}", i % 3), page(&mut rng, MATH_WORDS, 120)),
-                2 => (format!("https://mathsite0.org/blog/{shard}-{i}"), page(&mut rng, WEB_WORDS, 120)),
-                _ => (format!("https://news{}.com/story/{shard}-{i}", i % 7), page(&mut rng, WEB_WORDS, 120)),
+                0 | 1 => (
+                    format!("https://www.mathsite{}.org/questions/{shard}-{i}", i % 3),
+                    page(&mut rng, MATH_WORDS, 120),
+                ),
+                2 => (
+                    format!("https://mathsite0.org/blog/{shard}-{i}"),
+                    page(&mut rng, WEB_WORDS, 120),
+                ),
+                _ => (
+                    format!("https://news{}.com/story/{shard}-{i}", i % 7),
+                    page(&mut rng, WEB_WORDS, 120),
+                ),
             };
-            let text = if i % 50 == 0 { format!("{text}\n{BENCH_Q}\nmore text after") } else { text };
-            writeln!(f, "{}", serde_json::json!({"id": format!("s{shard}-{i}"), "url": url, "text": text})).unwrap();
+            let text = if i % 50 == 0 {
+                format!("{text}\n{BENCH_Q}\nmore text after")
+            } else {
+                text
+            };
+            writeln!(
+                f,
+                "{}",
+                serde_json::json!({"id": format!("s{shard}-{i}"), "url": url, "text": text})
+            )
+            .unwrap();
             if i % 25 == 0 {
                 // An exact-URL duplicate (other spelling) and a near duplicate.
                 let dup_url = url.replace("https://www.", "http://");
-                writeln!(f, "{}", serde_json::json!({"id": format!("s{shard}-{i}-u"), "url": dup_url, "text": text})).unwrap();
+                writeln!(
+                    f,
+                    "{}",
+                    serde_json::json!({"id": format!("s{shard}-{i}-u"), "url": dup_url, "text": text})
+                )
+                .unwrap();
                 writeln!(f, "{}", serde_json::json!({"id": format!("s{shard}-{i}-n"), "url": format!("{url}/copy"), "text": format!("{text} Posted today.")})).unwrap();
             }
         }
@@ -127,13 +181,27 @@ fn fixture(dir: &Path) -> PathBuf {
     let seeds = dir.join("seeds.jsonl");
     let mut f = std::fs::File::create(&seeds).unwrap();
     for i in 0..100 {
-        writeln!(f, "{}", serde_json::json!({"id": format!("seed{i}"), "text": page(&mut rng, MATH_WORDS, 80)})).unwrap();
+        writeln!(
+            f,
+            "{}",
+            serde_json::json!({"id": format!("seed{i}"), "text": page(&mut rng, MATH_WORDS, 80)})
+        )
+        .unwrap();
     }
     let bench_dir = dir.join("bench");
     std::fs::create_dir_all(&bench_dir).unwrap();
-    std::fs::write(bench_dir.join("test.jsonl"), format!("{}\n", serde_json::json!({"question": BENCH_Q, "answer": "33"}))).unwrap();
+    std::fs::write(
+        bench_dir.join("test.jsonl"),
+        format!("{}\n", serde_json::json!({"question": BENCH_Q, "answer": "33"})),
+    )
+    .unwrap();
     let config = dir.join("mine.toml");
-    let list = |ps: &[PathBuf]| ps.iter().map(|p| format!("{:?}", p.display().to_string())).collect::<Vec<_>>().join(", ");
+    let list = |ps: &[PathBuf]| {
+        ps.iter()
+            .map(|p| format!("{:?}", p.display().to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     std::fs::write(
         &config,
         format!(
@@ -153,7 +221,13 @@ fn run(config: &Path, output: &Path, slow: bool, resume: bool) -> Result<()> {
     let mut c = MineConfig::load(config, &[])?;
     c.output = output.to_path_buf();
     let trainer = LogOdds { slow };
-    let components = Components { extractor: None, language: None, tokens: &WordCounter, token_unit: "words", trainer: &trainer };
+    let components = Components {
+        extractor: None,
+        language: None,
+        tokens: &WordCounter,
+        token_unit: "words",
+        trainer: &trainer,
+    };
     run_mine(&c, &components, resume).map(|_| ())
 }
 
@@ -166,7 +240,10 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.insert(p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(dir).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                );
             }
         }
     }
@@ -194,17 +271,27 @@ fn killed_and_resumed_runs_are_byte_identical() {
     assert!(reference.contains_key("iter-2/corpus/shard-00000.jsonl") && reference.contains_key("report.md"));
     let report = String::from_utf8(reference["report.md"].clone()).unwrap();
     assert!(report.contains("## Iteration 2"), "{report}");
-    assert!(run(&config, &a, false, false).is_err(), "a non-empty output needs --resume");
+    assert!(
+        run(&config, &a, false, false).is_err(),
+        "a non-empty output needs --resume"
+    );
 
+    // Kill children at random moments until one finishes on its own (each attempt resumes the last one).
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut kills = 0;
-    for attempt in 0..8 {
+    for attempt in 0..40 {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let delay = std::time::Duration::from_millis(50 + rng % 1200);
+        let delay = std::time::Duration::from_millis(100 + rng % 600);
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_mine_run", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "child_mine_run",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("MINE_CHILD_CONFIG", &config)
             .env("MINE_CHILD_OUTPUT", &killed)
             .stdout(std::process::Stdio::null())
@@ -212,15 +299,20 @@ fn killed_and_resumed_runs_are_byte_identical() {
             .spawn()
             .unwrap();
         std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL on Unix
-            kills += 1;
+        if child.try_wait().unwrap().is_some() {
+            println!("attempt {attempt}: finished before {delay:?}");
+            break;
         }
+        child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
+        kills += 1;
         println!("attempt {attempt}: killed after {delay:?}");
     }
     run(&config, &killed, false, true).unwrap();
-    assert!(kills >= 3, "only {kills} runs were interrupted; the fixture is too fast for the kill schedule");
+    assert!(
+        kills >= 3,
+        "only {kills} runs were interrupted; the fixture is too fast for the kill schedule"
+    );
     let resumed = tree(&killed);
     let names = |t: &BTreeMap<String, Vec<u8>>| t.keys().cloned().collect::<Vec<_>>();
     assert_eq!(names(&resumed), names(&reference), "different files after resume");

@@ -25,7 +25,13 @@ fn every_shared_warc_reads_without_crashing() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let (docs, stats, errors) = read_all(&path);
-        eprintln!("{}: {} docs, {:?}, errors {:?}", path.display(), docs.len(), stats, errors);
+        eprintln!(
+            "{}: {} docs, {:?}, errors {:?}",
+            path.display(),
+            docs.len(),
+            stats,
+            errors
+        );
         assert_eq!(stats.error_count() as usize, errors.len());
         for doc in &docs {
             assert!(!doc.id.is_empty());
@@ -41,7 +47,11 @@ fn clipped_warc_reports_one_truncated_record() {
     let Some(data) = common::shared_data() else { return };
     let (docs, stats, errors) = read_all(&data.join("web/warc/clipped.warc.gz"));
     assert_eq!(stats.errors.get("truncated"), Some(&1), "{stats:?} {errors:?}");
-    assert!(errors[0].contains("clipped.warc.gz"), "error names the file: {}", errors[0]);
+    assert!(
+        errors[0].contains("clipped.warc.gz"),
+        "error names the file: {}",
+        errors[0]
+    );
     // The clipped record's surviving bytes are still delivered, flagged as truncated.
     assert_eq!(docs.len(), 1, "{stats:?}");
     assert_eq!(docs[0].metadata.get("truncated"), Some(&serde_json::Value::Bool(true)));
@@ -56,9 +66,20 @@ fn clueweb_quirks_are_decoded() {
     assert_eq!(stats.records, 30);
     assert!(docs.len() >= 25, "{stats:?}");
     // EUC-JP pages with a false `Content-Encoding: gzip` header decode to Japanese text.
-    let japanese = docs.iter().filter(|d| d.html.as_deref().unwrap().chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c))).count();
+    let japanese = docs
+        .iter()
+        .filter(|d| {
+            d.html
+                .as_deref()
+                .unwrap()
+                .chars()
+                .any(|c| ('\u{3040}'..='\u{30ff}').contains(&c))
+        })
+        .count();
     assert!(japanese >= docs.len() / 2, "{japanese} of {}", docs.len());
-    assert!(docs.iter().all(|d| d.url.as_deref().is_some_and(|u| u.starts_with("http"))));
+    assert!(docs
+        .iter()
+        .all(|d| d.url.as_deref().is_some_and(|u| u.starts_with("http"))));
 }
 
 #[test]
@@ -80,7 +101,10 @@ fn jsonl_gz_and_parquet() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(docs.len(), 100, "{stats:?}");
     assert!(docs.iter().all(|d| !d.text.is_empty()));
-    let options = readers::ReaderOptions { text_fields: vec!["extra_info.question".into(), "extra_info.answer".into()], ..Default::default() };
+    let options = readers::ReaderOptions {
+        text_fields: vec!["extra_info.question".into(), "extra_info.answer".into()],
+        ..Default::default()
+    };
     let mut reader = readers::open_with(data.join("rl/gsm8k/test.parquet"), &options).unwrap();
     let docs: Vec<_> = reader.by_ref().map(|d| d.unwrap()).collect();
     let stats = reader.stats().clone();
@@ -109,8 +133,18 @@ fn warc_garbage_and_bad_length_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.warc");
     let html = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html><p>hi</p></html>";
-    let rec = |uri: &str| format!("WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: {uri}\r\nContent-Length: {}\r\n\r\n{html}\r\n\r\n", html.len());
-    let body = format!("{}junk line\r\n{}WARC/1.0\r\nWARC-Type: response\r\nContent-Length: x\r\n\r\n{}", rec("http://a.org/"), rec("http://b.org/"), rec("http://c.org/"));
+    let rec = |uri: &str| {
+        format!(
+            "WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: {uri}\r\nContent-Length: {}\r\n\r\n{html}\r\n\r\n",
+            html.len()
+        )
+    };
+    let body = format!(
+        "{}junk line\r\n{}WARC/1.0\r\nWARC-Type: response\r\nContent-Length: x\r\n\r\n{}",
+        rec("http://a.org/"),
+        rec("http://b.org/"),
+        rec("http://c.org/")
+    );
     std::fs::write(&path, body).unwrap();
     let (docs, stats, _) = read_all(&path);
     assert_eq!(stats.errors.get("garbage"), Some(&1), "{stats:?}");

@@ -211,7 +211,8 @@ impl ModelConfig {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let cfg: ModelConfig =
             serde_json::from_str(&text).with_context(|| format!("parsing model config {}", path.display()))?;
-        cfg.validate().with_context(|| format!("unsupported model config {}", path.display()))?;
+        cfg.validate()
+            .with_context(|| format!("unsupported model config {}", path.display()))?;
         Ok(cfg)
     }
 
@@ -245,7 +246,8 @@ impl ModelConfig {
 
     /// Width of one attention head.
     pub fn head_dim(&self) -> usize {
-        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
+        self.head_dim
+            .unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
 
     /// Whether q/k/v projections carry a bias (always for Qwen2).
@@ -260,7 +262,11 @@ impl ModelConfig {
 
     /// RoPE base.
     pub fn rope_theta(&self) -> f64 {
-        self.rope_parameters.as_ref().and_then(|p| p.rope_theta).or(self.rope_theta).unwrap_or(10_000.0)
+        self.rope_parameters
+            .as_ref()
+            .and_then(|p| p.rope_theta)
+            .or(self.rope_theta)
+            .unwrap_or(10_000.0)
     }
 
     /// End-of-sequence ids from the config (may be empty).
@@ -275,11 +281,16 @@ impl ModelConfig {
         };
         let kind = p.rope_type.as_deref().unwrap_or("default");
         let factor = || p.factor.with_context(|| format!("rope type {kind} needs `factor`"));
-        let original_max = p.original_max_position_embeddings.unwrap_or(self.max_position_embeddings);
+        let original_max = p
+            .original_max_position_embeddings
+            .unwrap_or(self.max_position_embeddings);
         Ok(match kind {
             "default" => RopeKind::Default,
             "linear" => RopeKind::Linear { factor: factor()? },
-            "dynamic" => RopeKind::Dynamic { factor: factor()?, original_max: self.max_position_embeddings },
+            "dynamic" => RopeKind::Dynamic {
+                factor: factor()?,
+                original_max: self.max_position_embeddings,
+            },
             "llama3" => RopeKind::Llama3 {
                 factor: factor()?,
                 low_freq_factor: p.low_freq_factor.unwrap_or(1.0),
@@ -290,8 +301,16 @@ impl ModelConfig {
             },
             "yarn" => {
                 // DeepSeek-V3-style configs omit `factor`: it is the ratio of the context lengths.
-                let factor = p.factor.unwrap_or(self.max_position_embeddings as f64 / original_max as f64);
-                let mscale = |scale: f64| if factor <= 1.0 { 1.0 } else { 0.1 * scale * factor.ln() + 1.0 };
+                let factor = p
+                    .factor
+                    .unwrap_or(self.max_position_embeddings as f64 / original_max as f64);
+                let mscale = |scale: f64| {
+                    if factor <= 1.0 {
+                        1.0
+                    } else {
+                        0.1 * scale * factor.ln() + 1.0
+                    }
+                };
                 let default_attention = match (p.mscale, p.mscale_all_dim) {
                     (Some(m), Some(all)) if m != 0.0 && all != 0.0 => mscale(m) / mscale(all),
                     _ => mscale(1.0),
@@ -383,7 +402,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.rope_theta(), 500000.0);
-        assert!(matches!(cfg.rope_kind().unwrap(), RopeKind::Llama3 { original_max: 8192, .. }));
+        assert!(matches!(
+            cfg.rope_kind().unwrap(),
+            RopeKind::Llama3 { original_max: 8192, .. }
+        ));
         assert_eq!(cfg.num_kv_heads(), 2);
     }
 

@@ -27,8 +27,15 @@ impl KvCache {
     /// Zeroed buffers for `batch` rows of `max_len` slots.
     pub fn new(cfg: &ModelConfig, batch: i64, max_len: i64, kind: Kind, device: Device) -> Self {
         let shape = [batch, cfg.num_kv_heads() as i64, max_len, cfg.head_dim() as i64];
-        let alloc = || (0..cfg.num_hidden_layers).map(|_| Tensor::zeros(shape, (kind, device))).collect();
-        KvCache { keys: alloc(), values: alloc() }
+        let alloc = || {
+            (0..cfg.num_hidden_layers)
+                .map(|_| Tensor::zeros(shape, (kind, device)))
+                .collect()
+        };
+        KvCache {
+            keys: alloc(),
+            values: alloc(),
+        }
     }
 
     /// Number of rows.
@@ -61,7 +68,12 @@ impl KvCache {
     /// Copies `other`'s contents into this cache in place (same shapes); keeps the buffers' addresses stable for
     /// CUDA graphs.
     pub fn copy_from(&mut self, other: &KvCache) {
-        for (dst, src) in self.keys.iter_mut().zip(&other.keys).chain(self.values.iter_mut().zip(&other.values)) {
+        for (dst, src) in self
+            .keys
+            .iter_mut()
+            .zip(&other.keys)
+            .chain(self.values.iter_mut().zip(&other.values))
+        {
             dst.copy_(src);
         }
     }

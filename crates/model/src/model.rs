@@ -33,7 +33,10 @@ pub struct RmsNorm {
 impl RmsNorm {
     fn new(vs: nn::Path, size: usize, eps: f64, init: WeightInit) -> Self {
         let fill = if init == WeightInit::Random { 1.0 } else { 0.0 };
-        RmsNorm { weight: vs.var("weight", &[size as i64], nn::Init::Const(fill)), eps }
+        RmsNorm {
+            weight: vs.var("weight", &[size as i64], nn::Init::Const(fill)),
+            eps,
+        }
     }
 }
 
@@ -49,10 +52,22 @@ impl Module for RmsNorm {
 
 fn linear(vs: nn::Path, in_dim: usize, out_dim: usize, bias: bool, cfg: &ModelConfig, init: WeightInit) -> nn::Linear {
     let ws_init = match init {
-        WeightInit::Random => nn::Init::Randn { mean: 0.0, stdev: cfg.initializer_range },
+        WeightInit::Random => nn::Init::Randn {
+            mean: 0.0,
+            stdev: cfg.initializer_range,
+        },
         WeightInit::Zeros => nn::Init::Const(0.0),
     };
-    nn::linear(vs, in_dim as i64, out_dim as i64, nn::LinearConfig { ws_init, bs_init: Some(nn::Init::Const(0.0)), bias })
+    nn::linear(
+        vs,
+        in_dim as i64,
+        out_dim as i64,
+        nn::LinearConfig {
+            ws_init,
+            bs_init: Some(nn::Init::Const(0.0)),
+            bias,
+        },
+    )
 }
 
 /// Which keys each query may see.
@@ -100,9 +115,21 @@ impl Attention {
         cache: Option<(&mut KvCache, usize, &Tensor)>,
     ) -> Tensor {
         let (b, t, _) = xs.size3().expect("attention input must be [B,T,C]");
-        let q = self.q_proj.forward(xs).view([b, t, self.num_heads, self.head_dim]).transpose(1, 2);
-        let k = self.k_proj.forward(xs).view([b, t, self.num_kv_heads, self.head_dim]).transpose(1, 2);
-        let v = self.v_proj.forward(xs).view([b, t, self.num_kv_heads, self.head_dim]).transpose(1, 2);
+        let q = self
+            .q_proj
+            .forward(xs)
+            .view([b, t, self.num_heads, self.head_dim])
+            .transpose(1, 2);
+        let k = self
+            .k_proj
+            .forward(xs)
+            .view([b, t, self.num_kv_heads, self.head_dim])
+            .transpose(1, 2);
+        let v = self
+            .v_proj
+            .forward(xs)
+            .view([b, t, self.num_kv_heads, self.head_dim])
+            .transpose(1, 2);
         let q = apply_rotary(&q, cos, sin);
         let k = apply_rotary(&k, cos, sin);
         let (k, v) = match cache {
@@ -113,7 +140,10 @@ impl Attention {
                     AttentionMask::Causal => cache.max_len(),
                 };
                 cache.write(layer, slots, &k, &v);
-                (cache.keys[layer].narrow(2, 0, attended), cache.values[layer].narrow(2, 0, attended))
+                (
+                    cache.keys[layer].narrow(2, 0, attended),
+                    cache.values[layer].narrow(2, 0, attended),
+                )
             }
         };
         let gqa = self.num_heads != self.num_kv_heads;
@@ -121,9 +151,12 @@ impl Attention {
             AttentionMask::Causal => {
                 Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, t > 1, None::<f64>, gqa)
             }
-            AttentionMask::Explicit(m) => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), 0.0, false, None::<f64>, gqa),
+            AttentionMask::Explicit(m) => {
+                Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), 0.0, false, None::<f64>, gqa)
+            }
         };
-        self.o_proj.forward(&y.transpose(1, 2).reshape([b, t, self.num_heads * self.head_dim]))
+        self.o_proj
+            .forward(&y.transpose(1, 2).reshape([b, t, self.num_heads * self.head_dim]))
     }
 }
 
@@ -157,7 +190,8 @@ impl Mlp {
 
 impl Module for Mlp {
     fn forward(&self, xs: &Tensor) -> Tensor {
-        self.down_proj.forward(&(self.gate_proj.forward(xs).silu() * self.up_proj.forward(xs)))
+        self.down_proj
+            .forward(&(self.gate_proj.forward(xs).silu() * self.up_proj.forward(xs)))
     }
 }
 
@@ -212,7 +246,10 @@ impl CausalLm {
         cfg.validate()?;
         let model = vs / "model";
         let embed_init = match init {
-            WeightInit::Random => nn::Init::Randn { mean: 0.0, stdev: cfg.initializer_range },
+            WeightInit::Random => nn::Init::Randn {
+                mean: 0.0,
+                stdev: cfg.initializer_range,
+            },
             WeightInit::Zeros => nn::Init::Const(0.0),
         };
         let shape = [cfg.vocab_size as i64, cfg.hidden_size as i64];
@@ -227,7 +264,15 @@ impl CausalLm {
             (vs / "lm_head").var("weight", &shape, embed_init)
         };
         let rope = Rope::new(cfg, vs.device())?;
-        Ok(CausalLm { embed_tokens, layers, norm, lm_head, rope, config: cfg.clone(), device: vs.device() })
+        Ok(CausalLm {
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            rope,
+            config: cfg.clone(),
+            device: vs.device(),
+        })
     }
 
     /// The configuration the model was built from.
@@ -260,7 +305,12 @@ impl CausalLm {
         let (b, t) = input_ids.size2().expect("input_ids must be [B,T]");
         let device = input_ids.device();
         let (positions, mask) = match attention_mask {
-            None => (Tensor::arange(t, (Kind::Int64, device)).unsqueeze(0).expand([b, t], true), None),
+            None => (
+                Tensor::arange(t, (Kind::Int64, device))
+                    .unsqueeze(0)
+                    .expand([b, t], true),
+                None,
+            ),
             Some(m) => {
                 let keep = m.to_device(device).ne(0);
                 let positions = (keep.cumsum(-1, Kind::Int64) - 1).clamp_min(0);
@@ -278,7 +328,9 @@ impl CausalLm {
                 Some(m) => AttentionMask::Explicit(m),
                 None => AttentionMask::Causal,
             };
-            let h = layer.self_attn.forward(&layer.input_layernorm.forward(&xs), &cos, &sin, attn_mask, None);
+            let h = layer
+                .self_attn
+                .forward(&layer.input_layernorm.forward(&xs), &cos, &sin, attn_mask, None);
             xs = xs + h;
             xs = &xs + layer.mlp.forward(&layer.post_attention_layernorm.forward(&xs));
         }
@@ -388,8 +440,14 @@ mod tests {
         ] {
             assert!(vars.contains_key(name), "missing {name}");
         }
-        assert!(!vars.contains_key("lm_head.weight"), "tied lm_head must not be a separate parameter");
-        assert!(!vars.contains_key("model.layers.0.self_attn.o_proj.bias"), "qwen2 has no o_proj bias");
+        assert!(
+            !vars.contains_key("lm_head.weight"),
+            "tied lm_head must not be a separate parameter"
+        );
+        assert!(
+            !vars.contains_key("model.layers.0.self_attn.o_proj.bias"),
+            "qwen2 has no o_proj bias"
+        );
     }
 
     #[test]
@@ -398,19 +456,24 @@ mod tests {
         let ids = Tensor::from_slice(&[3i64, 9, 27, 1, 44, 12, 5]).unsqueeze(0);
         let full = tch::no_grad(|| m.model.forward(&ids, None));
         let mut cache = m.model.new_kv_cache(1, 8);
-        let mut valid = Tensor::zeros([1, 8], (Kind::Bool, Device::Cpu));
+        let valid = Tensor::zeros([1, 8], (Kind::Bool, Device::Cpu));
         // Prefill 4 tokens, then one at a time.
         let _ = valid.narrow(1, 0, 4).fill_(1);
         let slots = Tensor::arange(4, (Kind::Int64, Device::Cpu)).unsqueeze(0);
         let mask = KvCache::attention_mask(&slots, &valid.narrow(1, 0, 4));
-        let mut steps =
-            vec![tch::no_grad(|| m.model.forward_step(&ids.narrow(1, 0, 4), &slots, &mut cache, &slots, &mask))];
+        let mut steps = vec![tch::no_grad(|| {
+            m.model
+                .forward_step(&ids.narrow(1, 0, 4), &slots, &mut cache, &slots, &mask)
+        })];
         for t in 4..7 {
             let _ = valid.narrow(1, t, 1).fill_(1);
             let slot = Tensor::from_slice(&[t]).unsqueeze(0);
             // Mask over all 8 slots: unwritten slots are invalid.
             let mask = KvCache::attention_mask(&slot, &valid);
-            steps.push(tch::no_grad(|| m.model.forward_step(&ids.narrow(1, t, 1), &slot, &mut cache, &slot, &mask)));
+            steps.push(tch::no_grad(|| {
+                m.model
+                    .forward_step(&ids.narrow(1, t, 1), &slot, &mut cache, &slot, &mask)
+            }));
         }
         let inc = Tensor::cat(&steps, 1);
         let diff = (inc - full).abs().max().double_value(&[]);
@@ -434,7 +497,11 @@ mod tests {
         let m = tiny(Kind::Float);
         let ids = Tensor::from_slice(&[3i64, 9, 27, 1]).unsqueeze(0);
         let mask = Tensor::from_slice(&[0i64, 1, 1, 1]).unsqueeze(0);
-        let loss = m.model.forward(&ids, Some(&mask)).log_softmax(-1, Kind::Float).mean(Kind::Float);
+        let loss = m
+            .model
+            .forward(&ids, Some(&mask))
+            .log_softmax(-1, Kind::Float)
+            .mean(Kind::Float);
         loss.backward();
         let grad = m.vs.variables()["model.layers.0.self_attn.k_proj.weight"].grad();
         assert!(grad.defined() && grad.abs().sum(Kind::Float).double_value(&[]) > 0.0);

@@ -19,7 +19,9 @@ pub struct Rope {
 
 /// `1 / theta^(2i/d)` for i in 0..d/2, in f64 on the host.
 fn base_inv_freq(theta: f64, dim: usize) -> Vec<f64> {
-    (0..dim / 2).map(|i| 1.0 / theta.powf((2 * i) as f64 / dim as f64)).collect()
+    (0..dim / 2)
+        .map(|i| 1.0 / theta.powf((2 * i) as f64 / dim as f64))
+        .collect()
 }
 
 /// Inverse frequencies and cos/sin multiplier of a scheme (at sequence length `seq_len` for dynamic NTK).
@@ -36,7 +38,12 @@ fn inv_freq_for(kind: &RopeKind, theta: f64, dim: usize, seq_len: usize) -> (Vec
             let base = theta * scaled.powf(dim as f64 / (dim as f64 - 2.0));
             (base_inv_freq(base, dim), 1.0)
         }
-        RopeKind::Llama3 { factor, low_freq_factor, high_freq_factor, original_max } => {
+        RopeKind::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max,
+        } => {
             let low_freq_wavelen = original_max as f64 / low_freq_factor;
             let high_freq_wavelen = original_max as f64 / high_freq_factor;
             let freqs = base_inv_freq(theta, dim)
@@ -48,15 +55,22 @@ fn inv_freq_for(kind: &RopeKind, theta: f64, dim: usize, seq_len: usize) -> (Vec
                     } else if wavelen < high_freq_wavelen {
                         f
                     } else {
-                        let smooth = (original_max as f64 / wavelen - low_freq_factor)
-                            / (high_freq_factor - low_freq_factor);
+                        let smooth =
+                            (original_max as f64 / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
                         (1.0 - smooth) * f / factor + smooth * f
                     }
                 })
                 .collect();
             (freqs, 1.0)
         }
-        RopeKind::Yarn { factor, original_max, attention_factor, beta_fast, beta_slow, truncate } => {
+        RopeKind::Yarn {
+            factor,
+            original_max,
+            attention_factor,
+            beta_fast,
+            beta_slow,
+            truncate,
+        } => {
             let d = dim as f64;
             let correction_dim =
                 |rotations: f64| d * (original_max as f64 / (rotations * two_pi)).ln() / (2.0 * theta.ln());
@@ -88,7 +102,13 @@ impl Rope {
         let kind = cfg.rope_kind()?;
         let (theta, head_dim) = (cfg.rope_theta(), cfg.head_dim());
         let (freqs, attention_scaling) = inv_freq_for(&kind, theta, head_dim, 0);
-        Ok(Rope { inv_freq: to_f32_tensor(&freqs, device), attention_scaling, kind, theta, head_dim })
+        Ok(Rope {
+            inv_freq: to_f32_tensor(&freqs, device),
+            attention_scaling,
+            kind,
+            theta,
+            head_dim,
+        })
     }
 
     /// The inverse frequencies [head_dim/2] (f32), as transformers' `inv_freq` buffer.

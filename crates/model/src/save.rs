@@ -49,18 +49,31 @@ pub fn save_pretrained(model: &LoadedModel, dir: &Path) -> Result<()> {
     obj.insert("dtype".into(), dtype_name(kind).into());
     obj.remove("torch_dtype");
     let path = dir.join("config.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&config)?).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&config)?)
+        .with_context(|| format!("writing {}", path.display()))?;
 
     let mut generation = serde_json::Map::new();
-    if let Some(bos) = model.config.bos_token_id.or(model.tokenizer.as_ref().and_then(|t| t.bos_token_id())) {
+    if let Some(bos) = model
+        .config
+        .bos_token_id
+        .or(model.tokenizer.as_ref().and_then(|t| t.bos_token_id()))
+    {
         generation.insert("bos_token_id".into(), bos.into());
     }
     let mut eos = model.config.eos_token_ids();
     if let Some(tok) = &model.tokenizer {
-        eos.extend(tok.eos_token_ids().iter().filter(|id| !model.config.eos_token_ids().contains(id)));
+        eos.extend(
+            tok.eos_token_ids()
+                .iter()
+                .filter(|id| !model.config.eos_token_ids().contains(id)),
+        );
     }
     if !eos.is_empty() {
-        let value = if eos.len() == 1 { serde_json::json!(eos[0]) } else { serde_json::json!(eos) };
+        let value = if eos.len() == 1 {
+            serde_json::json!(eos[0])
+        } else {
+            serde_json::json!(eos)
+        };
         generation.insert("eos_token_id".into(), value);
     }
     if let Some(pad) = model.config.pad_token_id {
@@ -78,7 +91,8 @@ pub fn save_pretrained(model: &LoadedModel, dir: &Path) -> Result<()> {
         let t = var.detach().to_device(tch::Device::Cpu).contiguous();
         let numel = t.numel();
         let mut bytes = vec![0u8; numel * t.kind().elt_size_in_bytes()];
-        t.f_copy_data_u8(&mut bytes, numel).with_context(|| format!("copying {name}"))?;
+        t.f_copy_data_u8(&mut bytes, numel)
+            .with_context(|| format!("copying {name}"))?;
         let shape = t.size().iter().map(|&d| d as usize).collect();
         named.push((name, bytes, shape, safetensors_dtype(t.kind())?));
     }
@@ -89,7 +103,8 @@ pub fn save_pretrained(model: &LoadedModel, dir: &Path) -> Result<()> {
     let mut metadata = std::collections::HashMap::new();
     metadata.insert("format".to_string(), "pt".to_string());
     let path = dir.join("model.safetensors");
-    safetensors::serialize_to_file(views, Some(metadata), &path).with_context(|| format!("writing {}", path.display()))?;
+    safetensors::serialize_to_file(views, Some(metadata), &path)
+        .with_context(|| format!("writing {}", path.display()))?;
 
     match &model.tokenizer {
         Some(tok) if tok.hf_tokenizer().is_some() => tok.save(dir)?,

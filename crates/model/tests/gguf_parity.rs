@@ -24,7 +24,10 @@ fn fixture() -> Option<&'static Path> {
     FIXTURE
         .get_or_init(|| {
             let python = common::python_with_transformers()?;
-            let has_gguf = Command::new(&python).args(["-c", "import gguf"]).status().is_ok_and(|s| s.success());
+            let has_gguf = Command::new(&python)
+                .args(["-c", "import gguf"])
+                .status()
+                .is_ok_and(|s| s.success());
             if !has_gguf {
                 eprintln!("SKIP: {} cannot import gguf (run scripts/setup.sh)", python.display());
                 return None;
@@ -59,7 +62,11 @@ fn read_safetensors(path: &Path) -> HashMap<String, Tensor> {
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 #[test]
@@ -72,8 +79,8 @@ fn dequantisation_matches_gguf_py_bit_for_bit() {
         let got = gguf::raw_tensor(&file, name).unwrap();
         assert_eq!(got.size(), want.size(), "{name}");
         // Bitwise: compare as integers so that -0.0 vs 0.0 or any rounding difference fails.
-        let same = got.view_dtype(tch::Kind::Int).eq_tensor(&want.view_dtype(tch::Kind::Int)).all();
-        assert!(same.int64_value(&[]) == 1, "{name}: dequantised values differ from gguf-py");
+        let same = got.view_dtype(tch::Kind::Int).equal(&want.view_dtype(tch::Kind::Int));
+        assert!(same, "{name}: dequantised values differ from gguf-py");
     }
 }
 
@@ -98,7 +105,10 @@ fn tiny_models_equal_transformers_gguf_loading() {
         let config: seekmath_model::ModelConfig = serde_json::from_value(gguf::hf_config(&file).unwrap()).unwrap();
         assert_eq!(config.num_key_value_heads, Some(2), "{case}");
         assert_eq!(config.tie_word_embeddings, case != "llama_f32", "{case}");
-        assert_eq!(config.model_type, if case.starts_with("qwen2") { "qwen2" } else { "llama" });
+        assert_eq!(
+            config.model_type,
+            if case.starts_with("qwen2") { "qwen2" } else { "llama" }
+        );
     }
 }
 
@@ -137,7 +147,11 @@ fn smollm_tokenizer_matches_transformers() {
         let plain = tokenizer.encode(text, false).unwrap().get_ids().to_vec();
         assert_eq!(plain, ids(&reference["ids_plain"][i]), "{text:?}");
         let special = tokenizer.encode(text, true).unwrap().get_ids().to_vec();
-        assert_eq!(special, ids(&reference["ids_special"][i]), "{text:?} with special tokens");
+        assert_eq!(
+            special,
+            ids(&reference["ids_special"][i]),
+            "{text:?} with special tokens"
+        );
         let decoded = tokenizer.decode(&plain, false).unwrap();
         assert_eq!(decoded, reference["decoded"][i].as_str().unwrap(), "{text:?} decoded");
     }
@@ -152,9 +166,17 @@ fn smollm_config_and_permuted_weights_match_transformers() {
     let reference = read_json(&dir.join("smollm.json"));
     let file = GgufFile::open(&smollm_path()).unwrap();
     let config = gguf::hf_config(&file).unwrap();
-    for key in ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-        "vocab_size", "tie_word_embeddings", "max_position_embeddings", "head_dim"]
-    {
+    for key in [
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "vocab_size",
+        "tie_word_embeddings",
+        "max_position_embeddings",
+        "head_dim",
+    ] {
         assert_eq!(config[key], reference["config"][key], "config key {key}");
     }
     let rms = config["rms_norm_eps"].as_f64().unwrap();
@@ -163,7 +185,11 @@ fn smollm_config_and_permuted_weights_match_transformers() {
     for (name, tensor) in gguf::hf_tensors(&file).unwrap().map(Result::unwrap) {
         let Some(want) = probes.get(&name) else { continue };
         let got: Vec<Vec<f32>> = Vec::try_from(tensor.narrow(0, 0, 4).narrow(1, 0, 8).contiguous()).unwrap();
-        for (g, w) in got.iter().flatten().zip(want.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap())) {
+        for (g, w) in got
+            .iter()
+            .flatten()
+            .zip(want.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()))
+        {
             assert_eq!(*g, w.as_f64().unwrap() as f32, "{name}");
         }
     }
@@ -210,10 +236,17 @@ fn smollm_logits_and_batched_greedy_match_transformers() {
 
     // All prompts decoded together (different lengths, left-padded): identical to transformers' greedy.
     let engine = Engine::with_options(&loaded.model, tokenizer, EngineOptions::default());
-    let params = SamplingParams { ignore_eos: true, ..SamplingParams::greedy(64) };
+    let params = SamplingParams {
+        ignore_eos: true,
+        ..SamplingParams::greedy(64)
+    };
     let out = engine.generate(&prompts, &params).unwrap();
     for (i, c) in out.iter().enumerate() {
-        assert_eq!(c.tokens, ids(&reference["greedy"][i]), "prompt {i}: greedy continuation");
+        assert_eq!(
+            c.tokens,
+            ids(&reference["greedy"][i]),
+            "prompt {i}: greedy continuation"
+        );
         assert_eq!(c.finish_reason, FinishReason::Length);
     }
     // With EOS honoured the chat answer ends at <|im_end|>, which is kept as the last token but not in the text.

@@ -12,8 +12,16 @@ use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 
 const TOLERANCE: f64 = 1e-4;
-const CASES: [&str; 8] =
-    ["llama", "qwen2", "mistral_head_dim", "llama_bias", "llama3_rope", "linear_rope", "dynamic_rope", "yarn_rope"];
+const CASES: [&str; 8] = [
+    "llama",
+    "qwen2",
+    "mistral_head_dim",
+    "llama_bias",
+    "llama3_rope",
+    "linear_rope",
+    "dynamic_rope",
+    "yarn_rope",
+];
 
 /// The reference folder, built once; None when transformers is unavailable (tests skip).
 fn fixture() -> Option<&'static Path> {
@@ -23,8 +31,14 @@ fn fixture() -> Option<&'static Path> {
             let python = common::python_with_transformers()?;
             let dir = tempfile::tempdir().expect("tempdir");
             let out = dir.path().to_str().unwrap().to_string();
-            let gguf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-            let mut args = vec!["make".to_string(), out, "--gguf".into(), gguf.to_string_lossy().into_owned()];
+            let gguf =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+            let mut args = vec![
+                "make".to_string(),
+                out,
+                "--gguf".into(),
+                gguf.to_string_lossy().into_owned(),
+            ];
             if let Some(data) = common::shared_data() {
                 let neo = data.join("models/tokenizers/gpt-neo-test-tokenizer.json");
                 args.extend(["--neo-tokenizer".into(), neo.to_string_lossy().into_owned()]);
@@ -70,12 +84,22 @@ fn logits_and_greedy_match_transformers() {
         for (prompt, logits) in expected.prompts.iter().zip(&expected.logits) {
             worst = worst.max(common::max_abs_diff(&forward_one(&model, prompt), logits));
         }
-        let greedy: Vec<Vec<i64>> = expected.prompts.iter().map(|p| common::greedy(&model.model, p, 64)).collect();
+        let greedy: Vec<Vec<i64>> = expected
+            .prompts
+            .iter()
+            .map(|p| common::greedy(&model.model, p, 64))
+            .collect();
         let batched = common::greedy_batch(&model.model, &expected.prompts, 64);
-        println!("{case}: max |Δlogit| = {worst:.2e}, HF min greedy margin {:.2e}", expected.min_greedy_margin);
+        println!(
+            "{case}: max |Δlogit| = {worst:.2e}, HF min greedy margin {:.2e}",
+            expected.min_greedy_margin
+        );
         assert!(worst <= TOLERANCE, "{case}: logits differ by {worst}");
         assert_eq!(greedy, expected.greedy, "{case}: greedy continuation differs");
-        assert_eq!(batched, expected.greedy, "{case}: batched (left-padded) greedy continuation differs");
+        assert_eq!(
+            batched, expected.greedy,
+            "{case}: batched (left-padded) greedy continuation differs"
+        );
     }
 }
 
@@ -94,9 +118,15 @@ fn padded_batches_match_unpadded_reference() {
             for p in &expected.prompts {
                 let pad = width - p.len();
                 let (row, m): (Vec<i64>, Vec<i64>) = if left {
-                    (std::iter::repeat_n(0, pad).chain(p.iter().copied()).collect(), [vec![0; pad], vec![1; p.len()]].concat())
+                    (
+                        std::iter::repeat_n(0, pad).chain(p.iter().copied()).collect(),
+                        [vec![0; pad], vec![1; p.len()]].concat(),
+                    )
                 } else {
-                    (p.iter().copied().chain(std::iter::repeat_n(0, pad)).collect(), [vec![1; p.len()], vec![0; pad]].concat())
+                    (
+                        p.iter().copied().chain(std::iter::repeat_n(0, pad)).collect(),
+                        [vec![1; p.len()], vec![0; pad]].concat(),
+                    )
                 };
                 ids.extend(row);
                 mask.extend(m);
@@ -109,7 +139,10 @@ fn padded_batches_match_unpadded_reference() {
                 let start = if left { (width - p.len()) as i64 } else { 0 };
                 let real = logits.get(i as i64).narrow(0, start, p.len() as i64);
                 let diff = common::max_abs_diff(&real, exp);
-                assert!(diff <= TOLERANCE, "{case} left={left} prompt {i}: logits differ by {diff}");
+                assert!(
+                    diff <= TOLERANCE,
+                    "{case} left={left} prompt {i}: logits differ by {diff}"
+                );
             }
         }
     }
@@ -142,13 +175,21 @@ fn tokenizers_and_chat_templates_match_transformers() {
         for (special, want) in &exp.ids {
             let add = special == "True";
             for (text, ids) in exp.texts.iter().zip(want) {
-                assert_eq!(&tok.encode(text, add).unwrap(), ids, "{name}: ids of {text:?} (special={add})");
+                assert_eq!(
+                    &tok.encode(text, add).unwrap(),
+                    ids,
+                    "{name}: ids of {text:?} (special={add})"
+                );
             }
         }
         for (skip, want) in &exp.decoded {
             let skip = skip == "True";
             for (ids, text) in exp.ids["True"].iter().zip(want) {
-                assert_eq!(&tok.decode(ids, skip).unwrap(), text, "{name}: decode (skip_special={skip})");
+                assert_eq!(
+                    &tok.decode(ids, skip).unwrap(),
+                    text,
+                    "{name}: decode (skip_special={skip})"
+                );
             }
         }
         assert_eq!(tok.bos_token_id(), exp.bos_token_id, "{name}: bos");
@@ -157,7 +198,11 @@ fn tokenizers_and_chat_templates_match_transformers() {
         for (gen, want) in &exp.chats {
             let gen = gen == "True";
             for (conv, text) in exp.conversations.iter().zip(want) {
-                assert_eq!(&tok.apply_chat_template(conv, gen).unwrap(), text, "{name}: chat (generation={gen})");
+                assert_eq!(
+                    &tok.apply_chat_template(conv, gen).unwrap(),
+                    text,
+                    "{name}: chat (generation={gen})"
+                );
             }
         }
         checked += 1;
@@ -208,10 +253,17 @@ fn seekmath_saved_models_load_in_transformers() {
         // Our own loader must read it back identically too.
         let reloaded = load(&path, Device::Cpu, Kind::Float).unwrap();
         for p in &prompts {
-            let diff = (forward_one(&model, p) - forward_one(&reloaded, p)).abs().max().double_value(&[]);
+            let diff = (forward_one(&model, p) - forward_one(&reloaded, p))
+                .abs()
+                .max()
+                .double_value(&[]);
             assert_eq!(diff, 0.0, "{name}: seekmath reload changed logits");
         }
-        ours.push((name, prompts.iter().map(|p| forward_one(&model, p)).collect::<Vec<_>>(), model));
+        ours.push((
+            name,
+            prompts.iter().map(|p| forward_one(&model, p)).collect::<Vec<_>>(),
+            model,
+        ));
         dirs.push(path);
     }
     let mut args = vec!["logits".to_string()];
@@ -228,7 +280,11 @@ fn seekmath_saved_models_load_in_transformers() {
         if let (Some(ids), Some(tok)) = (&hf.tokenizer_ids, &model.tokenizer) {
             let exp: ExpectedTokenizer = read_json(&tok_dir.join("expected_tokenizer.json"));
             for (text, want) in exp.texts.iter().zip(ids) {
-                assert_eq!(&tok.encode(text, true).unwrap(), want, "{name}: saved tokenizer ids of {text:?}");
+                assert_eq!(
+                    &tok.encode(text, true).unwrap(),
+                    want,
+                    "{name}: saved tokenizer ids of {text:?}"
+                );
             }
         }
     }

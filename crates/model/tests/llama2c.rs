@@ -24,7 +24,15 @@ fn stories260k_reproduces_golden_output() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("stories260K.expected.json")).unwrap()).unwrap();
     let loaded = load(&dir.join("stories260K.bin"), Device::Cpu, Kind::Float).unwrap();
     let cfg = &loaded.config;
-    assert_eq!((cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.num_kv_heads()), (64, 5, 8, 4));
+    assert_eq!(
+        (
+            cfg.hidden_size,
+            cfg.num_hidden_layers,
+            cfg.num_attention_heads,
+            cfg.num_kv_heads()
+        ),
+        (64, 5, 8, 4)
+    );
     assert!(cfg.tie_word_embeddings);
 
     let ids = Tensor::from_slice(&golden.prompt_tokens).unsqueeze(0);

@@ -4,8 +4,9 @@
 //! monomials over [`Atom`]s — variables, π, e, the imaginary unit, real radicals of integers with exponents in (0, 1)
 //! (`√12` is stored as `2·3^{1/2}`), and opaque atoms for functions that have no algebraic form (`\sin 1`, `\ln 2`).
 //! Two expressions are equal when the cross-multiplied difference expands to the zero polynomial. Because monomials
-//! in distinct prime radicals, π and e are linearly independent over ℚ, a non-zero difference *without opaque atoms*
-//! proves inequality; with opaque atoms the caller falls back to numeric evaluation.
+//! in distinct prime radicals are linearly independent over ℚ and π, e are transcendental (their joint independence
+//! is assumed, as every CAS does), a non-zero difference *without opaque atoms* proves inequality (see
+//! [`certifies_nonzero`] for logarithms); otherwise the caller falls back to numeric evaluation.
 //!
 //! Every operation checks the per-check [`Budget`] before it allocates: exponents, bits, terms and total work.
 
@@ -446,6 +447,13 @@ impl Frac {
         Ok(lhs.add(&rhs.neg(), b)?.is_zero())
     }
 
+    /// Numerator of the cross-multiplied difference `self − other` (zero iff the two are equal).
+    pub fn difference(&self, other: &Frac, b: &Budget) -> R<Poly> {
+        let lhs = self.num.mul(&other.den, b)?;
+        let rhs = other.num.mul(&self.den, b)?;
+        lhs.add(&rhs.neg(), b)
+    }
+
     /// `self / other` when it is a rational constant (used for equations equal up to a factor).
     pub fn constant_ratio(&self, other: &Frac, b: &Budget) -> R<Option<BigRational>> {
         // self/other = p/q with p = self.num·other.den and q = other.num·self.den; constant iff p = c·q.
@@ -496,6 +504,47 @@ impl fmt::Display for Poly {
     }
 }
 
+/// Is `ln(p)` of a prime (or integer cofactor) — the atoms [`ln`] produces for logarithms of rationals?
+fn is_log_atom(a: &Atom) -> bool {
+    matches!(a, Atom::Opaque(k) if k.strip_prefix("ln(").and_then(|r| r.strip_suffix(')'))
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit())))
+}
+
+/// Does a non-zero polynomial certainly denote a non-zero number?
+///
+/// True without opaque atoms (radicals, π, e and variables are independent), and also when the only opaque atoms
+/// are logarithms of integers that occur linearly with algebraic coefficients: by Baker's theorem such a linear form
+/// in logarithms is zero only if it is identically zero, and logarithms of distinct primes are linearly independent.
+pub fn certifies_nonzero(p: &Poly) -> bool {
+    // Multiplying by a power of ln(p) ≠ 0 does not change zero-ness: clear negative log exponents first.
+    let mut shift: BTreeMap<&Atom, Exp> = BTreeMap::new();
+    for (a, e) in p.terms.keys().flatten().filter(|(a, _)| is_log_atom(a)) {
+        let cur = shift.entry(a).or_insert(Exp::int(0));
+        if e.neg() > *cur {
+            *cur = e.neg();
+        }
+    }
+    // Baker's theorem needs algebraic coefficients: no π or e anywhere once logarithms are present.
+    let transcendental = p.terms.keys().flatten().any(|(a, _)| matches!(a, Atom::Pi | Atom::E));
+    if !shift.is_empty() && transcendental {
+        return false;
+    }
+    p.terms.keys().all(|m| {
+        let other_opaque = m.iter().any(|(a, _)| matches!(a, Atom::Opaque(_)) && !is_log_atom(a));
+        // Total log degree of this monomial after the shift (atoms absent here contribute their shift).
+        let mut degree = Exp::int(0);
+        for (a, s) in &shift {
+            let e = m.iter().find(|(b, _)| b == *a).map_or(Exp::int(0), |(_, e)| *e);
+            match e.add(*s).and_then(|d| degree.add(d)) {
+                Ok(d) => degree = d,
+                Err(_) => return false,
+            }
+        }
+        let linear = degree == Exp::int(0) || degree == Exp::int(1);
+        !other_opaque && linear && degree.is_integer()
+    })
+}
+
 /// Exact canonical form of a scalar expression.
 pub fn canonical(e: &Expr, b: &Budget) -> R<Frac> {
     canonical_at(e, b, 0)
@@ -515,7 +564,8 @@ fn canonical_at(e: &Expr, b: &Budget, depth: usize) -> R<Frac> {
         Expr::Const(Constant::Pi) => Ok(Frac::from_poly(Poly::atom(Atom::Pi))),
         Expr::Const(Constant::E) => Ok(Frac::from_poly(Poly::atom(Atom::E))),
         Expr::Const(Constant::I) => Ok(Frac::from_poly(Poly::atom(Atom::I))),
-        Expr::Const(Constant::Infinity) => Ok(Frac::from_poly(Poly::atom(Atom::Opaque("inf".into())))),
+        // ∞ takes no part in arithmetic (`0·∞`, `∞−∞`); infinite answers compare structurally.
+        Expr::Const(Constant::Infinity) => Err(LimitError::Unsupported("infinity")),
         Expr::Var(v) => Ok(Frac::from_poly(Poly::atom(Atom::Var(v.clone())))),
         Expr::Add(items) => {
             // Polynomial terms are summed in place (long sums stay linear); true fractions are combined after.

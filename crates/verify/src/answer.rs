@@ -187,10 +187,11 @@ impl Comparer<'_> {
     fn exact(&self, p: &Expr, g: &Expr) -> Result<Option<bool>, LimitError> {
         let fp = algebra::canonical(p, self.budget)?;
         let fg = algebra::canonical(g, self.budget)?;
-        if fp.difference_is_zero(&fg, self.budget)? {
+        let diff = fp.difference(&fg, self.budget)?;
+        if diff.is_zero() {
             return Ok(Some(true));
         }
-        if fp.has_opaque() || fg.has_opaque() {
+        if !algebra::certifies_nonzero(&diff) {
             return Ok(None);
         }
         Ok(Some(false))

@@ -22,31 +22,49 @@ pub enum Constant {
 /// Functions applied to arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Func {
+    /// Sine.
     Sin,
+    /// Cosine.
     Cos,
+    /// Tangent.
     Tan,
+    /// Cotangent.
     Cot,
+    /// Secant.
     Sec,
+    /// Cosecant.
     Csc,
+    /// Inverse sine.
     Arcsin,
+    /// Inverse cosine.
     Arccos,
+    /// Inverse tangent.
     Arctan,
+    /// Hyperbolic sine.
     Sinh,
+    /// Hyperbolic cosine.
     Cosh,
+    /// Hyperbolic tangent.
     Tanh,
     /// Natural logarithm (`\ln`, and `\log` without base, as in most competition answers).
     Ln,
     /// Logarithm with base: args `[base, x]`.
     LogBase,
+    /// Exponential `e^x`.
     Exp,
+    /// Absolute value / modulus.
     Abs,
+    /// Floor.
     Floor,
+    /// Ceiling.
     Ceil,
+    /// Factorial `n!`.
     Factorial,
     /// `\binom{n}{k}`: args `[n, k]`.
     Binom,
     /// `\gcd`, `\lcm`.
     Gcd,
+    /// Least common multiple.
     Lcm,
 }
 
@@ -83,11 +101,17 @@ impl Func {
 /// Relation operators in equations and inequalities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Rel {
+    /// `=`.
     Eq,
+    /// `≠`.
     Ne,
+    /// `<`.
     Lt,
+    /// `≤`.
     Le,
+    /// `>`.
     Gt,
+    /// `≥`.
     Ge,
     /// `\approx` (treated as `=` by the comparison).
     Approx,

@@ -10,6 +10,8 @@
 //! polynomials expanded, rational functions cross-multiplied); [`numeric`] evaluates at seeded random points when
 //! the exact form cannot decide; [`answer`] compares structures (tuples, sets, intervals, matrices, equations).
 
+#![warn(missing_docs)]
+
 pub mod algebra;
 pub mod answer;
 pub mod batch;

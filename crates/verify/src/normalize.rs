@@ -131,9 +131,12 @@ fn expand_repeating_decimals(s: &str) -> String {
         };
         let repeat = &out[body_start..body_start + len];
         let head = &out[..i];
+        // Char-aware: the byte after a multi-byte character is not `k + 1` (found by fuzzing).
         let digits_start = head
-            .rfind(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .map_or(0, |k| k + 1);
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !(c.is_ascii_digit() || c == '.'))
+            .map_or(0, |(k, c)| k + c.len_utf8());
         let number = &head[digits_start..];
         let Some((int_part, fixed)) = number.split_once('.') else {
             break;
@@ -343,5 +346,7 @@ mod tests {
         assert_eq!(normalize("\\text{Monday}"), "\\text{Monday}");
         assert_eq!(normalize("x=1 \\text{ or } x=2"), "x=1 , x=2");
         assert_eq!(normalize("\\boxed{5}."), "5");
+        // Regression (fuzzer): a multi-byte character right before a repeating decimal.
+        assert_eq!(normalize("\u{fffd}0.1\\overline{6}"), "\u{fffd}\\frac{15}{90}");
     }
 }

@@ -8,7 +8,11 @@ use seekmath_corpus::extract::{extract, ExtractOptions};
 fuzz_target!(|data: &[u8]| {
     let html = String::from_utf8_lossy(data);
     for remove_boilerplate in [true, false] {
-        let options = ExtractOptions { remove_boilerplate, include_title: true, ..Default::default() };
+        let options = ExtractOptions {
+            remove_boilerplate,
+            include_title: true,
+            ..Default::default()
+        };
         let out = extract(&html, &options);
         assert!(out.text.len() <= html.len() * 8 + 64, "output grew unboundedly");
     }

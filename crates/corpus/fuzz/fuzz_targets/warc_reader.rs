@@ -22,7 +22,11 @@ fuzz_target!(|data: &[u8]| {
         data.to_vec()
     };
     std::fs::write(&path, &bytes).unwrap();
-    let options = ReaderOptions { format: Some(Format::Warc), max_record_bytes: 1 << 20, ..Default::default() };
+    let options = ReaderOptions {
+        format: Some(Format::Warc),
+        max_record_bytes: 1 << 20,
+        ..Default::default()
+    };
     let mut reader = readers::open_with(&path, &options).unwrap();
     let mut n = 0u64;
     for item in reader.by_ref() {

@@ -258,12 +258,19 @@ impl<R: Read> In<'_, R> {
     }
     fn f32s(&mut self, count: usize) -> Result<Vec<f32>> {
         let mut raw = vec![0u8; count * 4];
-        self.0.read_exact(&mut raw).context("unexpected end of model file in matrix data")?;
-        Ok(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        self.0
+            .read_exact(&mut raw)
+            .context("unexpected end of model file in matrix data")?;
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     }
     fn u8s(&mut self, count: usize) -> Result<Vec<u8>> {
         let mut raw = vec![0u8; count];
-        self.0.read_exact(&mut raw).context("unexpected end of model file in codes")?;
+        self.0
+            .read_exact(&mut raw)
+            .context("unexpected end of model file in codes")?;
         Ok(raw)
     }
 }
@@ -315,7 +322,10 @@ impl Dictionary {
         let size = r.i32()?;
         let nwords = r.i32()?;
         let nlabels = r.i32()?;
-        ensure!(size >= 0 && nwords >= 0 && nlabels >= 0 && nwords + nlabels == size, "inconsistent dictionary sizes");
+        ensure!(
+            size >= 0 && nwords >= 0 && nlabels >= 0 && nwords + nlabels == size,
+            "inconsistent dictionary sizes"
+        );
         let ntokens = r.i64()?;
         let pruneidx_size = r.i64()?;
         let mut entries = Vec::with_capacity(size as usize);
@@ -336,7 +346,11 @@ impl Dictionary {
                 k => bail!("bad entry type {k}"),
             };
             // fastText stores raw bytes; invalid UTF-8 cannot match any input token, so lossy is harmless.
-            entries.push(Entry { word: String::from_utf8_lossy(&word).into_owned(), count, kind });
+            entries.push(Entry {
+                word: String::from_utf8_lossy(&word).into_owned(),
+                count,
+                kind,
+            });
         }
         let mut pruneidx = HashMap::new();
         for _ in 0..pruneidx_size.max(0) {
@@ -344,7 +358,14 @@ impl Dictionary {
             let second = r.i32()?;
             pruneidx.insert(first, second);
         }
-        Ok(Dictionary { entries, nwords, nlabels, ntokens, pruneidx_size, pruneidx })
+        Ok(Dictionary {
+            entries,
+            nwords,
+            nlabels,
+            ntokens,
+            pruneidx_size,
+            pruneidx,
+        })
     }
 
     fn write<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
@@ -385,10 +406,22 @@ impl ProductQuantizer {
         let nsubq = r.i32()?;
         let dsub = r.i32()?;
         let lastdsub = r.i32()?;
-        ensure!(dim > 0 && nsubq > 0 && dsub > 0 && lastdsub > 0 && dim <= 1 << 16, "bad product quantizer shape");
-        ensure!((nsubq - 1) * dsub + lastdsub == dim, "product quantizer slices do not cover the dimension");
+        ensure!(
+            dim > 0 && nsubq > 0 && dsub > 0 && lastdsub > 0 && dim <= 1 << 16,
+            "bad product quantizer shape"
+        );
+        ensure!(
+            (nsubq - 1) * dsub + lastdsub == dim,
+            "product quantizer slices do not cover the dimension"
+        );
         let centroids = r.f32s(dim as usize * KSUB)?;
-        Ok(ProductQuantizer { dim: dim as usize, nsubq: nsubq as usize, dsub: dsub as usize, lastdsub: lastdsub as usize, centroids })
+        Ok(ProductQuantizer {
+            dim: dim as usize,
+            nsubq: nsubq as usize,
+            dsub: dsub as usize,
+            lastdsub: lastdsub as usize,
+            centroids,
+        })
     }
 
     fn write<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
@@ -427,10 +460,24 @@ impl Matrix {
         ensure!(codesize >= 0, "negative code size");
         let codes = r.u8s(codesize as usize)?;
         let pq = ProductQuantizer::read(r)?;
-        ensure!(pq.dim == n && codes.len() == m * pq.nsubq, "quantized matrix shape mismatch");
-        let (norm_codes, npq) =
-            if qnorm { (r.u8s(m)?, ProductQuantizer::read(r)?) } else { (Vec::new(), ProductQuantizer::default()) };
-        Ok(Matrix::Quant(QuantMatrix { qnorm, m, n, codes, pq, norm_codes, npq }))
+        ensure!(
+            pq.dim == n && codes.len() == m * pq.nsubq,
+            "quantized matrix shape mismatch"
+        );
+        let (norm_codes, npq) = if qnorm {
+            (r.u8s(m)?, ProductQuantizer::read(r)?)
+        } else {
+            (Vec::new(), ProductQuantizer::default())
+        };
+        Ok(Matrix::Quant(QuantMatrix {
+            qnorm,
+            m,
+            n,
+            codes,
+            pq,
+            norm_codes,
+            npq,
+        }))
     }
 
     fn write<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
@@ -464,7 +511,10 @@ impl ModelFile {
         let magic = r.i32()?;
         ensure!(magic == MAGIC, "not a fastText model (magic {magic})");
         let version = r.i32()?;
-        ensure!(version == 11 || version == 12, "unsupported fastText model version {version}");
+        ensure!(
+            version == 11 || version == 12,
+            "unsupported fastText model version {version}"
+        );
         let mut args = ModelArgs::read(&mut r)?;
         if version == 11 && args.model == 3 {
             // Version 11 supervised models had no character n-grams.
@@ -473,12 +523,26 @@ impl ModelFile {
         let dict = Dictionary::read(&mut r).context("reading dictionary")?;
         let quant_input = r.bool()?;
         let input = Matrix::read(&mut r, quant_input).context("reading input matrix")?;
-        ensure!(quant_input || dict.pruneidx_size < 0, "pruned dictionary requires a quantized input matrix");
+        ensure!(
+            quant_input || dict.pruneidx_size < 0,
+            "pruned dictionary requires a quantized input matrix"
+        );
         let qout = r.bool()?;
         let output = Matrix::read(&mut r, quant_input && qout).context("reading output matrix")?;
-        ensure!(input.cols() == args.dim as usize && output.cols() == args.dim as usize, "matrix width differs from dim");
-        ensure!(input.rows() >= dict.nwords as usize, "input matrix has fewer rows than words");
-        Ok(ModelFile { args, dict, input, output })
+        ensure!(
+            input.cols() == args.dim as usize && output.cols() == args.dim as usize,
+            "matrix width differs from dim"
+        );
+        ensure!(
+            input.rows() >= dict.nwords as usize,
+            "input matrix has fewer rows than words"
+        );
+        Ok(ModelFile {
+            args,
+            dict,
+            input,
+            output,
+        })
     }
 
     /// Writes the model in fastText's format.

@@ -105,7 +105,12 @@ pub struct QuantizeConfig {
 
 impl Default for QuantizeConfig {
     fn default() -> Self {
-        QuantizeConfig { cutoff: 0, dsub: 2, qnorm: true, qout: false }
+        QuantizeConfig {
+            cutoff: 0,
+            dsub: 2,
+            qnorm: true,
+            qout: false,
+        }
     }
 }
 
@@ -135,7 +140,9 @@ thread_local! {
 impl Classifier {
     /// Wraps a loaded model file.
     pub fn from_file(file: ModelFile) -> Classifier {
-        Classifier { model: FastTextModel::new(file) }
+        Classifier {
+            model: FastTextModel::new(file),
+        }
     }
 
     /// Loads a fastText `.bin` or `.ftz` model.
@@ -143,7 +150,8 @@ impl Classifier {
         let path = path.as_ref();
         let file = std::fs::File::open(path).with_context(|| format!("cannot open model {}", path.display()))?;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-        let model = ModelFile::read(&mut reader).with_context(|| format!("reading fastText model {}", path.display()))?;
+        let model =
+            ModelFile::read(&mut reader).with_context(|| format!("reading fastText model {}", path.display()))?;
         Ok(Classifier::from_file(model))
     }
 
@@ -152,7 +160,11 @@ impl Classifier {
         let path = path.as_ref();
         let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
-        self.model.file().write(&mut w).and_then(|_| w.flush()).with_context(|| format!("writing {}", path.display()))
+        self.model
+            .file()
+            .write(&mut w)
+            .and_then(|_| w.flush())
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     /// Trains on `(label, text)` pairs (labels with or without `__label__`).
@@ -173,28 +185,34 @@ impl Classifier {
         let path = path.as_ref();
         let args = config.to_fasttext_args(path)?;
         tracing::info!(?config, input = %path.display(), "training fastText classifier");
-        let trained = fasttext::FastText::train(args).map_err(|e| anyhow::anyhow!("training on {}: {e}", path.display()))?;
+        let trained =
+            fasttext::FastText::train(args).map_err(|e| anyhow::anyhow!("training on {}: {e}", path.display()))?;
         Classifier::from_fasttext(&trained)
     }
 
+    /// Converts a crate model through a temporary file (not a buffer: a paper-sized model is ~2 GB).
     fn from_fasttext(model: &fasttext::FastText) -> Result<Classifier> {
-        let mut bytes = Vec::new();
-        model.save(&mut bytes).map_err(|e| anyhow::anyhow!("serialising trained model: {e}"))?;
-        Ok(Classifier::from_file(ModelFile::read(&mut bytes.as_slice())?))
+        let file = tempfile::NamedTempFile::new().context("creating a temporary model file")?;
+        model
+            .save_model(file.path())
+            .map_err(|e| anyhow::anyhow!("serialising trained model: {e}"))?;
+        Classifier::load(file.path())
     }
 
     /// A product-quantized copy of this model (fastText `quantize`), saved as `.ftz`.
     pub fn quantize(&self, config: &QuantizeConfig) -> Result<Classifier> {
-        let mut bytes = Vec::new();
-        self.model.file().write(&mut bytes)?;
-        let mut ft = fasttext::FastText::load(&mut bytes.as_slice()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut qargs = fasttext::args::Args::default();
-        qargs.cutoff = config.cutoff;
-        qargs.dsub = config.dsub;
-        qargs.qnorm = config.qnorm;
-        qargs.qout = config.qout;
-        qargs.retrain = false;
-        qargs.verbose = 0;
+        let file = tempfile::NamedTempFile::new().context("creating a temporary model file")?;
+        self.save(file.path())?;
+        let mut ft = fasttext::FastText::load_model(file.path()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let qargs = fasttext::args::Args {
+            cutoff: config.cutoff,
+            dsub: config.dsub,
+            qnorm: config.qnorm,
+            qout: config.qout,
+            retrain: false,
+            verbose: 0,
+            ..Default::default()
+        };
         ft.quantize(&qargs).map_err(|e| anyhow::anyhow!("quantizing: {e}"))?;
         Classifier::from_fasttext(&ft)
     }
@@ -206,7 +224,9 @@ impl Classifier {
 
     /// Label names with the `__label__` prefix, in model order.
     pub fn labels(&self) -> Vec<String> {
-        (0..self.model.num_labels()).map(|i| self.model.label(i).to_string()).collect()
+        (0..self.model.num_labels())
+            .map(|i| self.model.label(i).to_string())
+            .collect()
     }
 
     /// Top-`k` `(label, probability)` pairs, best first, as fastText's `predict` (labels keep `__label__`).
@@ -220,17 +240,22 @@ impl Classifier {
         SCRATCH.with(|cell| {
             let (scratch, out) = &mut *cell.borrow_mut();
             self.model.predict_into(text, k, threshold, scratch, out);
-            out.iter().map(|p| (self.model.label(p.label).to_string(), p.prob)).collect()
+            out.iter()
+                .map(|p| (self.model.label(p.label).to_string(), p.prob))
+                .collect()
         })
     }
 
     /// Probability of one label (name with or without `__label__`); 0 for an unknown label or one that
     /// hierarchical softmax pruned below 1e-5.
     pub fn probability(&self, text: &str, label: &str) -> f32 {
-        let Some(index) = self.model.label_index(label) else { return 0.0 };
+        let Some(index) = self.model.label_index(label) else {
+            return 0.0;
+        };
         SCRATCH.with(|cell| {
             let (scratch, out) = &mut *cell.borrow_mut();
-            self.model.predict_into(text, self.model.num_labels(), 0.0, scratch, out);
+            self.model
+                .predict_into(text, self.model.num_labels(), 0.0, scratch, out);
             out.iter().find(|p| p.label == index).map_or(0.0, |p| p.prob)
         })
     }
@@ -240,7 +265,8 @@ impl Classifier {
 /// inputs given that way. Lines without a label are reported as errors naming the line.
 pub fn read_fasttext_lines(path: &Path) -> Result<Vec<(String, String)>> {
     use std::io::BufRead;
-    let reader = crate::readers::compress::open_decompressed(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let reader =
+        crate::readers::compress::open_decompressed(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in reader.lines().enumerate() {
         let line = line.with_context(|| format!("{}: line {}", path.display(), i + 1))?;
@@ -251,7 +277,12 @@ pub fn read_fasttext_lines(path: &Path) -> Result<Vec<(String, String)>> {
             labels.push(stripped[..end].to_string());
             rest = &stripped[end..];
         }
-        anyhow::ensure!(!labels.is_empty() || line.trim().is_empty(), "{}: line {}: no __label__", path.display(), i + 1);
+        anyhow::ensure!(
+            !labels.is_empty() || line.trim().is_empty(),
+            "{}: line {}: no __label__",
+            path.display(),
+            i + 1
+        );
         for label in labels {
             out.push((label, rest.trim().to_string()));
         }

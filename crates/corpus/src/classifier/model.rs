@@ -248,7 +248,10 @@ impl FastTextModel {
         } else if self.file.args.maxn <= 0 {
             s.ids.push(wid);
         } else {
-            let (a, b) = (self.subword_offsets[wid as usize] as usize, self.subword_offsets[wid as usize + 1] as usize);
+            let (a, b) = (
+                self.subword_offsets[wid as usize] as usize,
+                self.subword_offsets[wid as usize + 1] as usize,
+            );
             s.ids.extend_from_slice(&self.subword_ids[a..b]);
         }
         s.hashes.push(h as i32);
@@ -373,7 +376,10 @@ impl FastTextModel {
             }
         }
         s.heap.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        out.extend(s.heap.iter().map(|&(score, label)| Prediction { label, prob: score.exp() }));
+        out.extend(s.heap.iter().map(|&(score, label)| Prediction {
+            label,
+            prob: score.exp(),
+        }));
     }
 
     fn dfs(&self, k: usize, log_threshold: f32, node: usize, score: f32, heap: &mut Vec<(f32, usize)>, hidden: &[f32]) {
@@ -391,7 +397,14 @@ impl FastTextModel {
         }
         let f = self.dot_output(node - nlabels, hidden);
         let f = (1.0 / (1.0 + ((-f).exp() as f64))) as f32;
-        self.dfs(k, log_threshold, left as usize, score + std_log((1.0 - f as f64) as f32), heap, hidden);
+        self.dfs(
+            k,
+            log_threshold,
+            left as usize,
+            score + std_log((1.0 - f as f64) as f32),
+            heap,
+            hidden,
+        );
         self.dfs(k, log_threshold, right as usize, score + std_log(f), heap, hidden);
     }
 }
@@ -413,7 +426,12 @@ fn push_top_k(heap: &mut Vec<(f32, usize)>, k: usize, item: (f32, usize)) {
         heap.push(item);
         return;
     }
-    let (min_i, min) = heap.iter().enumerate().min_by(|a, b| a.1 .0.total_cmp(&b.1 .0)).map(|(i, e)| (i, e.0)).unwrap();
+    let (min_i, min) = heap
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1 .0.total_cmp(&b.1 .0))
+        .map(|(i, e)| (i, e.0))
+        .unwrap();
     if item.0 > min {
         heap[min_i] = item;
     }
@@ -453,7 +471,10 @@ fn build_tree(counts: &[i64]) -> Vec<Node> {
                 node += 1;
             }
         }
-        tree[i] = Node { left: mini[0] as i32, right: mini[1] as i32 };
+        tree[i] = Node {
+            left: mini[0] as i32,
+            right: mini[1] as i32,
+        };
         count[i] = count[mini[0]] + count[mini[1]];
     }
     tree
@@ -483,7 +504,11 @@ fn add_dense_rows(m: &DenseMatrix, ids: &[i32], acc: &mut [f32]) {
 
 #[inline]
 fn add_quant_row(q: &QuantMatrix, row: usize, acc: &mut [f32]) {
-    let norm = if q.qnorm { q.npq.centroid(0, q.norm_codes[row])[0] } else { 1.0 };
+    let norm = if q.qnorm {
+        q.npq.centroid(0, q.norm_codes[row])[0]
+    } else {
+        1.0
+    };
     let nsubq = q.pq.nsubq;
     let codes = &q.codes[row * nsubq..(row + 1) * nsubq];
     let dsub = q.pq.dsub;
@@ -496,7 +521,11 @@ fn add_quant_row(q: &QuantMatrix, row: usize, acc: &mut [f32]) {
 }
 
 fn quant_dot(q: &QuantMatrix, row: usize, x: &[f32]) -> f32 {
-    let norm = if q.qnorm { q.npq.centroid(0, q.norm_codes[row])[0] } else { 1.0 };
+    let norm = if q.qnorm {
+        q.npq.centroid(0, q.norm_codes[row])[0]
+    } else {
+        1.0
+    };
     let nsubq = q.pq.nsubq;
     let dsub = q.pq.dsub;
     let mut res = 0.0f32;

@@ -6,11 +6,29 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 /// Fields read as question text (every one present is used, in this order).
-pub const QUESTION_FIELDS: &[&str] =
-    &["question", "problem", "Question", "input", "informal_statement", "Body", "body", "passage"];
+pub const QUESTION_FIELDS: &[&str] = &[
+    "question",
+    "problem",
+    "Question",
+    "input",
+    "informal_statement",
+    "Body",
+    "body",
+    "passage",
+];
 /// Fields read as answer/solution text.
-pub const ANSWER_FIELDS: &[&str] =
-    &["answer", "solution", "cot", "rationale", "output", "target", "Answer", "informal_proof", "golden", "options"];
+pub const ANSWER_FIELDS: &[&str] = &[
+    "answer",
+    "solution",
+    "cot",
+    "rationale",
+    "output",
+    "target",
+    "Answer",
+    "informal_proof",
+    "golden",
+    "options",
+];
 
 /// One benchmark problem.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +68,10 @@ pub fn benchmark_files(path: &Path) -> Result<Vec<PathBuf>> {
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|e| e == "jsonl")
-                && !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("train"))
+                && !p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("train"))
             {
                 out.push(p);
             }
@@ -82,8 +103,16 @@ fn text_of(value: &Value) -> Option<String> {
 pub fn load_benchmark(path: &Path) -> Result<Benchmark> {
     let file = std::fs::File::open(path).with_context(|| format!("opening benchmark {}", path.display()))?;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("benchmark");
-    let parent = path.parent().and_then(|p| p.file_name()).and_then(|s| s.to_str()).unwrap_or("");
-    let name = if parent.is_empty() { stem.to_string() } else { format!("{parent}/{stem}") };
+    let parent = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|s| s.to_str())
+        .unwrap_or("");
+    let name = if parent.is_empty() {
+        stem.to_string()
+    } else {
+        format!("{parent}/{stem}")
+    };
     let mut items = Vec::new();
     let mut skipped = 0;
     for (line_no, line) in std::io::BufReader::new(file).lines().enumerate() {
@@ -96,7 +125,9 @@ pub fn load_benchmark(path: &Path) -> Result<Benchmark> {
             skipped += 1;
             continue;
         };
-        let collect = |fields: &[&str]| -> Vec<String> { fields.iter().filter_map(|f| record.get(*f).and_then(text_of)).collect() };
+        let collect = |fields: &[&str]| -> Vec<String> {
+            fields.iter().filter_map(|f| record.get(*f).and_then(text_of)).collect()
+        };
         let mut questions = collect(QUESTION_FIELDS);
         if questions.is_empty() {
             // Chat-format benchmarks (e.g. MGSM in DeepSeek's format) keep the problem in `messages`.
@@ -113,7 +144,12 @@ pub fn load_benchmark(path: &Path) -> Result<Benchmark> {
             .unwrap_or_else(|| format!("line{}", line_no + 1));
         items.push(BenchmarkItem { id, questions, answers });
     }
-    Ok(Benchmark { name, path: path.to_path_buf(), items, skipped })
+    Ok(Benchmark {
+        name,
+        path: path.to_path_buf(),
+        items,
+        skipped,
+    })
 }
 
 #[cfg(test)]

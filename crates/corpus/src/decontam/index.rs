@@ -30,7 +30,13 @@ pub struct DecontamConfig {
 
 impl Default for DecontamConfig {
     fn default() -> Self {
-        Self { ngram: 10, min_words_per_ngram: 3, short_min_tokens: 3, short_min_words: 3, max_examples: 5 }
+        Self {
+            ngram: 10,
+            min_words_per_ngram: 3,
+            short_min_tokens: 3,
+            short_min_words: 3,
+            max_examples: 5,
+        }
     }
 }
 
@@ -62,11 +68,11 @@ impl Hasher for IdentityHasher {
 /// English function words: they occur in every sentence, so they do not make an n-gram distinctive.
 const STOPWORDS: &[&str] = &[
     "the", "and", "are", "for", "was", "were", "has", "have", "had", "but", "not", "you", "your", "its", "our", "this",
-    "that", "these", "those", "with", "from", "into", "than", "then", "there", "their", "they", "them", "what", "which",
-    "who", "whom", "when", "where", "why", "how", "all", "any", "each", "can", "could", "would", "should", "will",
-    "shall", "may", "might", "must", "does", "did", "also", "such", "some", "let", "per", "over", "under", "about",
-    "both", "only", "more", "most", "other", "same", "very", "one", "two", "three", "if", "of", "is", "be", "to", "in",
-    "on", "at", "by", "as", "it", "we", "an", "or", "so", "do", "no", "up",
+    "that", "these", "those", "with", "from", "into", "than", "then", "there", "their", "they", "them", "what",
+    "which", "who", "whom", "when", "where", "why", "how", "all", "any", "each", "can", "could", "would", "should",
+    "will", "shall", "may", "might", "must", "does", "did", "also", "such", "some", "let", "per", "over", "under",
+    "about", "both", "only", "more", "most", "other", "same", "very", "one", "two", "three", "if", "of", "is", "be",
+    "to", "in", "on", "at", "by", "as", "it", "we", "an", "or", "so", "do", "no", "up",
 ];
 
 /// A token that makes an n-gram distinctive: a word of three or more letters that is not a function word or a
@@ -121,6 +127,18 @@ pub struct DecontamIndex {
     filter_shift: u32,
 }
 
+/// Per-thread buffers of the scan, reused across documents.
+#[derive(Default)]
+struct Scratch {
+    tokens: Vec<Token>,
+    keys: Vec<u64>,
+    candidates: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
 /// One contaminated span found in a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Match {
@@ -151,15 +169,22 @@ impl DecontamIndex {
                 short_guarded: 0,
             };
             for (i, item) in bench.items.iter().enumerate() {
-                let source = Source { benchmark: b as u32, item: i as u32 };
-                for (text, is_question) in
-                    item.questions.iter().map(|q| (q, true)).chain(item.answers.iter().map(|a| (a, false)))
+                let source = Source {
+                    benchmark: b as u32,
+                    item: i as u32,
+                };
+                for (text, is_question) in item
+                    .questions
+                    .iter()
+                    .map(|q| (q, true))
+                    .chain(item.answers.iter().map(|a| (a, false)))
                 {
                     let toks = tokens(text);
                     let n = config.ngram;
                     if toks.len() >= n {
                         for w in toks.windows(n) {
-                            let guarded = w.iter().filter(|t| is_content_word(t, text)).count() < config.min_words_per_ngram;
+                            let guarded =
+                                w.iter().filter(|t| is_content_word(t, text)).count() < config.min_words_per_ngram;
                             let key = ngram_key(w.iter().map(|t| t.hash));
                             if let std::collections::hash_map::Entry::Vacant(e) = ngrams.entry(key) {
                                 e.insert(Entry { source, guarded });
@@ -176,7 +201,9 @@ impl DecontamIndex {
                             summary.short_guarded += 1;
                             continue;
                         }
-                        if let std::collections::hash_map::Entry::Vacant(e) = short.entry(ngram_key(toks.iter().map(|t| t.hash))) {
+                        if let std::collections::hash_map::Entry::Vacant(e) =
+                            short.entry(ngram_key(toks.iter().map(|t| t.hash)))
+                        {
                             e.insert(Entry { source, guarded: false });
                             summary.short_questions += 1;
                         }
@@ -193,7 +220,14 @@ impl DecontamIndex {
             let (w, mask) = filter_slot(key, filter_shift);
             filter[w] |= mask;
         }
-        Self { config, benchmarks: summaries, ngrams, short, filter, filter_shift }
+        Self {
+            config,
+            benchmarks: summaries,
+            ngrams,
+            short,
+            filter,
+            filter_shift,
+        }
     }
 
     /// Whether `text` has an n-gram passing the formula guard, i.e. whether a copy of it can be detected on its own.
@@ -216,73 +250,83 @@ impl DecontamIndex {
     /// Every contaminated span of `text`: maximal runs of consecutive matching n-grams that contain at least one
     /// n-gram passing the formula guard, in token order; then short-question line matches.
     pub fn find_matches(&self, text: &str) -> Vec<Match> {
-        let mut matches = Vec::new();
+        SCRATCH.with(|scratch| self.find_matches_with(text, &mut scratch.borrow_mut()))
+    }
+
+    /// The scan in three passes over reusable buffers: tokens and window keys; the filter, in a tight loop of
+    /// independent loads so that cache misses overlap (interleaved with tokenising, each miss stalled the scan);
+    /// then exact lookups and run merging for the few windows that pass.
+    fn find_matches_with(&self, text: &str, scratch: &mut Scratch) -> Vec<Match> {
         let n = self.config.ngram;
-        if !self.ngrams.is_empty() {
+        let Scratch { tokens: toks, keys, candidates } = scratch;
+        toks.clear();
+        keys.clear();
+        candidates.clear();
+        for_each_token(text, |t| toks.push(t));
+        let mut matches = Vec::new();
+        if !self.ngrams.is_empty() && toks.len() >= n {
             let top = ROLL_BASE.wrapping_pow(n as u32);
-            let mut ring = vec![Token { hash: 0, start: 0, end: 0, is_word: false }; n];
-            let mut seen = 0usize;
             let mut rolling = 0u64;
-            // Runs of consecutive matching windows; a run is kept when one of its windows passes the guard.
-            let mut run: Option<(Match, bool, usize)> = None;
-            let finish = |run: &mut Option<(Match, bool, usize)>, matches: &mut Vec<Match>| {
-                if let Some((m, anchored, _)) = run.take() {
-                    if anchored {
-                        matches.push(m);
-                    }
+            for (i, t) in toks.iter().enumerate() {
+                rolling = rolling.wrapping_mul(ROLL_BASE).wrapping_add(t.hash);
+                if i >= n {
+                    rolling = rolling.wrapping_sub(toks[i - n].hash.wrapping_mul(top));
+                }
+                if i + 1 >= n {
+                    keys.push(super::tokens::finish_key(rolling));
+                }
+            }
+            for (w, &key) in keys.iter().enumerate() {
+                let (slot, mask) = filter_slot(key, self.filter_shift);
+                if self.filter[slot] & mask == mask {
+                    candidates.push(w as u32);
+                }
+            }
+            // Window `w` covers tokens w..w+n. Runs of consecutive matching windows count when anchored.
+            let mut run: Option<(Match, bool, u32)> = None;
+            let finish = |run: &mut Option<(Match, bool, u32)>, matches: &mut Vec<Match>| {
+                if let Some((m, true, _)) = run.take() {
+                    matches.push(m);
                 }
             };
-            for_each_token(text, |tok| {
-                let slot = seen % n;
-                let out = ring[slot];
-                ring[slot] = tok;
-                seen += 1;
-                rolling = rolling.wrapping_mul(ROLL_BASE).wrapping_add(tok.hash);
-                if seen > n {
-                    rolling = rolling.wrapping_sub(out.hash.wrapping_mul(top));
-                }
-                if seen < n {
-                    return;
-                }
-                let key = super::tokens::finish_key(rolling);
-                let (w, mask) = filter_slot(key, self.filter_shift);
-                let hit = if self.filter[w] & mask == mask { self.ngrams.get(&key) } else { None };
-                match hit {
-                    Some(entry) => {
-                        let first = ring[seen % n];
-                        match &mut run {
-                            Some((m, anchored, last)) if *last + 1 == seen => {
-                                m.end = tok.end as usize;
-                                if !entry.guarded && !*anchored {
-                                    *anchored = true;
-                                    m.source = entry.source;
-                                }
-                                *last = seen;
-                            }
-                            _ => {
-                                finish(&mut run, &mut matches);
-                                let m = Match { start: first.start as usize, end: tok.end as usize, source: entry.source, short: false };
-                                run = Some((m, !entry.guarded, seen));
-                            }
+            for &w in candidates.iter() {
+                let Some(entry) = self.ngrams.get(&keys[w as usize]) else { continue };
+                let end = toks[w as usize + n - 1].end as usize;
+                match &mut run {
+                    Some((m, anchored, last)) if *last + 1 == w => {
+                        m.end = end;
+                        if !entry.guarded && !*anchored {
+                            *anchored = true;
+                            m.source = entry.source;
                         }
+                        *last = w;
                     }
-                    None => finish(&mut run, &mut matches),
+                    _ => {
+                        finish(&mut run, &mut matches);
+                        let m = Match { start: toks[w as usize].start as usize, end, source: entry.source, short: false };
+                        run = Some((m, !entry.guarded, w));
+                    }
                 }
-            });
+            }
             finish(&mut run, &mut matches);
         }
         if !self.short.is_empty() {
+            // Whole-line matches of short questions, reusing the tokens: a line's tokens are those starting in it.
+            let mut ti = 0;
             let mut line_start = 0;
             for line in text.split_inclusive('\n') {
-                if line.len() < 512 {
-                    let toks = tokens(line);
-                    if toks.len() >= self.config.short_min_tokens && toks.len() < n {
-                        if let Some(entry) = self.short.get(&ngram_key(toks.iter().map(|t| t.hash))) {
-                            matches.push(Match { start: line_start, end: line_start + line.len(), source: entry.source, short: true });
-                        }
+                let line_end = line_start + line.len();
+                let first = ti;
+                while ti < toks.len() && (toks[ti].start as usize) < line_end {
+                    ti += 1;
+                }
+                let count = ti - first;
+                if count >= self.config.short_min_tokens && count < n {
+                    if let Some(entry) = self.short.get(&ngram_key(toks[first..ti].iter().map(|t| t.hash))) {
+                        matches.push(Match { start: line_start, end: line_end, source: entry.source, short: true });
                     }
                 }
-                line_start += line.len();
+                line_start = line_end;
             }
         }
         matches

@@ -35,7 +35,12 @@ pub struct Cleaned {
 pub fn clean_text(index: &DecontamIndex, text: &str) -> Cleaned {
     let matches = index.find_matches(text);
     if matches.is_empty() {
-        return Cleaned { text: text.to_string(), matches, removed_segments: 0, removed_bytes: 0 };
+        return Cleaned {
+            text: text.to_string(),
+            matches,
+            removed_segments: 0,
+            removed_bytes: 0,
+        };
     }
     let mut spans: Vec<(usize, usize)> = matches.iter().map(|m| (m.start, m.end)).collect();
     spans.sort_unstable();
@@ -48,7 +53,10 @@ pub fn clean_text(index: &DecontamIndex, text: &str) -> Cleaned {
         while span_idx < spans.len() && spans[span_idx].1 <= line_start {
             span_idx += 1;
         }
-        let hit = spans[span_idx..].iter().take_while(|s| s.0 < line_end).any(|s| s.1 > line_start);
+        let hit = spans[span_idx..]
+            .iter()
+            .take_while(|s| s.0 < line_end)
+            .any(|s| s.1 > line_start);
         if hit {
             removed_segments += 1;
             removed_bytes += line.len();
@@ -57,7 +65,12 @@ pub fn clean_text(index: &DecontamIndex, text: &str) -> Cleaned {
         }
         line_start = line_end;
     }
-    Cleaned { text: kept, matches, removed_segments, removed_bytes }
+    Cleaned {
+        text: kept,
+        matches,
+        removed_segments,
+        removed_bytes,
+    }
 }
 
 /// A removed span, for the report.
@@ -218,7 +231,11 @@ mod tests {
                 .iter()
                 .zip(answers)
                 .enumerate()
-                .map(|(i, (q, a))| BenchmarkItem { id: format!("q{i}"), questions: vec![q.to_string()], answers: vec![a.to_string()] })
+                .map(|(i, (q, a))| BenchmarkItem {
+                    id: format!("q{i}"),
+                    questions: vec![q.to_string()],
+                    answers: vec![a.to_string()],
+                })
                 .collect(),
             skipped: 0,
         }
@@ -240,29 +257,42 @@ mod tests {
     #[test]
     fn changed_numbers_are_not_contamination() {
         let index = DecontamIndex::build(&[bench(&[Q], &["72"])], DecontamConfig::default());
-        let other = "Natalia sold clips to 37 of her friends in April, and then she sold a third as many clips in June.";
+        let other =
+            "Natalia sold clips to 37 of her friends in April, and then she sold a third as many clips in June.";
         assert!(clean_text(&index, other).matches.is_empty());
     }
 
     #[test]
     fn common_formulas_in_solutions_do_not_remove_pages() {
         let solution = "By the Pythagorean theorem $a^2 + b^2 = c^2$, so $c^2 = 3^2 + 4^2 = 25$ and $c = 5$.";
-        let index = DecontamIndex::build(&[bench(&["What is the hypotenuse of a 3-4-5 triangle?"], &[solution])], DecontamConfig::default());
+        let index = DecontamIndex::build(
+            &[bench(&["What is the hypotenuse of a 3-4-5 triangle?"], &[solution])],
+            DecontamConfig::default(),
+        );
         let page = "The theorem says\n$$a^2 + b^2 = c^2$$\nfor a right triangle; e.g. $c^2 = 3^2 + 4^2 = 25$.";
-        assert!(clean_text(&index, page).matches.is_empty(), "formula-only n-grams must not match");
+        assert!(
+            clean_text(&index, page).matches.is_empty(),
+            "formula-only n-grams must not match"
+        );
     }
 
     #[test]
     fn short_questions_match_whole_lines_only_with_enough_words() {
         let index = DecontamIndex::build(
-            &[bench(&["What is the smallest prime number?", "Compute $\\dbinom{8}{4}$."], &["2", "70"])],
+            &[bench(
+                &["What is the smallest prime number?", "Compute $\\dbinom{8}{4}$."],
+                &["2", "70"],
+            )],
             DecontamConfig::default(),
         );
         assert_eq!(index.benchmarks()[0].short_questions, 1);
         assert_eq!(index.benchmarks()[0].short_guarded, 1);
         let page = "Quiz\nwhat is the smallest  prime number\nCompute $\\dbinom{8}{4}$.\nA prime number is what is the smallest prime number ever.";
         let c = clean_text(&index, page);
-        assert_eq!(c.text, "Quiz\nCompute $\\dbinom{8}{4}$.\nA prime number is what is the smallest prime number ever.");
+        assert_eq!(
+            c.text,
+            "Quiz\nCompute $\\dbinom{8}{4}$.\nA prime number is what is the smallest prime number ever."
+        );
     }
 
     #[test]
@@ -275,7 +305,10 @@ mod tests {
         }
         assert_eq!((r.documents, r.documents_hit, r.documents_emptied), (3, 2, 2));
         let counts = &r.per_benchmark["toy/test"];
-        assert_eq!((counts.documents_hit, counts.items_hit, counts.examples.len()), (2, 1, 2));
+        assert_eq!(
+            (counts.documents_hit, counts.items_hit, counts.examples.len()),
+            (2, 1, 2)
+        );
         let mut merged = r.clone();
         merged.merge(&r, 3);
         assert_eq!(merged.per_benchmark["toy/test"].examples.len(), 3);

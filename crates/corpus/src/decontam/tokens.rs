@@ -54,6 +54,20 @@ const fn class_table() -> [Class; 128] {
 
 static CLASS: [Class; 128] = class_table();
 
+/// Lower-cased byte for ASCII letters and digits, 0 for every other byte.
+static LOWER_ALNUM: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        if b.is_ascii_alphanumeric() {
+            t[i] = b.to_ascii_lowercase();
+        }
+        i += 1;
+    }
+    t
+};
+
 #[inline]
 fn mix(h: u64) -> u64 {
     let h = (h ^ (h >> 33)).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
@@ -90,7 +104,12 @@ pub fn for_each_token(text: &str, mut emit: impl FnMut(Token)) {
         ($end:expr) => {
             if let Some((h, start, letters, has_digit)) = run.take() {
                 let is_word = !after_backslash && letters >= 2 && !has_digit;
-                emit(Token { hash: mix(h), start: start as u32, end: $end as u32, is_word });
+                emit(Token {
+                    hash: mix(h),
+                    start: start as u32,
+                    end: $end as u32,
+                    is_word,
+                });
             }
         };
     }
@@ -99,16 +118,22 @@ pub fn for_each_token(text: &str, mut emit: impl FnMut(Token)) {
         if b < 128 {
             match CLASS[b as usize] {
                 Class::Alnum => {
-                    let lower = b.to_ascii_lowercase();
-                    let letter = b.is_ascii_alphabetic() as u32;
-                    match &mut run {
-                        Some((h, _, letters, has_digit)) => {
-                            *h = (*h ^ lower as u64).wrapping_mul(PRIME);
-                            *letters += letter;
-                            *has_digit |= letter == 0;
+                    // Hot loop: consume the whole ASCII run at once.
+                    let (mut h, start, mut letters, mut has_digit) = run.take().unwrap_or((OFFSET, i, 0, false));
+                    while i < n {
+                        let c = bytes[i];
+                        let lower = LOWER_ALNUM[c as usize];
+                        if lower == 0 {
+                            break;
                         }
-                        None => run = Some(((OFFSET ^ lower as u64).wrapping_mul(PRIME), i, letter, letter == 0)),
+                        h = (h ^ lower as u64).wrapping_mul(PRIME);
+                        let letter = c.is_ascii_alphabetic();
+                        letters += letter as u32;
+                        has_digit |= !letter;
+                        i += 1;
                     }
+                    run = Some((h, start, letters, has_digit));
+                    continue;
                 }
                 Class::Sep => {
                     flush!(i);
@@ -117,7 +142,12 @@ pub fn for_each_token(text: &str, mut emit: impl FnMut(Token)) {
                 Class::Op => {
                     flush!(i);
                     after_backslash = false;
-                    emit(Token { hash: mix(OFFSET ^ (b as u64) << 8), start: i as u32, end: i as u32 + 1, is_word: false });
+                    emit(Token {
+                        hash: mix(OFFSET ^ (b as u64) << 8),
+                        start: i as u32,
+                        end: i as u32 + 1,
+                        is_word: false,
+                    });
                 }
                 Class::Backslash => {
                     flush!(i);
@@ -132,7 +162,12 @@ pub fn for_each_token(text: &str, mut emit: impl FnMut(Token)) {
         if is_cjk(c) {
             flush!(i);
             after_backslash = false;
-            emit(Token { hash: mix(OFFSET ^ ((c as u64) << 16)), start: i as u32, end: (i + len) as u32, is_word: true });
+            emit(Token {
+                hash: mix(OFFSET ^ ((c as u64) << 16)),
+                start: i as u32,
+                end: (i + len) as u32,
+                is_word: true,
+            });
         } else if c.is_alphanumeric() {
             let letter = c.is_alphabetic() as u32;
             for lc in c.to_lowercase() {
@@ -149,7 +184,12 @@ pub fn for_each_token(text: &str, mut emit: impl FnMut(Token)) {
         } else if let Some(op) = fold_operator(c) {
             flush!(i);
             after_backslash = false;
-            emit(Token { hash: mix(OFFSET ^ (op as u64) << 8), start: i as u32, end: (i + len) as u32, is_word: false });
+            emit(Token {
+                hash: mix(OFFSET ^ (op as u64) << 8),
+                start: i as u32,
+                end: (i + len) as u32,
+                is_word: false,
+            });
         } else {
             flush!(i);
             after_backslash = false;
@@ -195,7 +235,10 @@ mod tests {
 
     #[test]
     fn case_spacing_and_wrapping_do_not_matter() {
-        assert_eq!(hashes("Natalia sold clips to 48 of her friends."), hashes("natalia  SOLD\nclips to\t48 of her friends"));
+        assert_eq!(
+            hashes("Natalia sold clips to 48 of her friends."),
+            hashes("natalia  SOLD\nclips to\t48 of her friends")
+        );
     }
 
     #[test]
@@ -208,14 +251,20 @@ mod tests {
 
     #[test]
     fn words_exclude_commands_numbers_and_single_letters() {
-        let w: Vec<bool> = tokens("Let \\alpha be x 12 3a 已知").iter().map(|t| t.is_word).collect();
+        let w: Vec<bool> = tokens("Let \\alpha be x 12 3a 已知")
+            .iter()
+            .map(|t| t.is_word)
+            .collect();
         assert_eq!(w, vec![true, false, true, false, false, false, true, true]);
     }
 
     #[test]
     fn offsets_point_at_the_token() {
         let text = "Héllo, wörld + 2";
-        let got: Vec<&str> = tokens(text).iter().map(|t| &text[t.start as usize..t.end as usize]).collect();
+        let got: Vec<&str> = tokens(text)
+            .iter()
+            .map(|t| &text[t.start as usize..t.end as usize])
+            .collect();
         assert_eq!(got, vec!["Héllo", "wörld", "+", "2"]);
     }
 }

@@ -46,7 +46,9 @@ struct UnionFind {
 
 impl UnionFind {
     fn new(n: usize) -> Self {
-        Self { parent: (0..n as u32).collect() }
+        Self {
+            parent: (0..n as u32).collect(),
+        }
     }
     fn find(&mut self, mut x: u32) -> u32 {
         while self.parent[x as usize] != x {
@@ -75,7 +77,10 @@ pub fn cluster_signatures(hasher: &MinHasher, signatures: &[Signature], keys: &[
     let band_keys: Vec<Vec<u64>> = signatures.par_iter().map(|s| hasher.band_keys(s)).collect();
     let verify = hasher.config().verify_threshold;
     let mut uf = UnionFind::new(n);
-    let mut stats = ClusterStats { documents: n, ..Default::default() };
+    let mut stats = ClusterStats {
+        documents: n,
+        ..Default::default()
+    };
     for band in 0..bands {
         let mut bucket: Vec<(u64, u32)> = band_keys
             .iter()
@@ -114,7 +119,11 @@ pub fn cluster_signatures(hasher: &MinHasher, signatures: &[Signature], keys: &[
         }
     }
     stats.removed = keep.iter().filter(|k| !**k).count();
-    Clustering { cluster_of, keep, stats }
+    Clustering {
+        cluster_of,
+        keep,
+        stats,
+    }
 }
 
 fn link_bucket(members: &[u32], sigs: &[Signature], verify: Option<f64>, uf: &mut UnionFind, stats: &mut ClusterStats) {
@@ -159,7 +168,9 @@ mod tests {
     use crate::dedup::minhash::MinHashConfig;
 
     fn text(seed: usize, len: usize) -> Vec<String> {
-        (0..len).map(|i| format!("t{}", (i * 7919 + seed * 104729) % 1_000_003)).collect()
+        (0..len)
+            .map(|i| format!("t{}", (i * 7919 + seed * 104729) % 1_000_003))
+            .collect()
     }
 
     #[test]
@@ -172,8 +183,15 @@ mod tests {
         let texts = vec![base.join(" "), unrelated.join(" "), near.join(" "), base.join(" ")];
         let sigs = signatures(&hasher, &texts);
         let ids = ["d", "c", "a", "b"];
-        let keys: Vec<KeepKey> =
-            texts.iter().zip(ids).map(|(t, id)| KeepKey { score: None, text_len: t.len(), id }).collect();
+        let keys: Vec<KeepKey> = texts
+            .iter()
+            .zip(ids)
+            .map(|(t, id)| KeepKey {
+                score: None,
+                text_len: t.len(),
+                id,
+            })
+            .collect();
         let c = cluster_signatures(&hasher, &sigs, &keys);
         assert_eq!(c.cluster_of, vec![0, 1, 0, 0]);
         // near copy has the longest text ("changed" is longer than the word it replaced) → kept.
@@ -188,7 +206,14 @@ mod tests {
         let hasher = MinHasher::new(MinHashConfig::default());
         let texts = ["", " ", "..."];
         let sigs = signatures(&hasher, &texts);
-        let keys: Vec<KeepKey> = ["a", "b", "c"].iter().map(|id| KeepKey { score: None, text_len: 0, id }).collect();
+        let keys: Vec<KeepKey> = ["a", "b", "c"]
+            .iter()
+            .map(|id| KeepKey {
+                score: None,
+                text_len: 0,
+                id,
+            })
+            .collect();
         let c = cluster_signatures(&hasher, &sigs, &keys);
         assert_eq!(c.keep, vec![true, true, true]);
     }

@@ -28,7 +28,13 @@ pub struct MinHashConfig {
 
 impl Default for MinHashConfig {
     fn default() -> Self {
-        Self { shingle: ShingleConfig::default(), bands: 14, rows: 8, seed: 1, verify_threshold: Some(0.7) }
+        Self {
+            shingle: ShingleConfig::default(),
+            bands: 14,
+            rows: 8,
+            seed: 1,
+            verify_threshold: Some(0.7),
+        }
     }
 }
 
@@ -58,8 +64,11 @@ pub type Signature = Vec<u32>;
 impl MinHasher {
     /// Builds the hash functions from `config.seed` (SplitMix64 stream).
     pub fn new(config: MinHashConfig) -> Self {
-        assert!(config.bands > 0 && config.rows > 0, "MinHash needs at least one band and one row");
-        let mut state = config.seed ^ 0x5EED_0F_DED0F;
+        assert!(
+            config.bands > 0 && config.rows > 0,
+            "MinHash needs at least one band and one row"
+        );
+        let mut state = config.seed ^ 0x05EE_D0FD_ED0F;
         let mut next = || {
             state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let mut z = state;

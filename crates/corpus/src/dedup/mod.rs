@@ -40,7 +40,11 @@ pub struct DocumentDedup {
 pub fn dedup_documents(docs: &[Document], config: &MinHashConfig, score_key: &str) -> DocumentDedup {
     let keys: Vec<KeepKey> = docs
         .iter()
-        .map(|d| KeepKey { score: d.scores.get(score_key).copied(), text_len: d.text.len(), id: &d.id })
+        .map(|d| KeepKey {
+            score: d.scores.get(score_key).copied(),
+            text_len: d.text.len(),
+            id: &d.id,
+        })
         .collect();
     let urls: Vec<Option<&str>> = docs.iter().map(|d| d.url.as_deref()).collect();
     let by_url = dedup_by_url(&urls, &keys);
@@ -54,7 +58,12 @@ pub fn dedup_documents(docs: &[Document], config: &MinHashConfig, score_key: &st
     for (j, &i) in survivors.iter().enumerate() {
         keep[i] = clustering.keep[j];
     }
-    DocumentDedup { keep, url_duplicates: by_url.removed, near_duplicates: clustering.stats.removed, clusters: clustering.stats }
+    DocumentDedup {
+        keep,
+        url_duplicates: by_url.removed,
+        near_duplicates: clustering.stats.removed,
+        clusters: clustering.stats,
+    }
 }
 
 #[cfg(test)]
@@ -75,7 +84,12 @@ mod tests {
             doc("a", "https://x.org/1", &body, 0.6),
             doc("b", "http://www.x.org/1/", "different text entirely here", 0.9),
             doc("c", "https://y.org/2", &format!("{body} extra"), 0.8),
-            doc("d", "https://z.org/3", "unrelated page about cooking pasta with tomatoes and basil", 0.1),
+            doc(
+                "d",
+                "https://z.org/3",
+                "unrelated page about cooking pasta with tomatoes and basil",
+                0.1,
+            ),
         ];
         let r = dedup_documents(&docs, &MinHashConfig::default(), "math");
         // a and b share a URL (b scores higher); a's text survives only through c, its near copy with higher score.

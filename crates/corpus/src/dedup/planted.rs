@@ -33,8 +33,8 @@ impl SplitMix {
 }
 
 const SYLLABLES: &[&str] = &[
-    "ka", "to", "ri", "mel", "sun", "dra", "pe", "lo", "vin", "ta", "mor", "qui", "ben", "sa", "le", "gor", "nu",
-    "fi", "shan", "ex", "bro", "da", "li", "zen", "op", "tra", "mi", "cal", "ve", "ru", "ho", "gin",
+    "ka", "to", "ri", "mel", "sun", "dra", "pe", "lo", "vin", "ta", "mor", "qui", "ben", "sa", "le", "gor", "nu", "fi",
+    "shan", "ex", "bro", "da", "li", "zen", "op", "tra", "mi", "cal", "ve", "ru", "ho", "gin",
 ];
 
 fn word(rng: &mut SplitMix) -> String {
@@ -57,7 +57,13 @@ pub fn shingle_jaccard(a: &str, b: &str, config: &ShingleConfig) -> f64 {
 
 /// Generates `bases` documents of `words` words and one variant per base, with target similarities taken from
 /// `targets` in turn. Variants also differ in case and punctuation, which normalisation must ignore.
-pub fn planted_near_duplicates(bases: usize, words: usize, targets: &[f64], seed: u64, config: &ShingleConfig) -> PlantedSet {
+pub fn planted_near_duplicates(
+    bases: usize,
+    words: usize,
+    targets: &[f64],
+    seed: u64,
+    config: &ShingleConfig,
+) -> PlantedSet {
     assert!(!targets.is_empty() && words > 2 * config.ngram);
     let mut rng = SplitMix(seed);
     let mut docs = Vec::with_capacity(2 * bases);
@@ -111,6 +117,9 @@ mod tests {
             let target = [0.2, 0.5, 0.8, 0.95, 1.0][i % 5];
             assert!((j - target).abs() < 0.08, "pair {i}: target {target}, got {j}");
         }
-        assert!(shingle_jaccard(&set.docs[0].1, &set.docs[2].1, &c) < 0.01, "bases are unrelated");
+        assert!(
+            shingle_jaccard(&set.docs[0].1, &set.docs[2].1, &c) < 0.01,
+            "bases are unrelated"
+        );
     }
 }

@@ -24,7 +24,12 @@ pub struct ShingleConfig {
 
 impl Default for ShingleConfig {
     fn default() -> Self {
-        Self { ngram: 5, lowercase: true, remove_punctuation: true, normalize_numbers: false }
+        Self {
+            ngram: 5,
+            lowercase: true,
+            remove_punctuation: true,
+            normalize_numbers: false,
+        }
     }
 }
 
@@ -83,7 +88,11 @@ pub fn shingles_of_words(words: &[u64], ngram: usize) -> Vec<u64> {
     if words.is_empty() {
         return Vec::new();
     }
-    let windows: Vec<&[u64]> = if words.len() < ngram { vec![words] } else { words.windows(ngram).collect() };
+    let windows: Vec<&[u64]> = if words.len() < ngram {
+        vec![words]
+    } else {
+        words.windows(ngram).collect()
+    };
     windows
         .into_iter()
         .map(|w| {
@@ -103,8 +112,15 @@ mod tests {
     #[test]
     fn normalisation_ignores_case_punctuation_and_spacing() {
         let c = ShingleConfig::default();
-        assert_eq!(shingles("The cat, sat on the MAT today!", &c), shingles("the  cat sat\non the mat today", &c));
-        assert_eq!(word_hashes("a,b", &c), word_hashes("a b", &c), "punctuation breaks words, as datatrove");
+        assert_eq!(
+            shingles("The cat, sat on the MAT today!", &c),
+            shingles("the  cat sat\non the mat today", &c)
+        );
+        assert_eq!(
+            word_hashes("a,b", &c),
+            word_hashes("a b", &c),
+            "punctuation breaks words, as datatrove"
+        );
         assert_eq!(shingles("a b c d e f", &c).len(), 2);
         assert_eq!(shingles("a b", &c).len(), 1);
         assert!(shingles("  ", &c).is_empty());
@@ -113,9 +129,15 @@ mod tests {
     #[test]
     fn numbers_matter_unless_normalised() {
         let mut c = ShingleConfig::default();
-        assert_ne!(shingles("x equals 12 plus 3 here", &c), shingles("x equals 47 plus 9 here", &c));
+        assert_ne!(
+            shingles("x equals 12 plus 3 here", &c),
+            shingles("x equals 47 plus 9 here", &c)
+        );
         c.normalize_numbers = true;
-        assert_eq!(shingles("x equals 12 plus 3 here", &c), shingles("x equals 47 plus 9 here", &c));
+        assert_eq!(
+            shingles("x equals 12 plus 3 here", &c),
+            shingles("x equals 47 plus 9 here", &c)
+        );
         assert_eq!(word_hashes("pi is 3.14", &c), word_hashes("pi is 7", &c));
     }
 }

@@ -7,8 +7,20 @@ use super::keep::{better_keeper, KeepKey};
 use std::collections::HashMap;
 
 /// Query parameters that only track the visitor and never change the page.
-const TRACKING_PARAMS: &[&str] =
-    &["fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "_ga", "yclid", "igshid", "phpsessid", "sessionid", "sid"];
+const TRACKING_PARAMS: &[&str] = &[
+    "fbclid",
+    "gclid",
+    "dclid",
+    "msclkid",
+    "mc_cid",
+    "mc_eid",
+    "_ga",
+    "yclid",
+    "igshid",
+    "phpsessid",
+    "sessionid",
+    "sid",
+];
 
 /// Normalises a URL so that spellings of the same page compare equal.
 ///
@@ -131,7 +143,9 @@ pub fn dedup_by_url<'a>(urls: &[Option<&'a str>], keys: &[KeepKey<'a>]) -> UrlDe
     let mut best: HashMap<String, usize> = HashMap::new();
     let mut seen_twice: HashMap<String, ()> = HashMap::new();
     for (i, url) in urls.iter().enumerate() {
-        let Some(norm) = url.and_then(normalize_url) else { continue };
+        let Some(norm) = url.and_then(normalize_url) else {
+            continue;
+        };
         match best.get_mut(&norm) {
             Some(current) => {
                 seen_twice.insert(norm, ());
@@ -153,7 +167,11 @@ pub fn dedup_by_url<'a>(urls: &[Option<&'a str>], keys: &[KeepKey<'a>]) -> UrlDe
         }
     }
     let removed = keep.iter().filter(|k| !**k).count();
-    UrlDedupResult { keep, removed, duplicated_urls: seen_twice.len() }
+    UrlDedupResult {
+        keep,
+        removed,
+        duplicated_urls: seen_twice.len(),
+    }
 }
 
 #[cfg(test)]
@@ -169,20 +187,29 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(c, "example.com/a/b");
         assert_eq!(normalize_url("http://example.com").unwrap(), "example.com/");
-        assert_eq!(normalize_url("http://example.com:8080/x%2f").unwrap(), "example.com:8080/x%2F");
+        assert_eq!(
+            normalize_url("http://example.com:8080/x%2f").unwrap(),
+            "example.com:8080/x%2F"
+        );
         assert_eq!(normalize_url("https://"), None);
     }
 
     #[test]
     fn different_pages_stay_different() {
-        assert_ne!(normalize_url("https://a.com/x?id=1"), normalize_url("https://a.com/x?id=2"));
+        assert_ne!(
+            normalize_url("https://a.com/x?id=1"),
+            normalize_url("https://a.com/x?id=2")
+        );
         assert_ne!(normalize_url("https://a.com/x"), normalize_url("https://b.com/x"));
         assert_ne!(normalize_url("https://a.com/X"), normalize_url("https://a.com/x"));
     }
 
     #[test]
     fn url_domain_strips_www_and_port() {
-        assert_eq!(url_domain("https://www.MathOverflow.net:8443/questions/1").unwrap(), "mathoverflow.net");
+        assert_eq!(
+            url_domain("https://www.MathOverflow.net:8443/questions/1").unwrap(),
+            "mathoverflow.net"
+        );
         assert_eq!(url_domain("<http://x.org>").unwrap(), "x.org");
     }
 
@@ -190,8 +217,18 @@ mod tests {
     fn url_dedup_keeps_best_regardless_of_order() {
         let texts = ["short", "a much longer text", "other"];
         let ids = ["b", "a", "c"];
-        let urls = [Some("http://x.com/p"), Some("https://www.x.com/p/"), Some("http://x.com/q")];
-        let keys: Vec<KeepKey> = (0..3).map(|i| KeepKey { score: None, text_len: texts[i].len(), id: ids[i] }).collect();
+        let urls = [
+            Some("http://x.com/p"),
+            Some("https://www.x.com/p/"),
+            Some("http://x.com/q"),
+        ];
+        let keys: Vec<KeepKey> = (0..3)
+            .map(|i| KeepKey {
+                score: None,
+                text_len: texts[i].len(),
+                id: ids[i],
+            })
+            .collect();
         let r = dedup_by_url(&urls, &keys);
         assert_eq!(r.keep, vec![false, true, true]);
         assert_eq!((r.removed, r.duplicated_urls), (1, 1));

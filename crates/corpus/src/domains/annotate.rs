@@ -34,7 +34,8 @@ pub struct AnnotatedPrefix {
 impl AnnotatedPrefix {
     /// Whether a normalised URL lies under this prefix (whole path segments only: `/q` does not cover `/questions`).
     pub fn covers(&self, url: &str) -> bool {
-        url.strip_prefix(self.prefix.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+        url.strip_prefix(self.prefix.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
     }
 }
 
@@ -65,10 +66,19 @@ pub fn export_prefixes(path: &Path, prefixes: &[(DomainStat, Vec<String>)]) -> R
         for r in &rows {
             let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
             let samples: Vec<String> = r.samples.iter().map(|s| clean(s)).collect();
-            writeln!(out, "{}\t{}\t{}\t{:.4}\t\t{}", clean(&r.prefix), r.pages, r.collected, r.fraction, samples.join(" | "))?;
+            writeln!(
+                out,
+                "{}\t{}\t{}\t{:.4}\t\t{}",
+                clean(&r.prefix),
+                r.pages,
+                r.collected,
+                r.fraction,
+                samples.join(" | ")
+            )?;
         }
     }
-    crate::pipeline::shards::write_atomic(path, &out).with_context(|| format!("writing annotation file {}", path.display()))
+    crate::pipeline::shards::write_atomic(path, &out)
+        .with_context(|| format!("writing annotation file {}", path.display()))
 }
 
 fn is_jsonl(path: &Path) -> bool {
@@ -76,7 +86,10 @@ fn is_jsonl(path: &Path) -> bool {
 }
 
 fn is_math_label(label: &str) -> bool {
-    matches!(label.trim().to_ascii_lowercase().as_str(), "math" | "yes" | "y" | "1" | "true" | "math-related")
+    matches!(
+        label.trim().to_ascii_lowercase().as_str(),
+        "math" | "yes" | "y" | "1" | "true" | "math-related"
+    )
 }
 
 /// Reads an annotated file (TSV with the exported header, or JSONL) and returns the prefixes labelled math, sorted.
@@ -89,12 +102,20 @@ pub fn import_annotations(path: &Path) -> Result<(Vec<AnnotatedPrefix>, usize)> 
     let jsonl = is_jsonl(path);
     let (mut prefix_col, mut label_col) = (0, 4);
     if !jsonl {
-        let Some((_, header)) = lines.next() else { return Ok((out, 0)) };
+        let Some((_, header)) = lines.next() else {
+            return Ok((out, 0));
+        };
         let header = header.with_context(|| format!("reading {}", path.display()))?;
         let cols: Vec<&str> = header.split('\t').map(str::trim).collect();
-        match (cols.iter().position(|c| *c == "prefix"), cols.iter().position(|c| *c == "label")) {
+        match (
+            cols.iter().position(|c| *c == "prefix"),
+            cols.iter().position(|c| *c == "label"),
+        ) {
             (Some(p), Some(l)) => (prefix_col, label_col) = (p, l),
-            _ => bail!("{}: header must name `prefix` and `label` columns, got {header:?}", path.display()),
+            _ => bail!(
+                "{}: header must name `prefix` and `label` columns, got {header:?}",
+                path.display()
+            ),
         }
     }
     for (line_no, line) in lines {
@@ -110,12 +131,15 @@ pub fn import_annotations(path: &Path) -> Result<(Vec<AnnotatedPrefix>, usize)> 
             })
         } else {
             let cols: Vec<&str> = line.split('\t').collect();
-            cols.get(prefix_col).map(|p| (p.trim().to_string(), cols.get(label_col).unwrap_or(&"").to_string()))
+            cols.get(prefix_col)
+                .map(|p| (p.trim().to_string(), cols.get(label_col).unwrap_or(&"").to_string()))
         };
         match parsed {
             Some((prefix, label)) if !prefix.is_empty() => {
                 if is_math_label(&label) {
-                    out.push(AnnotatedPrefix { prefix: prefix.trim_end_matches('/').to_string() });
+                    out.push(AnnotatedPrefix {
+                        prefix: prefix.trim_end_matches('/').to_string(),
+                    });
                 }
             }
             _ => {
@@ -149,8 +173,22 @@ mod tests {
     fn export_import_round_trip_and_seeds() {
         let dir = tempfile::tempdir().unwrap();
         let rows = vec![
-            (DomainStat { key: "m.org/questions".into(), pages: 10, collected: 2 }, vec!["m.org/questions/1".into()]),
-            (DomainStat { key: "m.org/blog".into(), pages: 5, collected: 0 }, vec![]),
+            (
+                DomainStat {
+                    key: "m.org/questions".into(),
+                    pages: 10,
+                    collected: 2,
+                },
+                vec!["m.org/questions/1".into()],
+            ),
+            (
+                DomainStat {
+                    key: "m.org/blog".into(),
+                    pages: 5,
+                    collected: 0,
+                },
+                vec![],
+            ),
         ];
         for name in ["a.tsv", "a.jsonl"] {
             let p = dir.path().join(name);
@@ -166,7 +204,13 @@ mod tests {
             };
             std::fs::write(&p, labelled).unwrap();
             let (got, skipped) = import_annotations(&p).unwrap();
-            assert_eq!(got, vec![AnnotatedPrefix { prefix: "m.org/questions".into() }], "{name}");
+            assert_eq!(
+                got,
+                vec![AnnotatedPrefix {
+                    prefix: "m.org/questions".into()
+                }],
+                "{name}"
+            );
             assert_eq!(skipped, if name.ends_with("tsv") { 0 } else { 1 }, "{name}");
         }
         let pages = vec![
@@ -175,7 +219,12 @@ mod tests {
             PageRef::new("3", "https://m.org/questionsx/3", false).unwrap(),
             PageRef::new("4", "https://m.org/blog/4", false).unwrap(),
         ];
-        let seeds = seeds_under_prefixes(&pages, &[AnnotatedPrefix { prefix: "m.org/questions".into() }]);
+        let seeds = seeds_under_prefixes(
+            &pages,
+            &[AnnotatedPrefix {
+                prefix: "m.org/questions".into(),
+            }],
+        );
         assert_eq!(seeds, vec!["2".to_string()]);
     }
 }

@@ -16,13 +16,20 @@ pub struct DomainConfig {
     pub max_prefix_depth: usize,
     /// Sample URLs exported per prefix.
     pub samples_per_prefix: usize,
-    /// Prefixes with fewer pages than this are not exported (keeps the annotation file short).
+    /// Prefixes with fewer pages than this are not exported: a prefix holding one or two pages (typically a single
+    /// question's URL) says nothing about a site section, and keeps the annotation file short.
     pub min_prefix_pages: usize,
 }
 
 impl Default for DomainConfig {
     fn default() -> Self {
-        Self { math_fraction: 0.1, min_pages: 3, max_prefix_depth: 2, samples_per_prefix: 3, min_prefix_pages: 1 }
+        Self {
+            math_fraction: 0.1,
+            min_pages: 3,
+            max_prefix_depth: 2,
+            samples_per_prefix: 3,
+            min_prefix_pages: 3,
+        }
     }
 }
 
@@ -40,7 +47,11 @@ pub struct PageRef {
 impl PageRef {
     /// Builds a reference from a raw URL (`None` when the URL has no host).
     pub fn new(id: &str, raw_url: &str, collected: bool) -> Option<Self> {
-        Some(Self { id: id.to_string(), url: normalize_url(raw_url)?, collected })
+        Some(Self {
+            id: id.to_string(),
+            url: normalize_url(raw_url)?,
+            collected,
+        })
     }
 
     /// Host part of the normalised URL (port removed).
@@ -83,21 +94,27 @@ pub fn domain_stats(pages: &[PageRef]) -> Vec<DomainStat> {
         e.0 += 1;
         e.1 += p.collected as usize;
     }
-    by_domain.into_iter().map(|(d, (pages, collected))| DomainStat { key: d.to_string(), pages, collected }).collect()
+    by_domain
+        .into_iter()
+        .map(|(d, (pages, collected))| DomainStat {
+            key: d.to_string(),
+            pages,
+            collected,
+        })
+        .collect()
 }
 
 /// Domains judged math-related: more than `math_fraction` collected and at least `min_pages` crawled.
 pub fn math_domains<'a>(stats: &'a [DomainStat], config: &DomainConfig) -> Vec<&'a DomainStat> {
-    stats.iter().filter(|s| s.pages >= config.min_pages && s.fraction() > config.math_fraction).collect()
+    stats
+        .iter()
+        .filter(|s| s.pages >= config.min_pages && s.fraction() > config.math_fraction)
+        .collect()
 }
 
 /// Every path prefix `domain/seg1[/seg2...]` (down to `max_prefix_depth`) of pages in `domains`, with counts and
 /// the smallest sample URLs (sorted, so the export is deterministic). Sorted by key.
-pub fn path_prefix_stats(
-    pages: &[PageRef],
-    domains: &[&str],
-    config: &DomainConfig,
-) -> Vec<(DomainStat, Vec<String>)> {
+pub fn path_prefix_stats(pages: &[PageRef], domains: &[&str], config: &DomainConfig) -> Vec<(DomainStat, Vec<String>)> {
     let wanted: std::collections::BTreeSet<&str> = domains.iter().copied().collect();
     let mut by_prefix: BTreeMap<String, (usize, usize, Vec<String>)> = BTreeMap::new();
     for p in pages {
@@ -142,20 +159,30 @@ mod tests {
     fn fraction_rule_and_prefixes() {
         let mut pages = vec![];
         for i in 0..10 {
-            pages.push(page(&format!("m{i}"), &format!("https://www.mathsite.org/questions/{i}"), i < 2));
+            pages.push(page(
+                &format!("m{i}"),
+                &format!("https://www.mathsite.org/questions/{i}"),
+                i < 2,
+            ));
             pages.push(page(&format!("n{i}"), &format!("https://news.com/sport/{i}"), i < 1));
         }
         pages.push(page("b", "https://mathsite.org/blog/post", false));
         let stats = domain_stats(&pages);
         assert_eq!(stats.len(), 2);
-        assert_eq!((stats[0].key.as_str(), stats[0].pages, stats[0].collected), ("mathsite.org", 11, 2));
+        assert_eq!(
+            (stats[0].key.as_str(), stats[0].pages, stats[0].collected),
+            ("mathsite.org", 11, 2)
+        );
         let config = DomainConfig::default();
         let math: Vec<&str> = math_domains(&stats, &config).iter().map(|s| s.key.as_str()).collect();
         assert_eq!(math, vec!["mathsite.org"]); // 2/11 > 0.1, news.com 1/10 is not > 0.1
         let prefixes = path_prefix_stats(&pages, &math, &config);
         let keys: Vec<&str> = prefixes.iter().map(|(s, _)| s.key.as_str()).collect();
         assert!(keys.contains(&"mathsite.org/questions") && keys.contains(&"mathsite.org/blog/post"));
-        let q = prefixes.iter().find(|(s, _)| s.key == "mathsite.org/questions").unwrap();
+        let q = prefixes
+            .iter()
+            .find(|(s, _)| s.key == "mathsite.org/questions")
+            .unwrap();
         assert_eq!((q.0.pages, q.0.collected, q.1.len()), (10, 2, 3));
         assert_eq!(q.1[0], "mathsite.org/questions/0");
     }

@@ -62,19 +62,67 @@ pub struct Dom {
 /// Deepest element nesting kept (real pages stay far below; fuzzers and broken pages do not).
 pub const MAX_DEPTH: usize = 256;
 
-const VOID: &[&str] =
-    &["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr", "mprespace", "mspace"];
-const RAW_TEXT: &[&str] = &["script", "style", "textarea", "title", "xmp", "noscript", "iframe", "noembed", "noframes"];
+const VOID: &[&str] = &[
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "param",
+    "source",
+    "track",
+    "wbr",
+    "mprespace",
+    "mspace",
+];
+const RAW_TEXT: &[&str] = &[
+    "script", "style", "textarea", "title", "xmp", "noscript", "iframe", "noembed", "noframes",
+];
 /// Opening one of these closes an open `<p>`.
 const CLOSES_P: &[&str] = &[
-    "address", "article", "aside", "blockquote", "div", "dl", "fieldset", "footer", "form", "h1", "h2", "h3", "h4", "h5",
-    "h6", "header", "hr", "main", "nav", "ol", "p", "pre", "section", "table", "ul", "figure", "details",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "div",
+    "dl",
+    "fieldset",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "ul",
+    "figure",
+    "details",
 ];
 
 impl Dom {
     /// Parses HTML text.
     pub fn parse(html: &str) -> Dom {
-        let mut dom = Dom { nodes: vec![Node { kind: NodeKind::Root, children: Vec::new() }] };
+        let mut dom = Dom {
+            nodes: vec![Node {
+                kind: NodeKind::Root,
+                children: Vec::new(),
+            }],
+        };
         let mut stack: Vec<NodeId> = vec![0];
         let bytes = html.as_bytes();
         let mut pos = 0;
@@ -119,16 +167,29 @@ impl Dom {
             dom.imply_end_tags(&mut stack, &tag.name);
             let id = dom.nodes.len();
             let parent = *stack.last().unwrap_or(&0);
-            dom.nodes.push(Node { kind: NodeKind::Element { name: tag.name.clone(), attrs: tag.attrs }, children: Vec::new() });
+            dom.nodes.push(Node {
+                kind: NodeKind::Element {
+                    name: tag.name.clone(),
+                    attrs: tag.attrs,
+                },
+                children: Vec::new(),
+            });
             dom.nodes[parent].children.push(id);
             if RAW_TEXT.contains(&tag.name.as_str()) && !tag.self_closing {
                 let close = find_close_tag(bytes, pos, &tag.name);
                 let (content_end, after) = close.unwrap_or((bytes.len(), bytes.len()));
                 let raw = &html[pos..content_end];
                 if !raw.is_empty() {
-                    let text = if tag.name == "title" || tag.name == "textarea" { decode_entities(raw) } else { raw.to_string() };
+                    let text = if tag.name == "title" || tag.name == "textarea" {
+                        decode_entities(raw)
+                    } else {
+                        raw.to_string()
+                    };
                     let tid = dom.nodes.len();
-                    dom.nodes.push(Node { kind: NodeKind::Text(text), children: Vec::new() });
+                    dom.nodes.push(Node {
+                        kind: NodeKind::Text(text),
+                        children: Vec::new(),
+                    });
                     dom.nodes[id].children.push(tid);
                 }
                 pos = after;
@@ -159,7 +220,10 @@ impl Dom {
             }
         }
         let id = self.nodes.len();
-        self.nodes.push(Node { kind: NodeKind::Text(text), children: Vec::new() });
+        self.nodes.push(Node {
+            kind: NodeKind::Text(text),
+            children: Vec::new(),
+        });
         self.nodes[parent].children.push(id);
     }
 
@@ -238,8 +302,12 @@ fn find_close_tag(bytes: &[u8], from: usize, name: &str) -> Option<(usize, usize
         let after = i + 2;
         let candidate = bytes.get(after..after + name.len())?;
         let boundary = bytes.get(after + name.len()).copied().unwrap_or(b'>');
-        if candidate.eq_ignore_ascii_case(name.as_bytes()) && (boundary == b'>' || boundary.is_ascii_whitespace() || boundary == b'/') {
-            let close = memchr::memchr(b'>', &bytes[after..]).map(|e| after + e + 1).unwrap_or(bytes.len());
+        if candidate.eq_ignore_ascii_case(name.as_bytes())
+            && (boundary == b'>' || boundary.is_ascii_whitespace() || boundary == b'/')
+        {
+            let close = memchr::memchr(b'>', &bytes[after..])
+                .map(|e| after + e + 1)
+                .unwrap_or(bytes.len());
             return Some((i, close));
         }
         pos = after;
@@ -299,7 +367,9 @@ fn parse_tag(html: &str, start: usize) -> (Option<Tag>, usize) {
             match bytes.get(pos) {
                 Some(&q @ (b'"' | b'\'')) => {
                     let vstart = pos + 1;
-                    let vend = memchr::memchr(q, &bytes[vstart..]).map(|e| vstart + e).unwrap_or(bytes.len());
+                    let vend = memchr::memchr(q, &bytes[vstart..])
+                        .map(|e| vstart + e)
+                        .unwrap_or(bytes.len());
                     value = decode_entities(&html[vstart..vend]);
                     pos = (vend + 1).min(bytes.len());
                 }
@@ -319,7 +389,15 @@ fn parse_tag(html: &str, start: usize) -> (Option<Tag>, usize) {
     if name.is_empty() {
         return (None, pos);
     }
-    (Some(Tag { name, attrs, closing, self_closing }), pos)
+    (
+        Some(Tag {
+            name,
+            attrs,
+            closing,
+            self_closing,
+        }),
+        pos,
+    )
 }
 
 /// Decodes character references (`&amp;`, `&#955;`, `&#x3bb;`, and the named ones common in text and math).
@@ -351,7 +429,11 @@ pub fn decode_entities(raw: &str) -> String {
 
 fn decode_one(name: &str) -> Option<String> {
     if let Some(num) = name.strip_prefix('#') {
-        let code = if let Some(hex) = num.strip_prefix(['x', 'X']) { u32::from_str_radix(hex, 16).ok()? } else { num.parse().ok()? };
+        let code = if let Some(hex) = num.strip_prefix(['x', 'X']) {
+            u32::from_str_radix(hex, 16).ok()?
+        } else {
+            num.parse().ok()?
+        };
         let c = char::from_u32(code).filter(|&c| c != '\0').unwrap_or('\u{fffd}');
         return Some(c.to_string());
     }
@@ -473,7 +555,8 @@ mod tests {
 
     #[test]
     fn builds_tree_with_implied_and_stray_tags() {
-        let dom = Dom::parse("<div><p>one<p>two</span></div><ul><li>a<li>b</ul><script>if (a<b) {}</script>x &amp; y &#955;");
+        let dom =
+            Dom::parse("<div><p>one<p>two</span></div><ul><li>a<li>b</ul><script>if (a<b) {}</script>x &amp; y &#955;");
         let root = &dom.nodes[0];
         let div = root.children[0];
         assert_eq!(dom.nodes[div].children.len(), 2, "second <p> closes the first");
@@ -492,7 +575,18 @@ mod tests {
 
     #[test]
     fn survives_garbage() {
-        for s in ["<", "<a", "<a href='", "<!--", "<![CDATA[x", "</", "<a =b>", "&#xffffffff;", "<script>", "é<é>ü"] {
+        for s in [
+            "<",
+            "<a",
+            "<a href='",
+            "<!--",
+            "<![CDATA[x",
+            "</",
+            "<a =b>",
+            "&#xffffffff;",
+            "<script>",
+            "é<é>ü",
+        ] {
             let _ = Dom::parse(s);
         }
     }

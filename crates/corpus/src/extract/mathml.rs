@@ -27,7 +27,9 @@ pub fn find_tex_annotation(dom: &Dom, id: NodeId, depth: usize) -> Option<String
             return Some(dom.text_content(id));
         }
     }
-    node.children.iter().find_map(|&c| find_tex_annotation(dom, c, depth + 1))
+    node.children
+        .iter()
+        .find_map(|&c| find_tex_annotation(dom, c, depth + 1))
 }
 
 fn children(dom: &Dom, id: NodeId) -> Vec<NodeId> {
@@ -99,7 +101,11 @@ fn convert(dom: &Dom, id: NodeId, out: &mut String, depth: usize) {
             }
         }
         "mspace" => out.push(' '),
-        "mfrac" => out.push_str(&format!("\\frac{}{}", group(dom, arg(0), depth), group(dom, arg(1), depth))),
+        "mfrac" => out.push_str(&format!(
+            "\\frac{}{}",
+            group(dom, arg(0), depth),
+            group(dom, arg(1), depth)
+        )),
         "msqrt" => {
             let mut inner = String::new();
             for &c in &kids {
@@ -107,12 +113,19 @@ fn convert(dom: &Dom, id: NodeId, out: &mut String, depth: usize) {
             }
             out.push_str(&format!("\\sqrt{{{}}}", inner.trim()));
         }
-        "mroot" => out.push_str(&format!("\\sqrt[{}]{}", group(dom, arg(1), depth).trim_matches(['{', '}']), group(dom, arg(0), depth))),
+        "mroot" => out.push_str(&format!(
+            "\\sqrt[{}]{}",
+            group(dom, arg(1), depth).trim_matches(['{', '}']),
+            group(dom, arg(0), depth)
+        )),
         "msup" => out.push_str(&format!("{}^{}", group(dom, arg(0), depth), group(dom, arg(1), depth))),
         "msub" => out.push_str(&format!("{}_{}", group(dom, arg(0), depth), group(dom, arg(1), depth))),
-        "msubsup" | "munderover" => {
-            out.push_str(&format!("{}_{}^{}", group(dom, arg(0), depth), group(dom, arg(1), depth), group(dom, arg(2), depth)))
-        }
+        "msubsup" | "munderover" => out.push_str(&format!(
+            "{}_{}^{}",
+            group(dom, arg(0), depth),
+            group(dom, arg(1), depth),
+            group(dom, arg(2), depth)
+        )),
         "munder" => out.push_str(&format!("{}_{}", group(dom, arg(0), depth), group(dom, arg(1), depth))),
         "mover" => {
             let accent = arg(1).map(|a| dom.text_content(a)).unwrap_or_default();
@@ -168,8 +181,8 @@ fn convert(dom: &Dom, id: NodeId, out: &mut String, depth: usize) {
 }
 
 const FUNCTIONS: &[&str] = &[
-    "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "lim", "max", "min", "sup", "inf", "det", "dim", "ker",
-    "gcd", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "deg", "arg", "Pr",
+    "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "lim", "max", "min", "sup", "inf", "det", "dim",
+    "ker", "gcd", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "deg", "arg", "Pr",
 ];
 
 fn map_symbols(text: &str) -> String {
@@ -282,9 +295,14 @@ mod tests {
             latex("<math><mfrac><mn>1</mn><mi>x</mi></mfrac><mo>+</mo><msup><mi>y</mi><mn>2</mn></msup></math>"),
             "\\frac{1}{x}+{y}^{2}"
         );
-        assert_eq!(latex("<math><msqrt><mi>α</mi></msqrt><mo>≤</mo><mi>sin</mi><mi>θ</mi></math>"), "\\sqrt{\\alpha}\\le \\sin \\theta");
         assert_eq!(
-            latex("<math><munderover><mo>∑</mo><mrow><mi>i</mi><mo>=</mo><mn>1</mn></mrow><mi>n</mi></munderover></math>"),
+            latex("<math><msqrt><mi>α</mi></msqrt><mo>≤</mo><mi>sin</mi><mi>θ</mi></math>"),
+            "\\sqrt{\\alpha}\\le \\sin \\theta"
+        );
+        assert_eq!(
+            latex(
+                "<math><munderover><mo>∑</mo><mrow><mi>i</mi><mo>=</mo><mn>1</mn></mrow><mi>n</mi></munderover></math>"
+            ),
             "{\\sum}_{i=1}^{n}"
         );
     }

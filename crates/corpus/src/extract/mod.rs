@@ -35,7 +35,12 @@ pub struct ExtractOptions {
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        ExtractOptions { remove_boilerplate: true, min_block_words: 10, max_link_density: 0.4, include_title: false }
+        ExtractOptions {
+            remove_boilerplate: true,
+            min_block_words: 10,
+            max_link_density: 0.4,
+            include_title: false,
+        }
     }
 }
 
@@ -52,7 +57,9 @@ pub struct Extraction {
 
 /// Fills `doc.text` from `doc.html` (which is cleared); returns false when no text was found.
 pub fn extract_document(doc: &mut Document, options: &ExtractOptions) -> bool {
-    let Some(html) = doc.html.take() else { return !doc.text.trim().is_empty() };
+    let Some(html) = doc.html.take() else {
+        return !doc.text.trim().is_empty();
+    };
     let result = extract(&html, options);
     if result.formulas > 0 {
         doc.metadata.insert("formulas".into(), result.formulas.into());
@@ -67,11 +74,29 @@ pub fn extract_document(doc: &mut Document, options: &ExtractOptions) -> bool {
 /// Extracts text from an HTML page.
 pub fn extract(html: &str, options: &ExtractOptions) -> Extraction {
     let dom = Dom::parse(html);
-    let mut renderer = Renderer { dom: &dom, options, blocks: Vec::new(), current: Block::default(), formulas: 0, title: None };
+    let holds_content = content_ancestry(&dom);
+    let mut renderer = Renderer {
+        dom: &dom,
+        options,
+        blocks: Vec::new(),
+        current: Block::default(),
+        formulas: 0,
+        title: None,
+        holds_content,
+    };
     renderer.walk(0, &Context::default(), 0);
     renderer.flush();
-    let Renderer { blocks, formulas, title, .. } = renderer;
-    let kept = if options.remove_boilerplate { select_blocks(&blocks, options) } else { (0..blocks.len()).collect() };
+    let Renderer {
+        blocks,
+        formulas,
+        title,
+        ..
+    } = renderer;
+    let kept = if options.remove_boilerplate {
+        select_blocks(&blocks, options)
+    } else {
+        (0..blocks.len()).collect()
+    };
     let mut text = String::new();
     if options.include_title {
         if let Some(t) = &title {
@@ -83,7 +108,11 @@ pub fn extract(html: &str, options: &ExtractOptions) -> Extraction {
         text.push_str(&blocks[i].text);
         text.push('\n');
     }
-    Extraction { text: text.trim_end().to_string(), title, formulas }
+    Extraction {
+        text: text.trim_end().to_string(),
+        title,
+        formulas,
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -113,12 +142,72 @@ struct Renderer<'a> {
     current: Block,
     formulas: usize,
     title: Option<String>,
+    /// Whether each node is or contains a main-content container: such nodes are never dropped as boilerplate
+    /// (broken pages wrap everything in an unclosed `<header>`; themes name wrappers `content-sidebar-wrap`).
+    holds_content: Vec<bool>,
+}
+
+/// Marks every node that is, or has a descendant that is, a main-content container.
+fn content_ancestry(dom: &Dom) -> Vec<bool> {
+    let n = dom.nodes.len();
+    let mut parent = vec![usize::MAX; n];
+    for (id, node) in dom.nodes.iter().enumerate() {
+        for &c in &node.children {
+            parent[c] = id;
+        }
+    }
+    let mut holds = vec![false; n];
+    // Children are created after their parents, so a reverse sweep sees every child before its parent.
+    for id in (0..n).rev() {
+        let node = &dom.nodes[id];
+        if let NodeKind::Element { name, .. } = &node.kind {
+            let class =
+                format!("{} {}", node.attr("class").unwrap_or(""), node.attr("id").unwrap_or("")).to_ascii_lowercase();
+            if is_content_container(node, name, &class) {
+                holds[id] = true;
+            }
+        }
+        if holds[id] && parent[id] != usize::MAX {
+            holds[parent[id]] = true;
+        }
+    }
+    holds
 }
 
 const BLOCK_TAGS: &[&str] = &[
-    "p", "div", "section", "article", "main", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "dl", "dt", "dd",
-    "table", "tr", "blockquote", "pre", "figure", "figcaption", "address", "hr", "center", "details", "summary", "body",
-    "caption", "tbody", "thead", "tfoot",
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "tr",
+    "blockquote",
+    "pre",
+    "figure",
+    "figcaption",
+    "address",
+    "hr",
+    "center",
+    "details",
+    "summary",
+    "body",
+    "caption",
+    "tbody",
+    "thead",
+    "tfoot",
 ];
 const DROP_TAGS: &[&str] = &[
     "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed", "button", "select", "option",
@@ -126,20 +215,68 @@ const DROP_TAGS: &[&str] = &[
 ];
 /// Class/id words marking boilerplate.
 const BOILERPLATE_WORDS: &[&str] = &[
-    "nav", "navbar", "navigation", "menu", "footer", "sidebar", "cookie", "cookies", "consent", "banner", "share",
-    "sharing", "social", "breadcrumb", "breadcrumbs", "related", "advert", "advertisement", "ad", "ads", "sponsor",
-    "sponsored", "promo", "newsletter", "subscribe", "subscription", "popup", "modal", "login", "signup", "widget",
-    "widgets", "pagination", "pager", "comment", "comments", "disqus", "masthead", "toolbar", "rss", "recommended",
-    "outbrain", "taboola", "hidden", "skip", "cta", "sociallinks", "topbar", "copyright", "tagcloud", "taglist",
+    "nav",
+    "navbar",
+    "navigation",
+    "menu",
+    "footer",
+    "sidebar",
+    "cookie",
+    "cookies",
+    "consent",
+    "banner",
+    "share",
+    "sharing",
+    "social",
+    "breadcrumb",
+    "breadcrumbs",
+    "related",
+    "advert",
+    "advertisement",
+    "ad",
+    "ads",
+    "sponsor",
+    "sponsored",
+    "promo",
+    "newsletter",
+    "subscribe",
+    "subscription",
+    "popup",
+    "modal",
+    "login",
+    "signup",
+    "pagination",
+    "pager",
+    "comment",
+    "comments",
+    "disqus",
+    "masthead",
+    "toolbar",
+    "rss",
+    "recommended",
+    "outbrain",
+    "taboola",
+    "skip",
+    "cta",
+    "sociallinks",
+    "topbar",
+    "copyright",
+    "tagcloud",
+    "taglist",
 ];
 /// Class/id words marking the main content.
-const CONTENT_WORDS: &[&str] =
-    &["content", "article", "post", "entry", "story", "body", "text", "main", "answer", "question", "prose", "markdown"];
+const CONTENT_WORDS: &[&str] = &[
+    "content", "article", "post", "entry", "story", "body", "text", "main", "answer", "question", "prose", "markdown",
+];
 
 impl Renderer<'_> {
     fn flush(&mut self) {
         let block = std::mem::take(&mut self.current);
-        let text = if block.preformatted { block.text.trim_matches('\n').to_string() } else { collapse(&block.text) };
+        let text = if block.preformatted {
+            block.text.trim_matches('\n').to_string()
+        } else {
+            collapse(&block.text)
+        };
         if !text.trim().is_empty() {
             self.blocks.push(Block { text, ..block });
         }
@@ -164,7 +301,11 @@ impl Renderer<'_> {
         }
         self.formulas += 1;
         self.current.formulas += 1;
-        let s = if display { format!(" $${tex}$$ ") } else { format!(" ${tex}$ ") };
+        let s = if display {
+            format!(" $${tex}$$ ")
+        } else {
+            format!(" ${tex}$ ")
+        };
         let ctx = Context { in_link: false, ..*ctx };
         self.push_text(&s, &ctx);
     }
@@ -183,7 +324,8 @@ impl Renderer<'_> {
             NodeKind::Root => ("", ()),
             NodeKind::Element { name, .. } => (name.as_str(), ()),
         };
-        let class = format!("{} {}", node.attr("class").unwrap_or(""), node.attr("id").unwrap_or("")).to_ascii_lowercase();
+        let class =
+            format!("{} {}", node.attr("class").unwrap_or(""), node.attr("id").unwrap_or("")).to_ascii_lowercase();
         match name {
             "head" => {
                 if let Some(t) = find_descendant(dom, id, "title", 0) {
@@ -201,7 +343,8 @@ impl Renderer<'_> {
                 return;
             }
             "math" => {
-                let display = ctx.display_math || node.attr("display") == Some("block") || node.attr("mode") == Some("display");
+                let display =
+                    ctx.display_math || node.attr("display") == Some("block") || node.attr("mode") == Some("display");
                 let tex = mathml::to_latex(dom, id);
                 self.push_formula(&tex, display, ctx);
                 return;
@@ -248,7 +391,7 @@ impl Renderer<'_> {
         if (name == "mjx-container" && node.attr("display") == Some("true")) || class.contains("katex-display") {
             ctx.display_math = true;
         }
-        if self.options.remove_boilerplate && ctx.container.is_none() && is_boilerplate(node, name, &class) {
+        if self.options.remove_boilerplate && !self.holds_content[id] && is_boilerplate(node, name, &class) {
             return;
         }
         if !self.options.remove_boilerplate && matches!(name, "style" | "noscript" | "template" | "svg" | "head") {
@@ -285,11 +428,19 @@ fn find_descendant(dom: &Dom, id: NodeId, tag: &str, depth: usize) -> Option<Nod
     if depth > 64 {
         return None;
     }
-    dom.nodes[id].children.iter().find_map(|&c| if dom.nodes[c].name() == tag { Some(c) } else { find_descendant(dom, c, tag, depth + 1) })
+    dom.nodes[id].children.iter().find_map(|&c| {
+        if dom.nodes[c].name() == tag {
+            Some(c)
+        } else {
+            find_descendant(dom, c, tag, depth + 1)
+        }
+    })
 }
 
 fn class_words(class: &str) -> impl Iterator<Item = &str> {
-    class.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty())
+    class
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
 }
 
 fn is_boilerplate(node: &dom::Node, name: &str, class: &str) -> bool {
@@ -300,7 +451,10 @@ fn is_boilerplate(node: &dom::Node, name: &str, class: &str) -> bool {
         return true;
     }
     if let Some(role) = node.attr("role") {
-        if matches!(role, "navigation" | "banner" | "contentinfo" | "complementary" | "search" | "menu" | "dialog" | "alert") {
+        if matches!(
+            role,
+            "navigation" | "banner" | "contentinfo" | "complementary" | "search" | "menu" | "dialog" | "alert"
+        ) {
             return true;
         }
     }
@@ -308,7 +462,11 @@ fn is_boilerplate(node: &dom::Node, name: &str, class: &str) -> bool {
         return !class.contains("math");
     }
     if let Some(style) = node.attr("style") {
-        let style: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+        let style: String = style
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
         if (style.contains("display:none") || style.contains("visibility:hidden")) && !class.contains("math") {
             return true;
         }
@@ -317,23 +475,48 @@ fn is_boilerplate(node: &dom::Node, name: &str, class: &str) -> bool {
         return false;
     }
     let words: Vec<&str> = class_words(class).collect();
-    if words.iter().any(|w| CONTENT_WORDS.contains(w)) && !words.iter().any(|w| matches!(*w, "footer" | "sidebar" | "comment" | "comments" | "related" | "nav" | "menu")) {
+    if words.iter().any(|w| CONTENT_WORDS.contains(w))
+        && !words.iter().any(|w| {
+            matches!(
+                *w,
+                "footer" | "sidebar" | "comment" | "comments" | "related" | "nav" | "menu"
+            )
+        })
+    {
         return false;
     }
-    words.iter().any(|w| BOILERPLATE_WORDS.contains(w) || (*w == "header" && !words.contains(&"entry")))
+    words
+        .iter()
+        .any(|w| BOILERPLATE_WORDS.contains(w) || (*w == "header" && !words.contains(&"entry")))
 }
 
 fn is_content_container(node: &dom::Node, name: &str, class: &str) -> bool {
     if matches!(name, "article" | "main") || node.attr("role") == Some("main") {
         return true;
     }
-    if node.attr("itemprop").is_some_and(|p| p.eq_ignore_ascii_case("articleBody")) {
+    if node
+        .attr("itemprop")
+        .is_some_and(|p| p.eq_ignore_ascii_case("articleBody"))
+    {
         return true;
     }
     let lower = class;
-    ["entry-content", "post-content", "article-body", "articlebody", "story-body", "post-body", "article-content", "mw-parser-output", "postcontent", "post-text", "article__body", "td-post-content"]
-        .iter()
-        .any(|p| lower.contains(p))
+    [
+        "entry-content",
+        "post-content",
+        "article-body",
+        "articlebody",
+        "story-body",
+        "post-body",
+        "article-content",
+        "mw-parser-output",
+        "postcontent",
+        "post-text",
+        "article__body",
+        "td-post-content",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
 }
 
 /// LaTeX carried in an image's `alt` (WordPress `class="latex"`, codecogs/mimetex URLs, Wikipedia fallbacks).
@@ -347,12 +530,17 @@ fn latex_image_alt(node: &dom::Node) -> Option<String> {
     let mathy = class.contains("latex")
         || class.contains("tex")
         || class.contains("math")
-        || ["latex", "mimetex", "codecogs", "mathtex", "/math/", "tex?", "tex.php"].iter().any(|s| src.contains(s));
+        || ["latex", "mimetex", "codecogs", "mathtex", "/math/", "tex?", "tex.php"]
+            .iter()
+            .any(|s| src.contains(s));
     if !mathy {
         return None;
     }
     let tex = alt.trim_matches('$').trim();
-    let tex = tex.strip_prefix("\\(").and_then(|t| t.strip_suffix("\\)")).unwrap_or(tex);
+    let tex = tex
+        .strip_prefix("\\(")
+        .and_then(|t| t.strip_suffix("\\)"))
+        .unwrap_or(tex);
     (!tex.is_empty()).then(|| tex.to_string())
 }
 
@@ -399,24 +587,36 @@ fn select_blocks(blocks: &[Block], options: &ExtractOptions) -> Vec<usize> {
             continue;
         }
         let prev = (0..i).rev().find(|&j| classes[j] != Class::Short).map(|j| classes[j]);
-        let next = (i + 1..blocks.len()).find(|&j| classes[j] != Class::Short).map(|j| classes[j]);
+        let next = (i + 1..blocks.len())
+            .find(|&j| classes[j] != Class::Short)
+            .map(|j| classes[j]);
         keep[i] = match (prev, next) {
             (Some(Class::Good), Some(Class::Good)) => true,
-            (Some(Class::Good), _) | (_, Some(Class::Good)) => blocks[i].heading || blocks[i].text.split_whitespace().count() >= 4,
+            (Some(Class::Good), _) | (_, Some(Class::Good)) => {
+                blocks[i].heading || blocks[i].text.split_whitespace().count() >= 4
+            }
             _ => false,
         };
     }
     // Restrict to the container holding most of the good text, if one does.
-    let total: usize = (0..blocks.len()).filter(|&i| keep[i]).map(|i| blocks[i].text.len()).sum();
+    let total: usize = (0..blocks.len())
+        .filter(|&i| keep[i])
+        .map(|i| blocks[i].text.len())
+        .sum();
     let mut per_container: std::collections::HashMap<NodeId, usize> = std::collections::HashMap::new();
     for i in (0..blocks.len()).filter(|&i| keep[i]) {
         if let Some(c) = blocks[i].container {
             *per_container.entry(c).or_default() += blocks[i].text.len();
         }
     }
-    if let Some((&best, &len)) = per_container.iter().max_by_key(|(id, len)| (**len, std::cmp::Reverse(**id))) {
+    if let Some((&best, &len)) = per_container
+        .iter()
+        .max_by_key(|(id, len)| (**len, std::cmp::Reverse(**id)))
+    {
         if len * 10 >= total * 6 {
-            return (0..blocks.len()).filter(|&i| keep[i] && blocks[i].container == Some(best)).collect();
+            return (0..blocks.len())
+                .filter(|&i| keep[i] && blocks[i].container == Some(best))
+                .collect();
         }
     }
     (0..blocks.len()).filter(|&i| keep[i]).collect()
@@ -449,7 +649,10 @@ mod tests {
         assert!(out.text.contains("$x^2+y^2=z^2$"), "{}", out.text);
         assert!(out.text.contains("$$\\int_0^1 f$$"));
         assert!(out.text.contains("$\\frac{a}{b}$"));
-        assert!(!out.text.contains("ab ") || !out.text.contains(" ab"), "rendered KaTeX dropped");
+        assert!(
+            !out.text.contains("ab ") || !out.text.contains(" ab"),
+            "rendered KaTeX dropped"
+        );
         assert!(out.text.contains("${e}^{x}$"));
         assert!(out.text.contains("$\\sqrt{2}$"));
         assert!(out.text.contains("for i in range(3):\n    print(i)"));
@@ -468,7 +671,13 @@ mod tests {
         let out = extract(&html, &ExtractOptions::default());
         assert!(!out.text.contains("One link"));
         assert_eq!(out.text.matches("quick brown").count(), 2);
-        let all = extract(&html, &ExtractOptions { remove_boilerplate: false, ..Default::default() });
+        let all = extract(
+            &html,
+            &ExtractOptions {
+                remove_boilerplate: false,
+                ..Default::default()
+            },
+        );
         assert!(all.text.contains("One link"));
     }
 }

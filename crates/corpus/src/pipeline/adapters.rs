@@ -17,7 +17,14 @@ pub const OTHER_LABEL: &str = "other";
 pub struct FastTextTrainer;
 
 impl ScorerTrainer for FastTextTrainer {
-    fn train(&self, positives: &[String], negatives: &[String], config: &ClassifierConfig, seed: u64, path: &Path) -> Result<()> {
+    fn train(
+        &self,
+        positives: &[String],
+        negatives: &[String],
+        config: &ClassifierConfig,
+        seed: u64,
+        path: &Path,
+    ) -> Result<()> {
         let samples: Vec<(String, String)> = positives
             .iter()
             .map(|t| (MATH_LABEL.to_string(), t.clone()))

@@ -83,7 +83,16 @@ pub struct ClassifierConfig {
 
 impl Default for ClassifierConfig {
     fn default() -> Self {
-        Self { negatives: 500_000, max_positives: 500_000, dim: 256, lr: 0.1, word_ngrams: 3, min_count: 3, epochs: 3, threads: 1 }
+        Self {
+            negatives: 500_000,
+            max_positives: 500_000,
+            dim: 256,
+            lr: 0.1,
+            word_ngrams: 3,
+            min_count: 3,
+            epochs: 3,
+            threads: 1,
+        }
     }
 }
 
@@ -104,12 +113,17 @@ pub struct SelectConfig {
 
 impl Default for SelectConfig {
     fn default() -> Self {
-        Self { token_budget: 0, min_score: 0.5, languages: Vec::new(), score_bins: 10_000 }
+        Self {
+            token_budget: 0,
+            min_score: 0.5,
+            languages: Vec::new(),
+            score_bins: 10_000,
+        }
     }
 }
 
 /// Decontamination stage settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DecontamStageConfig {
     /// Benchmark files or directories (all non-train `*.jsonl` below).
@@ -118,14 +132,8 @@ pub struct DecontamStageConfig {
     pub matching: DecontamConfig,
 }
 
-impl Default for DecontamStageConfig {
-    fn default() -> Self {
-        Self { benchmarks: Vec::new(), matching: DecontamConfig::default() }
-    }
-}
-
 /// Domain discovery stage settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DomainStageConfig {
     /// Fraction rule and export settings (`[domains.rule]`).
@@ -138,18 +146,13 @@ pub struct DomainStageConfig {
     pub auto_label_fraction: Option<f64>,
 }
 
-impl Default for DomainStageConfig {
-    fn default() -> Self {
-        Self { rule: DomainConfig::default(), annotations: Vec::new(), auto_label_fraction: None }
-    }
-}
-
 impl MineConfig {
     /// Reads a TOML file, applies `key=value` overrides (dotted keys, TOML values; bare words are strings) and
     /// resolves relative paths against the file's directory.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-        let mut value: toml::Table = toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        let mut value: toml::Table =
+            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
         for o in overrides {
             apply_override(&mut value, o).with_context(|| format!("applying --set {o}"))?;
         }
@@ -226,14 +229,24 @@ mod tests {
             "output = \"out\"\n[inputs]\npool = [\"web.jsonl\"]\nseeds = [\"/abs/seed.jsonl\"]\n[dedup]\nbands = 20\n",
         )
         .unwrap();
-        let c = MineConfig::load(&p, &["select.token_budget=1000".into(), "dedup.shingle.ngram=7".into(), "seed=9".into()])
-            .unwrap();
+        let c = MineConfig::load(
+            &p,
+            &[
+                "select.token_budget=1000".into(),
+                "dedup.shingle.ngram=7".into(),
+                "seed=9".into(),
+            ],
+        )
+        .unwrap();
         assert_eq!(c.output, dir.path().join("out"));
         assert_eq!(c.inputs.pool[0], dir.path().join("web.jsonl"));
         assert_eq!(c.inputs.seeds[0], PathBuf::from("/abs/seed.jsonl"));
         assert_eq!((c.dedup.bands, c.dedup.rows, c.dedup.shingle.ngram), (20, 8, 7));
         assert_eq!((c.select.token_budget, c.seed, c.iterations), (1000, 9, 2));
         assert_eq!(c.classifier.dim, 256);
-        assert!(MineConfig::load(&p, &["nonsense_key=1".into()]).is_err(), "unknown keys are rejected");
+        assert!(
+            MineConfig::load(&p, &["nonsense_key=1".into()]).is_err(),
+            "unknown keys are rejected"
+        );
     }
 }

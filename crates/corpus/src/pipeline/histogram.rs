@@ -19,7 +19,11 @@ pub fn write_histogram_png(path: &Path, counts: &[u64], cut: Option<f64>) -> Res
     };
     let plot_w = WIDTH - 2 * MARGIN;
     let plot_h = HEIGHT - 2 * MARGIN;
-    let max = counts.iter().map(|&c| ((c + 1) as f64).ln()).fold(0.0, f64::max).max(1e-9);
+    let max = counts
+        .iter()
+        .map(|&c| ((c + 1) as f64).ln())
+        .fold(0.0, f64::max)
+        .max(1e-9);
     let n = counts.len().max(1);
     for (b, &c) in counts.iter().enumerate() {
         let x0 = MARGIN + b * plot_w / n;

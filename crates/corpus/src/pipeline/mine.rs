@@ -138,14 +138,21 @@ struct Run<'a> {
 pub fn run_mine(config: &MineConfig, components: &Components, resume: bool) -> Result<MineOutcome> {
     let out = &config.output;
     if out.exists() && std::fs::read_dir(out)?.next().is_some() && !resume {
-        bail!("output directory {} is not empty; pass --resume to continue that run", out.display());
+        bail!(
+            "output directory {} is not empty; pass --resume to continue that run",
+            out.display()
+        );
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     remove_stale_tree(out);
     tracing::info!(seed = config.seed, iterations = config.iterations, output = %out.display(), "corpus mine");
     let mut shards = config.inputs.pool.clone();
     shards.sort();
-    let run = Run { config, c: components, shards };
+    let run = Run {
+        config,
+        c: components,
+        shards,
+    };
     let pool_fp = run.pool_stage()?;
     let seeds_fp = run.seed_stage()?;
     let mut upstream = fingerprint(&(&pool_fp, &seeds_fp));
@@ -156,7 +163,10 @@ pub fn run_mine(config: &MineConfig, components: &Components, resume: bool) -> R
         reports.push(report);
     }
     let report = write_run_report(out, config, components.token_unit, &reports)?;
-    Ok(MineOutcome { iterations: reports, report })
+    Ok(MineOutcome {
+        iterations: reports,
+        report,
+    })
 }
 
 /// Removes temporaries of writes that a crash interrupted, anywhere in the output tree.
@@ -211,7 +221,12 @@ fn sample_key(seed: u64, salt: &str, id: &str) -> u64 {
 }
 
 /// Runs `f` for every shard index whose output file is missing, in parallel; returns all output names.
-fn sharded(dir: &Path, count: usize, suffix: &str, f: impl Fn(usize, &Path) -> Result<()> + Sync) -> Result<Vec<String>> {
+fn sharded(
+    dir: &Path,
+    count: usize,
+    suffix: &str,
+    f: impl Fn(usize, &Path) -> Result<()> + Sync,
+) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir)?;
     remove_stale_temporaries(dir);
     (0..count)
@@ -252,7 +267,10 @@ impl Run<'_> {
     fn ingest_shard(&self, i: usize, path: &Path) -> Result<()> {
         let input = &self.shards[i];
         let mut reader = readers::open(input)?;
-        let mut stats = PoolShardStats { input: input.display().to_string(), ..Default::default() };
+        let mut stats = PoolShardStats {
+            input: input.display().to_string(),
+            ..Default::default()
+        };
         let mut w = AtomicWriter::create(path)?;
         let mut batch = Vec::with_capacity(BATCH);
         let flush = |batch: &mut Vec<Document>, stats: &mut PoolShardStats, w: &mut AtomicWriter| -> Result<()> {
@@ -289,7 +307,9 @@ impl Run<'_> {
     fn prepare(&self, mut doc: Document) -> Result<Document, &'static str> {
         if let Some(html) = doc.html.take() {
             if doc.text.trim().is_empty() {
-                let Some(extractor) = self.c.extractor else { return Err("html without extractor") };
+                let Some(extractor) = self.c.extractor else {
+                    return Err("html without extractor");
+                };
                 doc.text = extractor.extract(&html, doc.url.as_deref());
             }
         }
@@ -336,11 +356,23 @@ impl Run<'_> {
         Ok(fp)
     }
 
-    fn iteration(&self, k: usize, upstream: &str, previous: Option<&IterationReport>) -> Result<(String, IterationReport)> {
+    fn iteration(
+        &self,
+        k: usize,
+        upstream: &str,
+        previous: Option<&IterationReport>,
+    ) -> Result<(String, IterationReport)> {
         let dir = self.config.output.join(format!("iter-{k}"));
         let cfg = self.config;
         tracing::info!(iteration = k, "iteration start");
-        let train_fp = fingerprint(&("train/v1", upstream, k, cfg.seed, &cfg.classifier, &cfg.inputs.negatives));
+        let train_fp = fingerprint(&(
+            "train/v1",
+            upstream,
+            k,
+            cfg.seed,
+            &cfg.classifier,
+            &cfg.inputs.negatives,
+        ));
         self.train_stage(k, &dir.join("train"), &train_fp)?;
         let score_fp = fingerprint(&("score/v1", &train_fp));
         self.score_stage(&dir, &score_fp)?;
@@ -351,11 +383,22 @@ impl Run<'_> {
         let corpus_fp = fingerprint(&("corpus/v1", &dedup_fp, &cfg.decontam, self.c.token_unit));
         let corpus = self.corpus_stage(&dir, &corpus_fp)?;
         let annotation = cfg.domains.annotations.get(k - 1);
-        let domains_fp = fingerprint(&("domains/v1", &corpus_fp, &cfg.domains.rule, annotation, cfg.domains.auto_label_fraction));
+        let domains_fp = fingerprint(&(
+            "domains/v1",
+            &corpus_fp,
+            &cfg.domains.rule,
+            annotation,
+            cfg.domains.auto_label_fraction,
+        ));
         let domains = self.domain_stage(&dir, annotation, &domains_fp)?;
         let report_fp = fingerprint(&("report/v1", &domains_fp));
-        let report = super::report::iteration_report(k, &dir, &selection, &dedup, &corpus, &domains, previous, &report_fp)?;
-        write_histogram_png(&dir.join("score_histogram.png"), &selection.plot_all, Some(selection.threshold))?;
+        let report =
+            super::report::iteration_report(k, &dir, &selection, &dedup, &corpus, &domains, previous, &report_fp)?;
+        write_histogram_png(
+            &dir.join("score_histogram.png"),
+            &selection.plot_all,
+            Some(selection.threshold),
+        )?;
         Ok((domains_fp, report))
     }
 
@@ -373,7 +416,12 @@ impl Run<'_> {
         let mut discovered = HashSet::new();
         for j in 1..k {
             let path = self.config.output.join(format!("iter-{j}/domains/new_seeds.txt"));
-            discovered.extend(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?.lines().map(str::to_string));
+            discovered.extend(
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?
+                    .lines()
+                    .map(str::to_string),
+            );
         }
         // Bounded max-heap of the `negatives` smallest sample keys: memory bounded by configuration.
         let mut heap: BinaryHeap<(u64, String)> = BinaryHeap::new();
@@ -412,11 +460,22 @@ impl Run<'_> {
         positives.truncate(cfg.max_positives);
         let negatives: Vec<String> = heap.into_sorted_vec().into_iter().map(|(_, t)| t).collect();
         let positives: Vec<String> = positives.into_iter().map(|(_, t)| t).collect();
-        tracing::info!(iteration = k, positives = positives.len(), negatives = negatives.len(), "stage train");
+        tracing::info!(
+            iteration = k,
+            positives = positives.len(),
+            negatives = negatives.len(),
+            "stage train"
+        );
         std::fs::create_dir_all(dir)?;
         remove_stale_temporaries(dir);
         let tmp = dir.join(format!(".model.bin.tmp-{}", std::process::id()));
-        self.c.trainer.train(&positives, &negatives, cfg, self.config.seed.wrapping_add(k as u64), &tmp)?;
+        self.c.trainer.train(
+            &positives,
+            &negatives,
+            cfg,
+            self.config.seed.wrapping_add(k as u64),
+            &tmp,
+        )?;
         std::fs::rename(&tmp, dir.join("model.bin"))?;
         let counts = serde_json::json!({"positives": positives.len(), "negatives": negatives.len(), "discovered": discovered.len()});
         write_atomic(&dir.join("counts.json"), &serde_json::to_vec_pretty(&counts)?)?;
@@ -453,7 +512,12 @@ impl Run<'_> {
             if cols.len() != 4 {
                 return Err(bad());
             }
-            f(cols[0], cols[1].parse().map_err(|_| bad())?, cols[2].parse().map_err(|_| bad())?, cols[3]);
+            f(
+                cols[0],
+                cols[1].parse().map_err(|_| bad())?,
+                cols[2].parse().map_err(|_| bad())?,
+                cols[3],
+            );
         }
         Ok(())
     }
@@ -470,7 +534,12 @@ impl Run<'_> {
             return Ok(serde_json::from_slice(&std::fs::read(path.join("selection.json"))?)?);
         }
         let s = &self.config.select;
-        let mut sel = Selection { bins: s.score_bins, plot_all: vec![0; PLOT_BINS], plot_selected: vec![0; PLOT_BINS], ..Default::default() };
+        let mut sel = Selection {
+            bins: s.score_bins,
+            plot_all: vec![0; PLOT_BINS],
+            plot_selected: vec![0; PLOT_BINS],
+            ..Default::default()
+        };
         let mut token_hist = vec![0u64; s.score_bins];
         let plot_bin = |score: f32| ((score.clamp(0.0, 1.0) * PLOT_BINS as f32) as usize).min(PLOT_BINS - 1);
         for i in 0..self.shards.len() {
@@ -510,7 +579,12 @@ impl Run<'_> {
                 }
             })?;
         }
-        tracing::info!(selected = sel.selected_docs, tokens = sel.selected_tokens, threshold = sel.threshold, "stage select");
+        tracing::info!(
+            selected = sel.selected_docs,
+            tokens = sel.selected_tokens,
+            threshold = sel.threshold,
+            "stage select"
+        );
         write_atomic(&path.join("selection.json"), &serde_json::to_vec_pretty(&sel)?)?;
         Manifest::write(&path, "select", fp, &["selection.json".into()])?;
         Ok(sel)
@@ -522,7 +596,10 @@ impl Run<'_> {
         if Manifest::is_complete(&path, fp) {
             return Ok(serde_json::from_slice(&std::fs::read(path.join("summary.json"))?)?);
         }
-        let hasher = MinHasher::new(crate::dedup::MinHashConfig { seed: self.config.dedup.seed ^ self.config.seed, ..self.config.dedup.clone() });
+        let hasher = MinHasher::new(crate::dedup::MinHashConfig {
+            seed: self.config.dedup.seed ^ self.config.seed,
+            ..self.config.dedup.clone()
+        });
         let sig_outputs = sharded(&path, self.shards.len(), "sig.jsonl", |i, out| {
             let mut selected = HashSet::new();
             self.for_each_score(dir, i, |id, score, _, lang| {
@@ -541,7 +618,13 @@ impl Run<'_> {
                 let chosen: Vec<&Document> = batch.iter().filter(|d| selected.contains(&d.id)).collect();
                 let sigs: Vec<Vec<u32>> = chosen.par_iter().map(|d| hasher.signature(&d.text)).collect();
                 for (d, sig) in chosen.iter().zip(sigs) {
-                    let rec = SigRecord { id: d.id.clone(), url: d.url.clone(), score: scores[&d.id], len: d.text.len(), sig };
+                    let rec = SigRecord {
+                        id: d.id.clone(),
+                        url: d.url.clone(),
+                        score: scores[&d.id],
+                        len: d.text.len(),
+                        sig,
+                    };
                     serde_json::to_writer(&mut w, &rec)?;
                     w.write_all(b"\n")?;
                 }
@@ -553,14 +636,26 @@ impl Run<'_> {
         for name in &sig_outputs {
             recs.extend(read_jsonl::<SigRecord>(&path.join(name))?);
         }
-        let keys: Vec<KeepKey> = recs.iter().map(|r| KeepKey { score: Some(r.score), text_len: r.len, id: &r.id }).collect();
+        let keys: Vec<KeepKey> = recs
+            .iter()
+            .map(|r| KeepKey {
+                score: Some(r.score),
+                text_len: r.len,
+                id: &r.id,
+            })
+            .collect();
         let urls: Vec<Option<&str>> = recs.iter().map(|r| r.url.as_deref()).collect();
         let by_url = dedup_by_url(&urls, &keys);
         let survivors: Vec<usize> = (0..recs.len()).filter(|&i| by_url.keep[i]).collect();
         let sigs: Vec<Vec<u32>> = survivors.iter().map(|&i| recs[i].sig.clone()).collect();
         let skeys: Vec<KeepKey> = survivors.iter().map(|&i| keys[i]).collect();
         let clustering = cluster_signatures(&hasher, &sigs, &skeys);
-        let mut kept: Vec<&str> = survivors.iter().zip(&clustering.keep).filter(|(_, k)| **k).map(|(&i, _)| recs[i].id.as_str()).collect();
+        let mut kept: Vec<&str> = survivors
+            .iter()
+            .zip(&clustering.keep)
+            .filter(|(_, k)| **k)
+            .map(|(&i, _)| recs[i].id.as_str())
+            .collect();
         kept.sort_unstable();
         let mut members: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
         for (j, &root) in clustering.cluster_of.iter().enumerate() {
@@ -586,7 +681,12 @@ impl Run<'_> {
             example_clusters,
             kept_docs: kept.len(),
         };
-        tracing::info!(input = summary.input_docs, url_dups = summary.url_duplicates, near_dups = summary.near_duplicates, "stage dedup");
+        tracing::info!(
+            input = summary.input_docs,
+            url_dups = summary.url_duplicates,
+            near_dups = summary.near_duplicates,
+            "stage dedup"
+        );
         let mut list = kept.join("\n");
         list.push('\n');
         write_atomic(&path.join("kept.txt"), list.as_bytes())?;
@@ -609,7 +709,9 @@ impl Run<'_> {
                 for (l, c) in s.languages {
                     *total.languages.entry(l).or_default() += c;
                 }
-                total.decontam.merge(&s.decontam, self.config.decontam.matching.max_examples);
+                total
+                    .decontam
+                    .merge(&s.decontam, self.config.decontam.matching.max_examples);
             }
             Ok(total)
         };
@@ -617,7 +719,10 @@ impl Run<'_> {
         if Manifest::is_complete(&path, fp) {
             return merge(&stat_names);
         }
-        let kept: HashSet<String> = std::fs::read_to_string(dir.join("dedup/kept.txt"))?.lines().map(str::to_string).collect();
+        let kept: HashSet<String> = std::fs::read_to_string(dir.join("dedup/kept.txt"))?
+            .lines()
+            .map(str::to_string)
+            .collect();
         let index = decontam::build_index(&self.config.decontam.benchmarks, self.config.decontam.matching.clone())?;
         let mut scores: HashMap<String, f32> = HashMap::new();
         for i in 0..self.shards.len() {
@@ -664,7 +769,12 @@ impl Run<'_> {
         let mut all = outputs;
         all.extend(stat_names.iter().cloned());
         let total = merge(&stat_names)?;
-        tracing::info!(docs = total.documents, tokens = total.tokens, decontam_hits = total.decontam.documents_hit, "stage corpus");
+        tracing::info!(
+            docs = total.documents,
+            tokens = total.tokens,
+            decontam_hits = total.decontam.documents_hit,
+            "stage corpus"
+        );
         Manifest::write(&path, "corpus", fp, &all)?;
         Ok(total)
     }
@@ -685,12 +795,18 @@ impl Run<'_> {
         let mut pages = Vec::new();
         for i in 0..self.shards.len() {
             for_each_batch(&self.pool_shard(i), |b| {
-                pages.extend(b.iter().filter_map(|d| PageRef::new(&d.id, d.url.as_deref()?, collected.contains(&d.id))));
+                pages.extend(
+                    b.iter()
+                        .filter_map(|d| PageRef::new(&d.id, d.url.as_deref()?, collected.contains(&d.id))),
+                );
                 Ok(())
             })?;
         }
         let stats = domains::domain_stats(&pages);
-        let math: Vec<&str> = domains::math_domains(&stats, rule).iter().map(|s| s.key.as_str()).collect();
+        let math: Vec<&str> = domains::math_domains(&stats, rule)
+            .iter()
+            .map(|s| s.key.as_str())
+            .collect();
         let prefixes = domains::path_prefix_stats(&pages, &math, rule);
         domains::export_prefixes(&path.join("prefixes.tsv"), &prefixes)?;
         let (labelled, source) = match (annotation, self.config.domains.auto_label_fraction) {
@@ -706,10 +822,17 @@ impl Run<'_> {
                 if skipped > 0 {
                     tracing::warn!(file = %file.display(), skipped, "malformed annotation lines skipped");
                 }
-                (l, format!("file {}", file.file_name().and_then(|n| n.to_str()).unwrap_or("?")))
+                (
+                    l,
+                    format!("file {}", file.file_name().and_then(|n| n.to_str()).unwrap_or("?")),
+                )
             }
             (None, Some(frac)) => (
-                prefixes.iter().filter(|(s, _)| s.fraction() >= frac).map(|(s, _)| AnnotatedPrefix { prefix: s.key.clone() }).collect(),
+                prefixes
+                    .iter()
+                    .filter(|(s, _)| s.fraction() >= frac)
+                    .map(|(s, _)| AnnotatedPrefix { prefix: s.key.clone() })
+                    .collect(),
                 format!("auto (collected fraction >= {frac})"),
             ),
             (None, None) => (Vec::new(), "none".to_string()),
@@ -720,7 +843,11 @@ impl Run<'_> {
         let summary = DomainSummary {
             domains: stats.len(),
             math_domains: math.len(),
-            top_domains: top.iter().take(15).map(|s| (s.key.clone(), s.pages, s.collected)).collect(),
+            top_domains: top
+                .iter()
+                .take(15)
+                .map(|s| (s.key.clone(), s.pages, s.collected))
+                .collect(),
             exported_prefixes: prefixes.len(),
             annotation_source: source,
             math_prefixes: labelled.iter().map(|p| p.prefix.clone()).collect(),
@@ -733,7 +860,11 @@ impl Run<'_> {
         write_atomic(&path.join("new_seeds.txt"), list.as_bytes())?;
         write_atomic(&path.join("domains.json"), &serde_json::to_vec_pretty(&stats)?)?;
         write_atomic(&path.join("summary.json"), &serde_json::to_vec_pretty(&summary)?)?;
-        tracing::info!(math_domains = summary.math_domains, new_seeds = summary.new_seeds, "stage domains");
+        tracing::info!(
+            math_domains = summary.math_domains,
+            new_seeds = summary.new_seeds,
+            "stage domains"
+        );
         let outputs = ["prefixes.tsv", "new_seeds.txt", "domains.json", "summary.json"].map(String::from);
         Manifest::write(&path, "domains", fp, &outputs)?;
         Ok(summary)

@@ -49,7 +49,14 @@ pub trait DocScorer: Sync + Send {
 pub trait ScorerTrainer: Sync {
     /// Trains on the given texts (order fixed by the caller, so training is reproducible) and saves the model to
     /// `path`.
-    fn train(&self, positives: &[String], negatives: &[String], config: &config::ClassifierConfig, seed: u64, path: &Path) -> Result<()>;
+    fn train(
+        &self,
+        positives: &[String],
+        negatives: &[String],
+        config: &config::ClassifierConfig,
+        seed: u64,
+        path: &Path,
+    ) -> Result<()>;
     /// Loads a model saved by [`ScorerTrainer::train`].
     fn load(&self, path: &Path) -> Result<Box<dyn DocScorer>>;
 }

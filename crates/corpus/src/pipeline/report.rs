@@ -105,7 +105,7 @@ pub fn write_run_report(out: &Path, config: &MineConfig, unit: &str, reports: &[
     let _ = writeln!(
         md,
         "Seed {}; {} iteration(s); {} pool shard(s); token unit: {unit}; budget {} {unit}/iteration, score floor {}; \
-         dedup {}-gram shingles, {}×{} LSH, verify ≥ {:?}; decontamination {}-grams against {} benchmark path(s).\n",
+         dedup {}-gram shingles, {}×{} LSH, candidate verification {}; decontamination {}-grams against {} benchmark path(s).\n",
         config.seed,
         config.iterations,
         config.inputs.pool.len(),
@@ -114,7 +114,7 @@ pub fn write_run_report(out: &Path, config: &MineConfig, unit: &str, reports: &[
         config.dedup.shingle.ngram,
         config.dedup.bands,
         config.dedup.rows,
-        config.dedup.verify_threshold,
+        config.dedup.verify_threshold.map_or("off".to_string(), |t| format!("at estimated Jaccard ≥ {t}")),
         config.decontam.matching.ngram,
         config.decontam.benchmarks.len(),
     );
@@ -145,7 +145,11 @@ pub fn write_run_report(out: &Path, config: &MineConfig, unit: &str, reports: &[
             "**Ranking.** {} pages scored; {} eligible (language filter, score ≥ floor) with {} {unit}; cut at score {:.4} keeps {} pages / {} {unit}.\n",
             r.selection.scored_docs, r.selection.eligible_docs, r.selection.eligible_tokens, r.selection.threshold, r.selection.selected_docs, r.selection.selected_tokens
         );
-        let _ = writeln!(md, "Score histogram (log scale; red line: cut): `iter-{}/score_histogram.png`\n", r.iteration);
+        let _ = writeln!(
+            md,
+            "Score histogram (log scale; red line: cut): `iter-{}/score_histogram.png`\n",
+            r.iteration
+        );
         let _ = writeln!(md, "| score bin | all pages | selected |\n|---|---|---|");
         for b in 0..PLOT_BINS {
             let _ = writeln!(
@@ -180,11 +184,19 @@ pub fn write_run_report(out: &Path, config: &MineConfig, unit: &str, reports: &[
                         format!("{} → {}: {}", e.doc_id, e.item_id, snippet.replace(['|', '\n'], " "))
                     })
                     .unwrap_or_default();
-                let _ = writeln!(md, "| {name} | {} | {} | {} | {ex} |", c.documents_hit, c.matches, c.items_hit);
+                let _ = writeln!(
+                    md,
+                    "| {name} | {} | {} | {} | {ex} |",
+                    c.documents_hit, c.matches, c.items_hit
+                );
             }
             md.push('\n');
         }
-        let _ = writeln!(md, "**Corpus.** {} pages, {} {unit}. Language mix:\n", r.corpus.documents, r.corpus.tokens);
+        let _ = writeln!(
+            md,
+            "**Corpus.** {} pages, {} {unit}. Language mix:\n",
+            r.corpus.documents, r.corpus.tokens
+        );
         let mut langs: Vec<(&String, &u64)> = r.corpus.languages.iter().collect();
         langs.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         let _ = writeln!(md, "| language | pages |\n|---|---|");
@@ -197,9 +209,16 @@ pub fn write_run_report(out: &Path, config: &MineConfig, unit: &str, reports: &[
             "\n**Domains.** {} domains in the pool; {} math-related (> {} of pages collected); {} path prefixes exported to `iter-{}/domains/prefixes.tsv`; annotation: {}; {} prefixes labelled math; {} uncollected pages under them added to the next iteration's seeds.\n",
             dm.domains, dm.math_domains, pct(config.domains.rule.math_fraction), dm.exported_prefixes, r.iteration, dm.annotation_source, dm.math_prefixes.len(), dm.new_seeds
         );
-        let _ = writeln!(md, "| top domain | pool pages | collected | fraction |\n|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| top domain | pool pages | collected | fraction |\n|---|---|---|---|"
+        );
         for (dom, pages, coll) in &dm.top_domains {
-            let _ = writeln!(md, "| {dom} | {pages} | {coll} | {} |", pct(*coll as f64 / (*pages).max(1) as f64));
+            let _ = writeln!(
+                md,
+                "| {dom} | {pages} | {coll} | {} |",
+                pct(*coll as f64 / (*pages).max(1) as f64)
+            );
         }
     }
     let path = out.join("report.md");

@@ -33,12 +33,20 @@ impl AtomicWriter {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
         let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
         let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        Ok(Self { tmp, path: path.to_path_buf(), file: std::io::BufWriter::with_capacity(1 << 20, file) })
+        Ok(Self {
+            tmp,
+            path: path.to_path_buf(),
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+        })
     }
 
     /// Flushes and renames into place.
     pub fn commit(self) -> Result<()> {
-        let file = self.file.into_inner().map_err(|e| e.into_error()).with_context(|| format!("flushing {}", self.tmp.display()))?;
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("flushing {}", self.tmp.display()))?;
         drop(file);
         std::fs::rename(&self.tmp, &self.path).with_context(|| format!("renaming into {}", self.path.display()))
     }
@@ -77,20 +85,32 @@ impl Manifest {
 
     /// Whether the stage in `stage_dir` finished with this fingerprint (and its outputs are all present).
     pub fn is_complete(stage_dir: &Path, fingerprint: &str) -> bool {
-        let Ok(bytes) = std::fs::read(Self::path(stage_dir)) else { return false };
-        let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) else { return false };
+        let Ok(bytes) = std::fs::read(Self::path(stage_dir)) else {
+            return false;
+        };
+        let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) else {
+            return false;
+        };
         m.fingerprint == fingerprint
-            && m.outputs.iter().all(|(f, size)| std::fs::metadata(stage_dir.join(f)).is_ok_and(|md| md.len() == *size))
+            && m.outputs
+                .iter()
+                .all(|(f, size)| std::fs::metadata(stage_dir.join(f)).is_ok_and(|md| md.len() == *size))
     }
 
     /// Marks a stage complete, listing `outputs` (relative to `stage_dir`).
     pub fn write(stage_dir: &Path, stage: &str, fingerprint: &str, outputs: &[String]) -> Result<()> {
         let mut listed = Vec::new();
         for f in outputs {
-            let size = std::fs::metadata(stage_dir.join(f)).with_context(|| format!("stat {}/{f}", stage_dir.display()))?.len();
+            let size = std::fs::metadata(stage_dir.join(f))
+                .with_context(|| format!("stat {}/{f}", stage_dir.display()))?
+                .len();
             listed.push((f.clone(), size));
         }
-        let m = Manifest { stage: stage.to_string(), fingerprint: fingerprint.to_string(), outputs: listed };
+        let m = Manifest {
+            stage: stage.to_string(),
+            fingerprint: fingerprint.to_string(),
+            outputs: listed,
+        };
         write_atomic(&Self::path(stage_dir), &serde_json::to_vec_pretty(&m)?)
     }
 }
@@ -131,6 +151,9 @@ mod tests {
         assert!(Manifest::is_complete(&stage, "f1"));
         assert!(!Manifest::is_complete(&stage, "f2"));
         std::fs::write(&p, b"x").unwrap();
-        assert!(!Manifest::is_complete(&stage, "f1"), "a changed output invalidates the stage");
+        assert!(
+            !Manifest::is_complete(&stage, "f1"),
+            "a changed output invalidates the stage"
+        );
     }
 }

@@ -40,9 +40,10 @@ pub fn decompress<R: Read + Send + 'static>(inner: R) -> io::Result<Box<dyn BufR
             BUF_SIZE,
             flate2::bufread::MultiGzDecoder::new(buffered),
         )),
-        Compression::Zstd => {
-            Box::new(BufReader::with_capacity(BUF_SIZE, zstd::stream::read::Decoder::with_buffer(buffered)?))
-        }
+        Compression::Zstd => Box::new(BufReader::with_capacity(
+            BUF_SIZE,
+            zstd::stream::read::Decoder::with_buffer(buffered)?,
+        )),
     })
 }
 
@@ -76,12 +77,18 @@ mod tests {
             bytes.extend(enc.finish().unwrap());
         }
         let mut out = String::new();
-        decompress(io::Cursor::new(bytes)).unwrap().read_to_string(&mut out).unwrap();
+        decompress(io::Cursor::new(bytes))
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         assert_eq!(out, "hello world");
 
         let z = zstd::encode_all(&b"zstd text"[..], 3).unwrap();
         let mut out = String::new();
-        decompress(io::Cursor::new(z)).unwrap().read_to_string(&mut out).unwrap();
+        decompress(io::Cursor::new(z))
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         assert_eq!(out, "zstd text");
         assert_eq!(strip_compression_suffix("X.WARC.GZ"), "x.warc");
     }

@@ -56,7 +56,11 @@ pub fn parse_response(block: &[u8]) -> Option<HttpResponse<'_>> {
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    Some(HttpResponse { status, headers, body: &block[pos.min(block.len())..] })
+    Some(HttpResponse {
+        status,
+        headers,
+        body: &block[pos.min(block.len())..],
+    })
 }
 
 fn trim_cr(line: &[u8]) -> &[u8] {
@@ -155,7 +159,10 @@ mod tests {
         let block = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=\"ISO-8859-1\"\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n";
         let resp = parse_response(block).unwrap();
         assert_eq!(resp.status, 200);
-        assert_eq!(charset_from_content_type(resp.header("content-type").unwrap()), Some("ISO-8859-1"));
+        assert_eq!(
+            charset_from_content_type(resp.header("content-type").unwrap()),
+            Some("ISO-8859-1")
+        );
         assert_eq!(dechunk(resp.body).unwrap(), b"Wikipedia");
         assert!(dechunk(b"not chunked").is_none());
     }

@@ -41,7 +41,10 @@ pub enum Format {
 impl Format {
     /// Detects the format from the file name, then from the first decompressed bytes.
     pub fn detect(path: &Path) -> anyhow::Result<Format> {
-        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let stem = compress::strip_compression_suffix(&name);
         let by_name = [
             (".warc", Format::Warc),
@@ -58,7 +61,11 @@ impl Format {
             return Ok(*f);
         }
         let mut head = [0u8; 4];
-        if File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok() && &head == b"PAR1" {
+        if File::open(path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+            .is_ok()
+            && &head == b"PAR1"
+        {
             return Ok(Format::Parquet);
         }
         let mut reader = compress::open_decompressed(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -90,7 +97,12 @@ pub struct ReaderOptions {
 
 impl Default for ReaderOptions {
     fn default() -> Self {
-        ReaderOptions { format: None, text_fields: Vec::new(), max_record_bytes: 64 << 20, keep_status: vec![200] }
+        ReaderOptions {
+            format: None,
+            text_fields: Vec::new(),
+            max_record_bytes: 64 << 20,
+            keep_status: vec![200],
+        }
     }
 }
 
@@ -220,11 +232,20 @@ pub fn open_with(path: impl AsRef<Path>, options: &ReaderOptions) -> anyhow::Res
             path: path.clone(),
             keep_status: options.keep_status.clone(),
         }),
-        Format::Jsonl => Box::new(LineSource::new(open_stream()?, path.clone(), options.text_fields.clone(), true)),
+        Format::Jsonl => Box::new(LineSource::new(
+            open_stream()?,
+            path.clone(),
+            options.text_fields.clone(),
+            true,
+        )),
         Format::Lines => Box::new(LineSource::new(open_stream()?, path.clone(), Vec::new(), false)),
         Format::Parquet => Box::new(ParquetSource::open(&path, options.text_fields.clone())?),
     };
-    Ok(DocumentReader { source, stats: ReadStats::default(), path })
+    Ok(DocumentReader {
+        source,
+        stats: ReadStats::default(),
+        path,
+    })
 }
 
 /// Files assigned to shard `index` of `count` (round-robin over the sorted list), so that machines or processes
@@ -233,7 +254,12 @@ pub fn shard_paths(paths: &[PathBuf], index: usize, count: usize) -> Vec<PathBuf
     assert!(count > 0 && index < count, "shard {index} of {count}");
     let mut sorted = paths.to_vec();
     sorted.sort();
-    sorted.into_iter().enumerate().filter(|(i, _)| i % count == index).map(|(_, p)| p).collect()
+    sorted
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % count == index)
+        .map(|(_, p)| p)
+        .collect()
 }
 
 struct WarcSource {
@@ -244,14 +270,21 @@ struct WarcSource {
 
 impl WarcSource {
     fn error(&self, record: String, reason: String, kind: &'static str) -> Step {
-        Step::Error(ReadError { path: self.path.clone(), record, reason, kind })
+        Step::Error(ReadError {
+            path: self.path.clone(),
+            record,
+            reason,
+            kind,
+        })
     }
 
     fn convert(&self, record: warc::WarcRecord) -> Step {
         let kind = record.record_type();
         let url = record.target_uri();
         let mut doc = Document {
-            id: record.record_id().unwrap_or_else(|| format!("{}:{}", self.path.display(), record.index)),
+            id: record
+                .record_id()
+                .unwrap_or_else(|| format!("{}:{}", self.path.display(), record.index)),
             domain: url.as_deref().and_then(domain_of),
             url,
             ..Default::default()
@@ -276,8 +309,18 @@ impl WarcSource {
                         let body = self.decode_body(&resp);
                         (Some(resp.status), resp.header("content-type").map(str::to_string), body)
                     }
-                    None if kind == "resource" => (None, record.header("content-type").map(str::to_string), record.block.clone()),
-                    None => return self.error(format!("record {}", record.index), "response block is not HTTP".into(), "bad http"),
+                    None if kind == "resource" => (
+                        None,
+                        record.header("content-type").map(str::to_string),
+                        record.block.clone(),
+                    ),
+                    None => {
+                        return self.error(
+                            format!("record {}", record.index),
+                            "response block is not HTTP".into(),
+                            "bad http",
+                        )
+                    }
                 };
                 if let Some(status) = status {
                     if !self.keep_status.is_empty() && !self.keep_status.contains(&status) {
@@ -292,7 +335,14 @@ impl WarcSource {
                     None => sniff_html(&body),
                 };
                 if !is_html {
-                    let ct = content_type.as_deref().unwrap_or("none").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                    let ct = content_type
+                        .as_deref()
+                        .unwrap_or("none")
+                        .split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase();
                     return Step::Skip(format!("not html ({ct})"));
                 }
                 if let Some(ct) = &content_type {
@@ -302,13 +352,22 @@ impl WarcSource {
                 doc.html = Some(http::decode_html(&body, charset));
                 Step::Doc(doc)
             }
-            other => Step::Skip(format!("warc-type {}", if other.is_empty() { "missing" } else { other })),
+            other => Step::Skip(format!(
+                "warc-type {}",
+                if other.is_empty() { "missing" } else { other }
+            )),
         }
     }
 
     fn decode_body(&self, resp: &http::HttpResponse<'_>) -> Vec<u8> {
-        let chunked = resp.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-        let mut body = if chunked { http::dechunk(resp.body).unwrap_or_else(|| resp.body.to_vec()) } else { resp.body.to_vec() };
+        let chunked = resp
+            .header("transfer-encoding")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        let mut body = if chunked {
+            http::dechunk(resp.body).unwrap_or_else(|| resp.body.to_vec())
+        } else {
+            resp.body.to_vec()
+        };
         if let Some(decoded) = http::decode_content_encoding(&body, self.records_limit()) {
             body = decoded;
         }
@@ -338,7 +397,12 @@ impl Source for WarcSource {
                     warc::WarcError::Truncated { .. } => "truncated",
                     warc::WarcError::Io { .. } => "io",
                 };
-                Step::Error(ReadError { path: self.path.clone(), record: "warc".into(), reason: e.to_string(), kind })
+                Step::Error(ReadError {
+                    path: self.path.clone(),
+                    record: "warc".into(),
+                    reason: e.to_string(),
+                    kind,
+                })
             }
         })
     }
@@ -356,11 +420,24 @@ struct LineSource {
 
 impl LineSource {
     fn new(reader: Box<dyn BufRead + Send>, path: PathBuf, text_fields: Vec<String>, json: bool) -> Self {
-        LineSource { reader, path, text_fields, json, line_no: 0, buf: Vec::new(), done: false }
+        LineSource {
+            reader,
+            path,
+            text_fields,
+            json,
+            line_no: 0,
+            buf: Vec::new(),
+            done: false,
+        }
     }
 
     fn error(&self, reason: String, kind: &'static str) -> Step {
-        Step::Error(ReadError { path: self.path.clone(), record: format!("line {}", self.line_no), reason, kind })
+        Step::Error(ReadError {
+            path: self.path.clone(),
+            record: format!("line {}", self.line_no),
+            reason,
+            kind,
+        })
     }
 }
 
@@ -388,9 +465,17 @@ impl Source for LineSource {
             if line.trim().is_empty() {
                 continue;
             }
-            let fallback_id = format!("{}:{}", self.path.file_name().unwrap_or_default().to_string_lossy(), self.line_no);
+            let fallback_id = format!(
+                "{}:{}",
+                self.path.file_name().unwrap_or_default().to_string_lossy(),
+                self.line_no
+            );
             if !self.json {
-                return Some(Step::Doc(Document { id: fallback_id, text: line.to_string(), ..Default::default() }));
+                return Some(Step::Doc(Document {
+                    id: fallback_id,
+                    text: line.to_string(),
+                    ..Default::default()
+                }));
             }
             let obj = match serde_json::from_str::<serde_json::Value>(line) {
                 Ok(serde_json::Value::Object(obj)) => obj,
@@ -417,7 +502,12 @@ impl ParquetSource {
         let file = File::open(path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
         let reader = parquet::file::reader::SerializedFileReader::new(file)
             .map_err(|e| anyhow::anyhow!("{}: not a readable Parquet file: {e}", path.display()))?;
-        Ok(ParquetSource { rows: reader.into_iter(), path: path.to_path_buf(), text_fields, row: 0 })
+        Ok(ParquetSource {
+            rows: reader.into_iter(),
+            path: path.to_path_buf(),
+            text_fields,
+            row: 0,
+        })
     }
 }
 
@@ -429,12 +519,23 @@ impl Source for ParquetSource {
         let row = self.rows.next()?;
         self.row += 1;
         let record = format!("row {}", self.row);
-        let error = |reason: String, kind| Step::Error(ReadError { path: self.path.clone(), record: record.clone(), reason, kind });
+        let error = |reason: String, kind| {
+            Step::Error(ReadError {
+                path: self.path.clone(),
+                record: record.clone(),
+                reason,
+                kind,
+            })
+        };
         Some(match row {
             Err(e) => error(format!("{e}"), "bad row"),
             Ok(row) => match row.to_json_value() {
                 serde_json::Value::Object(obj) => {
-                    let fallback_id = format!("{}:{}", self.path.file_name().unwrap_or_default().to_string_lossy(), self.row);
+                    let fallback_id = format!(
+                        "{}:{}",
+                        self.path.file_name().unwrap_or_default().to_string_lossy(),
+                        self.row
+                    );
                     match json::document_from_object(obj, &self.text_fields, fallback_id) {
                         Ok(doc) => Step::Doc(doc),
                         Err(reason) => error(reason, "no text"),

@@ -109,7 +109,14 @@ pub struct WarcReader<R> {
 impl<R: BufRead> WarcReader<R> {
     /// Parser over `inner`, skipping records longer than `max_record_bytes`.
     pub fn new(inner: R, max_record_bytes: u64) -> Self {
-        WarcReader { inner, index: 0, max_record_bytes, finished: false, line: Vec::new(), stashed: None }
+        WarcReader {
+            inner,
+            index: 0,
+            max_record_bytes,
+            finished: false,
+            line: Vec::new(),
+            stashed: None,
+        }
     }
 
     /// Reads one line (bounded, so binary junk cannot exhaust memory); `Ok(false)` at end of stream.
@@ -142,7 +149,11 @@ impl<R: BufRead> WarcReader<R> {
         let mut headers: Vec<(String, String)> = Vec::new();
         loop {
             if !self.read_line().map_err(io_err)? {
-                return Err(WarcError::Truncated { index, got: 0, expected: 0 });
+                return Err(WarcError::Truncated {
+                    index,
+                    got: 0,
+                    expected: 0,
+                });
             }
             let line = trim_line(&self.line);
             if line.is_empty() {
@@ -169,9 +180,17 @@ impl<R: BufRead> WarcReader<R> {
         if length > self.max_record_bytes {
             let got = io::copy(&mut (&mut self.inner).take(length), &mut io::sink()).map_err(io_err)?;
             if got < length {
-                return Err(WarcError::Truncated { index, got, expected: length });
+                return Err(WarcError::Truncated {
+                    index,
+                    got,
+                    expected: length,
+                });
             }
-            return Err(WarcError::TooLarge { index, length, limit: self.max_record_bytes });
+            return Err(WarcError::TooLarge {
+                index,
+                length,
+                limit: self.max_record_bytes,
+            });
         }
         let mut block = Vec::with_capacity(length.min(1 << 24) as usize);
         let read = (&mut self.inner).take(length).read_to_end(&mut block);
@@ -187,10 +206,20 @@ impl<R: BufRead> WarcReader<R> {
             // Nothing can follow a clipped record; keep its bytes for the caller (a clipped page is still text).
             self.finished = true;
             if block.is_empty() {
-                return Err(WarcError::Truncated { index, got: 0, expected: length });
+                return Err(WarcError::Truncated {
+                    index,
+                    got: 0,
+                    expected: length,
+                });
             }
         }
-        let record = WarcRecord { version, headers, block, index, truncated };
+        let record = WarcRecord {
+            version,
+            headers,
+            block,
+            index,
+            truncated,
+        };
         if skipped > 0 {
             self.stashed = Some(record);
             return Err(WarcError::Garbage { index, bytes: skipped });
@@ -220,7 +249,10 @@ impl<R: BufRead> Iterator for WarcReader<R> {
         match self.next_record() {
             Ok(Some(record)) if record.truncated => {
                 let (index, got) = (record.index, record.block.len() as u64);
-                let expected = record.header("content-length").and_then(|v| v.trim().parse().ok()).unwrap_or(got);
+                let expected = record
+                    .header("content-length")
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(got);
                 self.stashed = Some(record);
                 Some(Err(WarcError::Truncated { index, got, expected }))
             }

@@ -12,7 +12,10 @@ pub fn shared_data() -> Option<PathBuf> {
     if dir.join("web").is_dir() {
         Some(dir)
     } else {
-        eprintln!("SKIP: shared data not found at {} (set SEEKMATH_SHARED_DATA)", dir.display());
+        eprintln!(
+            "SKIP: shared data not found at {} (set SEEKMATH_SHARED_DATA)",
+            dir.display()
+        );
         None
     }
 }
@@ -22,11 +25,18 @@ pub fn python_with(module: &str) -> Option<PathBuf> {
     let python = std::env::var_os("SEEKMATH_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    let ok = Command::new(&python).args(["-c", &format!("import {module}")]).output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if ok {
         Some(python)
     } else {
-        eprintln!("SKIP: {} cannot import {module} (run scripts/setup.sh)", python.display());
+        eprintln!(
+            "SKIP: {} cannot import {module} (run scripts/setup.sh)",
+            python.display()
+        );
         None
     }
 }
@@ -39,7 +49,12 @@ pub fn fasttext_ref_script() -> PathBuf {
 /// Runs a command and returns stdout, panicking with stderr on failure.
 pub fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("spawn");
-    assert!(out.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf8 stdout")
 }
 
@@ -65,15 +80,22 @@ pub fn math_vs_web(data: &Path, max_per_class: usize) -> Vec<(String, String, bo
     }
     let mut negatives = Vec::new();
     let gold: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("web/pages/scrapinghub/ground-truth.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(data.join("web/pages/scrapinghub/ground-truth.json")).unwrap())
+            .unwrap();
     let mut keys: Vec<_> = gold.as_object().unwrap().keys().cloned().collect();
     keys.sort();
     for k in keys {
         negatives.push(gold[&k]["articleBody"].as_str().unwrap_or("").to_string());
     }
-    let mut pages: Vec<_> = std::fs::read_dir(data.join("web/pages/trafilatura/html")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut pages: Vec<_> = std::fs::read_dir(data.join("web/pages/trafilatura/html"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     pages.sort();
-    let all_text = ExtractOptions { remove_boilerplate: false, ..Default::default() };
+    let all_text = ExtractOptions {
+        remove_boilerplate: false,
+        ..Default::default()
+    };
     for page in pages {
         let mut html = String::new();
         let _ = std::io::Read::read_to_string(&mut readers::compress::open_decompressed(&page).unwrap(), &mut html);
@@ -81,7 +103,10 @@ pub fn math_vs_web(data: &Path, max_per_class: usize) -> Vec<(String, String, bo
     }
     let mut out = Vec::new();
     for (label, texts) in [("math", positives), ("web", negatives)] {
-        let texts: Vec<String> = texts.into_iter().filter(|t| t.split_whitespace().count() >= 20).collect();
+        let texts: Vec<String> = texts
+            .into_iter()
+            .filter(|t| t.split_whitespace().count() >= 20)
+            .collect();
         let step = (texts.len() / max_per_class).max(1);
         for t in texts.into_iter().step_by(step).take(max_per_class) {
             let h = seekmath_corpus::classifier::model::fasttext_hash(t.as_bytes());

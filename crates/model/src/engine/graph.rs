@@ -34,7 +34,12 @@ pub(super) struct DecodeRunner {
 
 impl DecodeRunner {
     pub(super) fn new(use_graphs: bool, slot_bucket: usize, max_len: usize) -> Self {
-        DecodeRunner { use_graphs, slot_bucket: slot_bucket.max(1), max_len, captured: None }
+        DecodeRunner {
+            use_graphs,
+            slot_bucket: slot_bucket.max(1),
+            max_len,
+            captured: None,
+        }
     }
 
     /// Forgets graphs and buffers (the cache or batch changed).
@@ -71,10 +76,28 @@ impl DecodeRunner {
         if !captured.graphs.contains_key(&attended) {
             // Warm up outside the capture (lazy allocations, cuBLAS handles), then record. Both runs write the
             // same K/V into the same slot, so repeating them is harmless.
-            let _ = forward(model, cache, valid, &captured.ids, &captured.positions, &captured.slots, attended);
+            let _ = forward(
+                model,
+                cache,
+                valid,
+                &captured.ids,
+                &captured.positions,
+                &captured.slots,
+                attended,
+            );
             let mut graph = CudaGraph::new(ids.device()).context("creating a CUDA graph")?;
             let output = graph
-                .capture(|| forward(model, cache, valid, &captured.ids, &captured.positions, &captured.slots, attended))
+                .capture(|| {
+                    forward(
+                        model,
+                        cache,
+                        valid,
+                        &captured.ids,
+                        &captured.positions,
+                        &captured.slots,
+                        attended,
+                    )
+                })
                 .context("capturing the decode step")?;
             captured.graphs.insert(attended, (graph, output));
         }

@@ -44,7 +44,11 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { max_batch_rows: 512, cuda_graphs: true, graph_slot_bucket: 256 }
+        EngineOptions {
+            max_batch_rows: 512,
+            cuda_graphs: true,
+            graph_slot_bucket: 128,
+        }
     }
 }
 
@@ -78,7 +82,11 @@ impl<'a> Engine<'a> {
 
     /// An engine with explicit options.
     pub fn with_options(model: &'a CausalLm, tokenizer: &'a Tokenizer, options: EngineOptions) -> Self {
-        Engine { model, tokenizer, options }
+        Engine {
+            model,
+            tokenizer,
+            options,
+        }
     }
 
     /// The options in use.
@@ -92,7 +100,10 @@ impl<'a> Engine<'a> {
         params.validate()?;
         let vocab = self.model.config().vocab_size;
         for (i, p) in prompts.iter().enumerate() {
-            ensure!(!p.is_empty(), "prompt {i} is empty (it needs at least one token, e.g. BOS)");
+            ensure!(
+                !p.is_empty(),
+                "prompt {i} is empty (it needs at least one token, e.g. BOS)"
+            );
             if let Some(bad) = p.iter().find(|&&t| t as usize >= vocab) {
                 bail!("prompt {i} has token id {bad}, outside the vocabulary of {vocab}");
             }
@@ -109,7 +120,12 @@ impl<'a> Engine<'a> {
         self.options.cuda_graphs && self.model.device().is_cuda() && seekmath_shim::built_with_cuda()
     }
 
-    fn generate_wave(&self, prompts: &[Vec<u32>], first_index: usize, params: &SamplingParams) -> Result<Vec<Completion>> {
+    fn generate_wave(
+        &self,
+        prompts: &[Vec<u32>],
+        first_index: usize,
+        params: &SamplingParams,
+    ) -> Result<Vec<Completion>> {
         let rows: Vec<Row> = prompts
             .iter()
             .enumerate()
@@ -142,29 +158,47 @@ impl<'a> Engine<'a> {
         // Expand to prompt-major × n rows, inside a cache of a bucketed batch size.
         let live = rows.len();
         let mut batch = bucket(live);
-        let expand: Vec<i64> = (0..prompts.len() as i64).flat_map(|i| std::iter::repeat_n(i, n)).collect();
+        let expand: Vec<i64> = (0..prompts.len() as i64)
+            .flat_map(|i| std::iter::repeat_n(i, n))
+            .collect();
         let expand = Tensor::from_slice(&expand).to_device(device);
         let mut cache = self.model.new_kv_cache(batch as i64, max_len as i64);
-        for (dst, src) in
-            cache.keys.iter_mut().zip(&prefill_cache.keys).chain(cache.values.iter_mut().zip(&prefill_cache.values))
+        for (dst, src) in cache
+            .keys
+            .iter_mut()
+            .zip(&prefill_cache.keys)
+            .chain(cache.values.iter_mut().zip(&prefill_cache.values))
         {
-            dst.narrow(0, 0, live as i64).narrow(2, 0, padded as i64).copy_(&src.index_select(0, &expand));
+            dst.narrow(0, 0, live as i64)
+                .narrow(2, 0, padded as i64)
+                .copy_(&src.index_select(0, &expand));
         }
         drop(prefill_cache);
         let mut valid = Tensor::zeros([batch as i64, max_len as i64], (Kind::Bool, device));
-        valid.narrow(0, 0, live as i64).narrow(1, 0, padded as i64).copy_(&prefill_valid.index_select(0, &expand));
+        valid
+            .narrow(0, 0, live as i64)
+            .narrow(1, 0, padded as i64)
+            .copy_(&prefill_valid.index_select(0, &expand));
         let mut logits = pad_rows(&logits.index_select(0, &expand), batch);
 
         // `slot_rows[r]` = index into `rows` of batch row r (None for filler rows of the bucket).
         let mut slot_rows: Vec<Option<usize>> = (0..batch).map(|r| (r < live).then_some(r)).collect();
         let mut runner = graph::DecodeRunner::new(self.use_graphs(), self.options.graph_slot_bucket, max_len);
-        let eos: Vec<u32> = if params.ignore_eos { Vec::new() } else { self.tokenizer.eos_token_ids().to_vec() };
+        let eos: Vec<u32> = if params.ignore_eos {
+            Vec::new()
+        } else {
+            self.tokenizer.eos_token_ids().to_vec()
+        };
         let tail = stop::tail_tokens(&params.stop);
 
         for step in 0..params.max_new_tokens {
             let uniforms: Vec<f32> = slot_rows
                 .iter()
-                .map(|r| r.map_or(0.0, |r| rng::uniform(params.seed, rows[r].prompt_index, rows[r].sample_index, step)))
+                .map(|r| {
+                    r.map_or(0.0, |r| {
+                        rng::uniform(params.seed, rows[r].prompt_index, rows[r].sample_index, step)
+                    })
+                })
                 .collect();
             let uniforms = Tensor::from_slice(&uniforms).to_device(device);
             let (tokens, logprobs) = sampler::sample(&logits, params, &uniforms);
@@ -192,8 +226,9 @@ impl<'a> Engine<'a> {
                     row.finish = Some(FinishReason::Length);
                 }
             }
-            let live_rows: Vec<usize> =
-                (0..batch).filter(|&r| slot_rows[r].is_some_and(|i| rows[i].finish.is_none())).collect();
+            let live_rows: Vec<usize> = (0..batch)
+                .filter(|&r| slot_rows[r].is_some_and(|i| rows[i].finish.is_none()))
+                .collect();
             if live_rows.is_empty() {
                 break;
             }
@@ -207,7 +242,9 @@ impl<'a> Engine<'a> {
                 cache = cache.select_rows(&keep_t);
                 valid = valid.index_select(0, &keep_t);
                 tokens = tokens.index_select(0, &keep_t);
-                slot_rows = (0..new_batch).map(|k| (k < live_rows.len()).then(|| slot_rows[live_rows[k]]).flatten()).collect();
+                slot_rows = (0..new_batch)
+                    .map(|k| (k < live_rows.len()).then(|| slot_rows[live_rows[k]]).flatten())
+                    .collect();
                 batch = new_batch;
                 runner.reset();
             }
@@ -246,12 +283,17 @@ impl<'a> Engine<'a> {
         let ids = Tensor::from_slice(&ids).view(shape).to_device(device);
         let positions = Tensor::from_slice(&positions).view(shape).to_device(device);
         let valid = Tensor::from_slice(&valid).view(shape).to_device(device);
-        let slots = Tensor::arange(p as i64, (Kind::Int64, device)).unsqueeze(0).expand(shape, true).contiguous();
+        let slots = Tensor::arange(p as i64, (Kind::Int64, device))
+            .unsqueeze(0)
+            .expand(shape, true)
+            .contiguous();
         // A pad query would see no key (NaN rows whose K/V then poison later layers); let it see itself.
         let eye = Tensor::eye(p as i64, (Kind::Bool, device)).view([1, 1, p as i64, p as i64]);
         let mask = KvCache::attention_mask(&slots, &valid).logical_or(&eye);
         let mut cache = self.model.new_kv_cache(b as i64, p as i64);
-        let hidden = self.model.forward_step_hidden(&ids, &positions, &mut cache, &slots, &mask);
+        let hidden = self
+            .model
+            .forward_step_hidden(&ids, &positions, &mut cache, &slots, &mask);
         let logits = self.model.logits(&hidden.select(1, p as i64 - 1)).to_kind(Kind::Float);
         Ok((logits, cache, valid))
     }

@@ -42,15 +42,29 @@ impl Default for SamplingParams {
 impl SamplingParams {
     /// Greedy decoding of up to `max_new_tokens`.
     pub fn greedy(max_new_tokens: usize) -> Self {
-        SamplingParams { max_new_tokens, ..Default::default() }
+        SamplingParams {
+            max_new_tokens,
+            ..Default::default()
+        }
     }
 
     /// Checks the ranges (temperature ≥ 0 and finite, 0 < top_p ≤ 1, n ≥ 1, no empty stop string).
     pub fn validate(&self) -> Result<()> {
-        ensure!(self.temperature.is_finite() && self.temperature >= 0.0, "temperature must be ≥ 0, got {}", self.temperature);
-        ensure!(self.top_p > 0.0 && self.top_p <= 1.0, "top_p must be in (0, 1], got {}", self.top_p);
+        ensure!(
+            self.temperature.is_finite() && self.temperature >= 0.0,
+            "temperature must be ≥ 0, got {}",
+            self.temperature
+        );
+        ensure!(
+            self.top_p > 0.0 && self.top_p <= 1.0,
+            "top_p must be in (0, 1], got {}",
+            self.top_p
+        );
         ensure!(self.n >= 1, "n (samples per prompt) must be ≥ 1");
-        ensure!(self.stop.iter().all(|s| !s.is_empty()), "stop strings must not be empty");
+        ensure!(
+            self.stop.iter().all(|s| !s.is_empty()),
+            "stop strings must not be empty"
+        );
         Ok(())
     }
 

@@ -9,8 +9,15 @@ use super::params::SamplingParams;
 /// taken from the unfiltered temperature-1 log-softmax. `uniforms` [B] f32 in [0, 1) on the same device.
 pub fn sample(logits: &Tensor, params: &SamplingParams, uniforms: &Tensor) -> (Tensor, Tensor) {
     let logits = logits.to_kind(Kind::Float);
-    let tokens = if params.is_greedy() { logits.argmax(-1, false) } else { sample_tokens(&logits, params, uniforms) };
-    let logprobs = logits.log_softmax(-1, Kind::Float).gather(-1, &tokens.unsqueeze(-1), false).squeeze_dim(-1);
+    let tokens = if params.is_greedy() {
+        logits.argmax(-1, false)
+    } else {
+        sample_tokens(&logits, params, uniforms)
+    };
+    let logprobs = logits
+        .log_softmax(-1, Kind::Float)
+        .gather(-1, &tokens.unsqueeze(-1), false)
+        .squeeze_dim(-1);
     (tokens, logprobs)
 }
 
@@ -39,7 +46,9 @@ fn sample_tokens(logits: &Tensor, params: &SamplingParams, uniforms: &Tensor) ->
     let width = cdf.size()[1];
     let total = cdf.narrow(1, width - 1, 1);
     let target = uniforms.to_kind(Kind::Float).unsqueeze(-1) * &total;
-    let pick = target.searchsorted(&cdf, false, true, "right", None::<Tensor>).clamp_max(width - 1);
+    let pick = target
+        .searchsorted(&cdf, false, true, "right", None::<Tensor>)
+        .clamp_max(width - 1);
     // Rounding can land the pick on a filtered-out (zero) entry at the very end; take the most likely one then.
     let picked_prob = probs.gather(-1, &pick, false);
     let pick = pick.where_self(&picked_prob.gt(0.0), &probs.argmax(-1, true));
@@ -55,12 +64,20 @@ mod tests {
     use super::*;
 
     fn params(temperature: f64, top_p: f64, top_k: usize) -> SamplingParams {
-        SamplingParams { temperature, top_p, top_k, ..Default::default() }
+        SamplingParams {
+            temperature,
+            top_p,
+            top_k,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn inverse_cdf_picks_by_cumulative_mass() {
-        let probs = Tensor::from_slice(&[0.1f32, 0.2, 0.3, 0.4]).log().unsqueeze(0).repeat([4, 1]);
+        let probs = Tensor::from_slice(&[0.1f32, 0.2, 0.3, 0.4])
+            .log()
+            .unsqueeze(0)
+            .repeat([4, 1]);
         let u = Tensor::from_slice(&[0.05f32, 0.15, 0.45, 0.95]);
         let (tokens, logprobs) = sample(&probs, &params(1.0, 1.0, 0), &u);
         assert_eq!(Vec::<i64>::try_from(&tokens).unwrap(), vec![0, 1, 2, 3]);
@@ -70,11 +87,14 @@ mod tests {
 
     #[test]
     fn top_p_and_top_k_exclude_the_tail() {
-        let probs = Tensor::from_slice(&[0.1f32, 0.2, 0.3, 0.4]).log().unsqueeze(0).repeat([3, 1]);
+        let probs = Tensor::from_slice(&[0.1f32, 0.2, 0.3, 0.4])
+            .log()
+            .unsqueeze(0)
+            .repeat([3, 1]);
         let u = Tensor::from_slice(&[0.0f32, 0.5, 0.999]);
-        // top_p 0.6: {0.4, 0.3} kept (mass before 0.3 is 0.4 < 0.6; before 0.2 is 0.7).
+        // top_p 0.6: {0.4, 0.3} kept (mass before 0.3 is 0.4 < 0.6; before 0.2 is 0.7), renormalised to 0.7.
         let (tokens, _) = sample(&probs, &params(1.0, 0.6, 0), &u);
-        assert_eq!(Vec::<i64>::try_from(&tokens).unwrap(), vec![3, 2, 2]);
+        assert_eq!(Vec::<i64>::try_from(&tokens).unwrap(), vec![3, 3, 2]);
         let (tokens, _) = sample(&probs, &params(1.0, 1.0, 1), &u);
         assert_eq!(Vec::<i64>::try_from(&tokens).unwrap(), vec![3, 3, 3]);
     }
@@ -82,7 +102,11 @@ mod tests {
     #[test]
     fn greedy_is_argmax_and_logprob_is_unscaled() {
         let logits = Tensor::from_slice(&[1.0f32, 3.0, 2.0]).unsqueeze(0);
-        let (tokens, logprobs) = sample(&logits, &params(0.0, 1.0, 0), &Tensor::zeros([1], (Kind::Float, tch::Device::Cpu)));
+        let (tokens, logprobs) = sample(
+            &logits,
+            &params(0.0, 1.0, 0),
+            &Tensor::zeros([1], (Kind::Float, tch::Device::Cpu)),
+        );
         assert_eq!(tokens.int64_value(&[0]), 1);
         let expected = logits.log_softmax(-1, Kind::Float).double_value(&[0, 1]);
         assert!((logprobs.double_value(&[0]) - expected).abs() < 1e-6);

@@ -8,7 +8,11 @@ use super::reader::GgufFile;
 /// HF `model_type` for the file's `general.architecture` (and name, since llama.cpp files Mistral under llama).
 pub fn model_type(file: &GgufFile) -> Result<&'static str> {
     let arch = file.get_str("general.architecture")?;
-    let name = file.get("general.name").and_then(|v| v.as_str()).unwrap_or("").to_lowercase();
+    let name = file
+        .get("general.name")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_lowercase();
     Ok(match arch {
         "llama" if name.contains("mistral") => "mistral",
         "llama" => "llama",
@@ -23,13 +27,18 @@ pub fn hf_config(file: &GgufFile) -> Result<Value> {
     let model_type = model_type(file)?;
     let key = |suffix: &str| format!("{arch}.{suffix}");
     let required = |suffix: &str| -> Result<u64> {
-        file.get_u64(&key(suffix))?.with_context(|| format!("missing metadata key {}", key(suffix)))
+        file.get_u64(&key(suffix))?
+            .with_context(|| format!("missing metadata key {}", key(suffix)))
     };
     let hidden = required("embedding_length")?;
     let heads = required("attention.head_count")?;
     let kv_heads = file.get_u64(&key("attention.head_count_kv"))?.unwrap_or(heads);
-    let head_dim = file.get_u64(&key("attention.key_length"))?.unwrap_or(hidden / heads.max(1));
-    let embedding = file.tensor("token_embd.weight").context("missing tensor token_embd.weight")?;
+    let head_dim = file
+        .get_u64(&key("attention.key_length"))?
+        .unwrap_or(hidden / heads.max(1));
+    let embedding = file
+        .tensor("token_embd.weight")
+        .context("missing tensor token_embd.weight")?;
     let vocab = match file.get_u64(&key("vocab_size"))? {
         Some(v) => v,
         None => *embedding.dims.get(1).context("token_embd.weight is not 2-D")?,
@@ -41,7 +50,9 @@ pub fn hf_config(file: &GgufFile) -> Result<Value> {
     let rope_scaling = match file.get(&key("rope.scaling.type")).and_then(|v| v.as_str()) {
         None | Some("none") => Value::Null,
         Some(kind @ ("linear" | "yarn")) => {
-            let factor = file.get_f64(&key("rope.scaling.factor"))?.context("rope scaling without a factor")?;
+            let factor = file
+                .get_f64(&key("rope.scaling.factor"))?
+                .context("rope scaling without a factor")?;
             let mut scaling = json!({"rope_type": kind, "factor": factor});
             if let Some(orig) = file.get_u64(&key("rope.scaling.original_context_length"))? {
                 scaling["original_max_position_embeddings"] = json!(orig);

@@ -125,23 +125,34 @@ impl GgmlType {
     /// Bytes that `numel` elements of this type occupy; an error if `numel` is not a whole number of blocks.
     pub fn byte_len(self, numel: u64) -> Result<u64> {
         let (block, bytes) = self.block_layout();
-        ensure!(numel % block as u64 == 0, "{numel} elements is not a multiple of the {self:?} block size {block}");
-        numel.checked_div(block as u64).and_then(|b| b.checked_mul(bytes as u64)).ok_or_else(|| {
-            anyhow::anyhow!("{numel} elements of {self:?} overflow")
-        })
+        ensure!(
+            numel % block as u64 == 0,
+            "{numel} elements is not a multiple of the {self:?} block size {block}"
+        );
+        numel
+            .checked_div(block as u64)
+            .and_then(|b| b.checked_mul(bytes as u64))
+            .ok_or_else(|| anyhow::anyhow!("{numel} elements of {self:?} overflow"))
     }
 
     /// Whether [`GgmlType::dequantize`] can decode this type.
     pub fn is_supported(self) -> bool {
         use GgmlType::*;
-        matches!(self, F32 | F16 | BF16 | F64 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4_K | Q5_K | Q6_K)
+        matches!(
+            self,
+            F32 | F16 | BF16 | F64 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4_K | Q5_K | Q6_K
+        )
     }
 
     /// Decodes `numel` elements from `bytes` (exactly [`GgmlType::byte_len`] long) to f32.
     pub fn dequantize(self, bytes: &[u8], numel: usize) -> Result<Vec<f32>> {
         use GgmlType::*;
         let expected = self.byte_len(numel as u64)? as usize;
-        ensure!(bytes.len() == expected, "{self:?}: {} bytes for {numel} elements, expected {expected}", bytes.len());
+        ensure!(
+            bytes.len() == expected,
+            "{self:?}: {} bytes for {numel} elements, expected {expected}",
+            bytes.len()
+        );
         let (block, block_bytes) = self.block_layout();
         let decode: fn(&[u8], &mut [f32]) = match self {
             F32 => |b, out| out[0] = f32::from_le_bytes([b[0], b[1], b[2], b[3]]),

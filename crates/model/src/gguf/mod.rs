@@ -44,7 +44,9 @@ pub fn hf_tensors(file: &GgufFile) -> Result<impl Iterator<Item = Result<(String
             let tensor = Tensor::from_slice(&values).reshape(info.torch_shape().as_slice());
             let tensor = match row_permutation(&arch, &info.name, heads, kv_heads) {
                 RowPermutation::None => tensor,
-                RowPermutation::Heads(n) => unpermute_rows(&tensor, n).with_context(|| format!("tensor {}", info.name))?,
+                RowPermutation::Heads(n) => {
+                    unpermute_rows(&tensor, n).with_context(|| format!("tensor {}", info.name))?
+                }
             };
             Ok((name, tensor))
         };
@@ -54,18 +56,18 @@ pub fn hf_tensors(file: &GgufFile) -> Result<impl Iterator<Item = Result<(String
 
 /// Dequantised tensor `name` (llama.cpp name) in PyTorch layout without any renaming or permutation, as f32.
 pub fn raw_tensor(file: &GgufFile, name: &str) -> Result<Tensor> {
-    let info = file.tensor(name).with_context(|| format!("no tensor {name} in {}", file.path().display()))?;
+    let info = file
+        .tensor(name)
+        .with_context(|| format!("no tensor {name} in {}", file.path().display()))?;
     let values = file.tensor_f32(info)?;
-    Ok(Tensor::from_slice(&values).reshape(info.torch_shape().as_slice()).to_kind(Kind::Float))
+    Ok(Tensor::from_slice(&values)
+        .reshape(info.torch_shape().as_slice())
+        .to_kind(Kind::Float))
 }
 
 /// Loads a GGUF model file on `device` with parameters of kind `dtype`: config from the metadata, weights
 /// dequantised and renamed to Hugging Face's layout, tokenizer and chat template from the metadata.
-pub fn load(
-    path: &std::path::Path,
-    device: tch::Device,
-    dtype: Kind,
-) -> Result<crate::loader::LoadedModel> {
+pub fn load(path: &std::path::Path, device: tch::Device, dtype: Kind) -> Result<crate::loader::LoadedModel> {
     let file = GgufFile::open(path)?;
     let config_json = hf_config(&file).with_context(|| format!("reading the config of {}", path.display()))?;
     let config: crate::config::ModelConfig =
@@ -75,7 +77,8 @@ pub fn load(
         None => None,
     };
     tracing::info!(path = %path.display(), tensors = file.tensors.len(), "loading GGUF model");
-    crate::loader::from_named_tensors(config, hf_tensors(&file)?, device, dtype, tokenizer)
+    let loaded = crate::loader::from_named_tensors(config, hf_tensors(&file)?, device, dtype, tokenizer)?;
+    Ok(loaded)
 }
 
 /// Wraps a GGUF tokenizer description as seekmath's [`crate::tokenizer::Tokenizer`].
@@ -88,5 +91,9 @@ pub fn to_tokenizer(spec: &GgufTokenizer) -> Result<crate::tokenizer::Tokenizer>
         unk_token: token(spec.unk_token_id),
         extra_eos_ids: spec.eos_token_ids.clone(),
     };
-    Ok(crate::tokenizer::Tokenizer::from_hf(spec.build()?, special, spec.chat_template.clone()))
+    Ok(crate::tokenizer::Tokenizer::from_hf(
+        spec.build()?,
+        special,
+        spec.chat_template.clone(),
+    ))
 }

@@ -81,7 +81,11 @@ pub fn unpermute_rows(tensor: &tch::Tensor, n_head: usize) -> Result<tch::Tensor
     let half = (rows / n_head / 2) as i64;
     let mut split: Vec<i64> = vec![n_head as i64, half, 2];
     split.extend_from_slice(&shape[1..]);
-    Ok(tensor.reshape(split.as_slice()).transpose(1, 2).contiguous().reshape(shape.as_slice()))
+    Ok(tensor
+        .reshape(split.as_slice())
+        .transpose(1, 2)
+        .contiguous()
+        .reshape(shape.as_slice()))
 }
 
 #[cfg(test)]
@@ -90,8 +94,14 @@ mod tests {
 
     #[test]
     fn maps_layer_and_global_names() {
-        assert_eq!(hf_name("blk.12.attn_k.bias").unwrap().unwrap(), "model.layers.12.self_attn.k_proj.bias");
-        assert_eq!(hf_name("blk.0.ffn_norm.weight").unwrap().unwrap(), "model.layers.0.post_attention_layernorm.weight");
+        assert_eq!(
+            hf_name("blk.12.attn_k.bias").unwrap().unwrap(),
+            "model.layers.12.self_attn.k_proj.bias"
+        );
+        assert_eq!(
+            hf_name("blk.0.ffn_norm.weight").unwrap().unwrap(),
+            "model.layers.0.post_attention_layernorm.weight"
+        );
         assert_eq!(hf_name("output.weight").unwrap().unwrap(), "lm_head.weight");
         assert_eq!(hf_name("rope_freqs.weight").unwrap(), None);
         assert!(hf_name("blk.x.attn_q.weight").is_err());

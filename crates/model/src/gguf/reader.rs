@@ -130,7 +130,9 @@ impl TensorInfo {
 
     /// Bytes this tensor occupies in the data section.
     pub fn byte_len(&self) -> Result<u64> {
-        self.dtype.byte_len(self.numel()).with_context(|| format!("tensor {}", self.name))
+        self.dtype
+            .byte_len(self.numel())
+            .with_context(|| format!("tensor {}", self.name))
     }
 }
 
@@ -175,7 +177,10 @@ impl GgufFile {
         let tensor_count = read_u64(r)?;
         let kv_count = read_u64(r)?;
         // Every entry takes at least a few bytes, so a count beyond the file size is corruption.
-        ensure!(tensor_count <= file_len && kv_count <= file_len, "implausible tensor/metadata counts");
+        ensure!(
+            tensor_count <= file_len && kv_count <= file_len,
+            "implausible tensor/metadata counts"
+        );
 
         let mut metadata = BTreeMap::new();
         for index in 0..kv_count {
@@ -193,26 +198,50 @@ impl GgufFile {
             let dims = (0..n_dims).map(|_| read_u64(r)).collect::<Result<Vec<_>>>()?;
             let dtype = GgmlType::from_id(read_u32(r)?).with_context(|| format!("tensor {name}"))?;
             let offset = read_u64(r)?;
-            tensors.push(TensorInfo { name, dims, dtype, offset });
+            tensors.push(TensorInfo {
+                name,
+                dims,
+                dtype,
+                offset,
+            });
         }
 
         let alignment = match metadata.get("general.alignment") {
             Some(v) => v.as_u64().context("general.alignment is not an integer")?,
             None => DEFAULT_ALIGNMENT,
         };
-        ensure!(alignment > 0 && alignment.is_power_of_two(), "general.alignment {alignment} is not a power of two");
+        ensure!(
+            alignment > 0 && alignment.is_power_of_two(),
+            "general.alignment {alignment} is not a power of two"
+        );
         let header_end = r.stream_position()?;
         let data_offset = header_end.div_ceil(alignment) * alignment;
 
         for t in &tensors {
-            ensure!(t.offset % alignment == 0, "tensor {}: offset {} not aligned to {alignment}", t.name, t.offset);
+            ensure!(
+                t.offset % alignment == 0,
+                "tensor {}: offset {} not aligned to {alignment}",
+                t.name,
+                t.offset
+            );
             let end = data_offset
                 .checked_add(t.offset)
                 .and_then(|start| start.checked_add(t.byte_len().ok()?))
                 .with_context(|| format!("tensor {}: offset overflow", t.name))?;
-            ensure!(end <= file_len, "tensor {} extends past the end of the file ({end} > {file_len} bytes)", t.name);
+            ensure!(
+                end <= file_len,
+                "tensor {} extends past the end of the file ({end} > {file_len} bytes)",
+                t.name
+            );
         }
-        Ok(Self { version, metadata, tensors, alignment, data_offset, path: path.to_path_buf() })
+        Ok(Self {
+            version,
+            metadata,
+            tensors,
+            alignment,
+            data_offset,
+            path: path.to_path_buf(),
+        })
     }
 
     /// The file this header was read from.
@@ -227,19 +256,30 @@ impl GgufFile {
 
     /// String metadata for `key`, or an error naming the key when absent or not a string.
     pub fn get_str(&self, key: &str) -> Result<&str> {
-        self.get(key).with_context(|| format!("missing metadata key {key}"))?.as_str().with_context(|| {
-            format!("metadata key {key} is not a string")
-        })
+        self.get(key)
+            .with_context(|| format!("missing metadata key {key}"))?
+            .as_str()
+            .with_context(|| format!("metadata key {key} is not a string"))
     }
 
     /// Unsigned integer metadata for `key`, `None` if absent, an error if present with another type.
     pub fn get_u64(&self, key: &str) -> Result<Option<u64>> {
-        self.get(key).map(|v| v.as_u64().with_context(|| format!("metadata key {key} is not an integer"))).transpose()
+        self.get(key)
+            .map(|v| {
+                v.as_u64()
+                    .with_context(|| format!("metadata key {key} is not an integer"))
+            })
+            .transpose()
     }
 
     /// Float metadata for `key`, `None` if absent, an error if present with another type.
     pub fn get_f64(&self, key: &str) -> Result<Option<f64>> {
-        self.get(key).map(|v| v.as_f64().with_context(|| format!("metadata key {key} is not a number"))).transpose()
+        self.get(key)
+            .map(|v| {
+                v.as_f64()
+                    .with_context(|| format!("metadata key {key} is not a number"))
+            })
+            .transpose()
     }
 
     /// Tensor info by llama.cpp name.
@@ -260,7 +300,9 @@ impl GgufFile {
     /// One tensor's values as f32 (dequantised if needed), in ggml order.
     pub fn tensor_f32(&self, info: &TensorInfo) -> Result<Vec<f32>> {
         let bytes = self.tensor_data(info)?;
-        info.dtype.dequantize(&bytes, info.numel() as usize).with_context(|| format!("tensor {}", info.name))
+        info.dtype
+            .dequantize(&bytes, info.numel() as usize)
+            .with_context(|| format!("tensor {}", info.name))
     }
 }
 
@@ -308,7 +350,9 @@ fn read_value<R: Read>(r: &mut R, value_type: u32, file_len: u64, depth: usize) 
             let item_type = read_u32(r)?;
             let len = read_u64(r)?;
             ensure!(len <= file_len, "array of {len} items in a {file_len}-byte file");
-            let items = (0..len).map(|_| read_value(r, item_type, file_len, depth + 1)).collect::<Result<_>>()?;
+            let items = (0..len)
+                .map(|_| read_value(r, item_type, file_len, depth + 1))
+                .collect::<Result<_>>()?;
             V::Array(items)
         }
         10 => V::U64(read_u64(r)?),

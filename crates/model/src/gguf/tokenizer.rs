@@ -20,7 +20,8 @@ const TOKEN_TYPE_USER_DEFINED: i64 = 4;
 /// Split regex of llama-3-style byte-level vocabularies (digits in runs of up to three).
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 /// Split regex of Qwen2 vocabularies (single digits).
-const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const QWEN2_SPLIT: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// Everything needed to build a tokenizer from GGUF metadata.
 #[derive(Debug, Clone)]
@@ -99,7 +100,11 @@ pub fn read_tokenizer(file: &GgufFile) -> Result<Option<GgufTokenizer>> {
     let unk = id("tokenizer.ggml.unknown_token_id")?;
     let pad = id("tokenizer.ggml.padding_token_id")?;
     let mut eos_ids = Vec::new();
-    for key in ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
+    for key in [
+        "tokenizer.ggml.eos_token_id",
+        "tokenizer.ggml.eot_token_id",
+        "tokenizer.ggml.eom_token_id",
+    ] {
         if let Some(v) = id(key)? {
             if !eos_ids.contains(&v) {
                 eos_ids.push(v);
@@ -111,7 +116,10 @@ pub fn read_tokenizer(file: &GgufFile) -> Result<Option<GgufTokenizer>> {
     let add_bos = flag("tokenizer.ggml.add_bos_token").unwrap_or(model == "llama");
     let add_eos = flag("tokenizer.ggml.add_eos_token").unwrap_or(false);
     let add_prefix_space = flag("tokenizer.ggml.add_space_prefix").unwrap_or(true);
-    let pre = file.get("tokenizer.ggml.pre").and_then(MetadataValue::as_str).unwrap_or("default");
+    let pre = file
+        .get("tokenizer.ggml.pre")
+        .and_then(MetadataValue::as_str)
+        .unwrap_or("default");
 
     let mut json = match model.as_str() {
         "gpt2" => byte_level(&tokens, merges.as_deref(), pre)?,
@@ -121,7 +129,13 @@ pub fn read_tokenizer(file: &GgufFile) -> Result<Option<GgufTokenizer>> {
                 None => None,
             };
             let unk_token = unk.map(|u| tokens[u as usize].clone());
-            sentencepiece(&tokens, merges.as_deref(), scores.as_deref(), unk_token, add_prefix_space)?
+            sentencepiece(
+                &tokens,
+                merges.as_deref(),
+                scores.as_deref(),
+                unk_token,
+                add_prefix_space,
+            )?
         }
         other => bail!("unsupported GGUF tokenizer model {other:?} (supported: gpt2, llama)"),
     };
@@ -129,7 +143,10 @@ pub fn read_tokenizer(file: &GgufFile) -> Result<Option<GgufTokenizer>> {
     json["added_tokens"] = Value::Array(added_tokens(&tokens, &token_types, &special_ids, model == "gpt2"));
     json["post_processor"] = template_processing(&tokens, bos.filter(|_| add_bos), eos.filter(|_| add_eos));
 
-    let chat_template = file.get("tokenizer.chat_template").and_then(MetadataValue::as_str).map(str::to_string);
+    let chat_template = file
+        .get("tokenizer.chat_template")
+        .and_then(MetadataValue::as_str)
+        .map(str::to_string);
     Ok(Some(GgufTokenizer {
         tokenizer_json: json,
         chat_template,
@@ -159,7 +176,11 @@ fn int_array(v: &MetadataValue) -> Result<Vec<i64>> {
 }
 
 fn float_array(v: &MetadataValue) -> Result<Vec<f64>> {
-    v.as_array().context("not an array")?.iter().map(|x| x.as_f64().context("array item is not a number")).collect()
+    v.as_array()
+        .context("not an array")?
+        .iter()
+        .map(|x| x.as_f64().context("array item is not a number"))
+        .collect()
 }
 
 fn parse_merges(merges: &[String]) -> Result<Vec<(String, String)>> {
@@ -203,8 +224,11 @@ fn byte_level(tokens: &[String], merges: Option<&[String]>, pre: &str) -> Result
     let mut vocab = serde_json::Map::new();
     for (id, token) in tokens.iter().enumerate() {
         // Some converters store a few tokens (e.g. added ones) as raw text; spell them in the byte alphabet.
-        let spelled =
-            if in_alphabet(token) { token.clone() } else { token.bytes().map(|b| spelling[b as usize]).collect() };
+        let spelled = if in_alphabet(token) {
+            token.clone()
+        } else {
+            token.bytes().map(|b| spelling[b as usize]).collect()
+        };
         vocab.insert(spelled, json!(id));
     }
     let merges = match merges {
@@ -369,7 +393,10 @@ mod tests {
 
     #[test]
     fn merges_from_scores_rank_by_score_then_length() {
-        let tokens: Vec<String> = ["a", "b", "c", "ab", "abc", "bc"].iter().map(|s| s.to_string()).collect();
+        let tokens: Vec<String> = ["a", "b", "c", "ab", "abc", "bc"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let scores = [0.0, 0.0, 0.0, -1.0, -3.0, -2.0];
         let merges = merges_from_scores(&tokens, &scores);
         let pairs: Vec<(&str, &str)> = merges.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();

@@ -28,7 +28,10 @@ pub fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if single.is_file() {
         return Ok(vec![single]);
     }
-    bail!("{} has neither model.safetensors nor model.safetensors.index.json", dir.display())
+    bail!(
+        "{} has neither model.safetensors nor model.safetensors.index.json",
+        dir.display()
+    )
 }
 
 /// Loads a Hugging Face folder (see [`crate::load`]). The tokenizer is loaded when `tokenizer.json` exists.
@@ -39,11 +42,19 @@ pub fn load_folder(dir: &Path, device: Device, dtype: Kind) -> Result<LoadedMode
     for file in &files {
         // One shard in memory at a time.
         for (name, tensor) in read_safetensors(file)? {
-            loader.put(&name, &tensor).with_context(|| format!("loading {}", file.display()))?;
+            loader
+                .put(&name, &tensor)
+                .with_context(|| format!("loading {}", file.display()))?;
         }
     }
-    let tokenizer = if dir.join("tokenizer.json").is_file() { Some(Tokenizer::from_hf_folder(dir)?) } else { None };
-    let loaded = loader.finish(tokenizer).with_context(|| format!("loading {}", dir.display()))?;
+    let tokenizer = if dir.join("tokenizer.json").is_file() {
+        Some(Tokenizer::from_hf_folder(dir)?)
+    } else {
+        None
+    };
+    let loaded = loader
+        .finish(tokenizer)
+        .with_context(|| format!("loading {}", dir.display()))?;
     tracing::info!(path = %dir.display(), shards = files.len(), ?dtype, ?device, "loaded Hugging Face model");
     Ok(loaded)
 }

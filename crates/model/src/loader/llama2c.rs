@@ -58,8 +58,16 @@ fn parse_header(bytes: &[u8], path: &Path) -> Result<Llama2cHeader> {
 
 /// The Hugging Face config equivalent to a llama2.c header (RMSNorm eps 1e-5, RoPE base 10000, BOS 1, EOS 2).
 pub fn config_for(h: &Llama2cHeader) -> ModelConfig {
-    let mut cfg =
-        ModelConfig::llama(h.vocab_size, h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads, h.seq_len, 1e-5);
+    let mut cfg = ModelConfig::llama(
+        h.vocab_size,
+        h.dim,
+        h.hidden_dim,
+        h.n_layers,
+        h.n_heads,
+        h.n_kv_heads,
+        h.seq_len,
+        1e-5,
+    );
     cfg.tie_word_embeddings = h.shared_classifier;
     cfg.bos_token_id = Some(1);
     cfg.eos_token_id = Some(TokenIds::One(2));
@@ -70,7 +78,9 @@ pub fn config_for(h: &Llama2cHeader) -> ModelConfig {
 fn interleaved_to_half(w: &Tensor, heads: usize) -> Tensor {
     let (out, inp) = w.size2().expect("2-D weight");
     let hd = out / heads as i64;
-    w.view([heads as i64, hd / 2, 2, inp]).transpose(1, 2).reshape([out, inp])
+    w.view([heads as i64, hd / 2, 2, inp])
+        .transpose(1, 2)
+        .reshape([out, inp])
 }
 
 /// Loads a llama2.c checkpoint. `tokenizer` defaults to `tok{vocab}.bin` or `tokenizer.bin` beside the model; the
@@ -79,7 +89,13 @@ pub fn load(path: &Path, tokenizer: Option<&Path>, device: Device, dtype: Kind) 
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let h = parse_header(&bytes, path)?;
     let cfg = config_for(&h);
-    ensure!(h.dim % h.n_heads == 0, "{}: dim {} not divisible by n_heads {}", path.display(), h.dim, h.n_heads);
+    ensure!(
+        h.dim % h.n_heads == 0,
+        "{}: dim {} not divisible by n_heads {}",
+        path.display(),
+        h.dim,
+        h.n_heads
+    );
     let head_dim = h.dim / h.n_heads;
     let kv_dim = h.n_kv_heads * head_dim;
     let (d, f, l, v) = (h.dim, h.hidden_dim, h.n_layers, h.vocab_size);
@@ -89,7 +105,11 @@ pub fn load(path: &Path, tokenizer: Option<&Path>, device: Device, dtype: Kind) 
         let n: usize = shape.iter().product();
         let end = offset + 4 * n;
         if end > bytes.len() {
-            bail!("{}: file ends inside {what} (needs {end} bytes, has {})", path.display(), bytes.len());
+            bail!(
+                "{}: file ends inside {what} (needs {end} bytes, has {})",
+                path.display(),
+                bytes.len()
+            );
         }
         let dims: Vec<i64> = shape.iter().map(|&x| x as i64).collect();
         let t = Tensor::from_data_size(&bytes[offset..end], &dims, Kind::Float);
@@ -110,7 +130,11 @@ pub fn load(path: &Path, tokenizer: Option<&Path>, device: Device, dtype: Kind) 
     // Precomputed RoPE tables (unused: recomputed from the config).
     take(&[h.seq_len, head_dim / 2], "freq_cis_real")?;
     take(&[h.seq_len, head_dim / 2], "freq_cis_imag")?;
-    let wcls = if h.shared_classifier { None } else { Some(take(&[v, d], "wcls")?) };
+    let wcls = if h.shared_classifier {
+        None
+    } else {
+        Some(take(&[v, d], "wcls")?)
+    };
     drop(take);
     ensure!(
         offset == bytes.len(),
@@ -130,7 +154,10 @@ pub fn load(path: &Path, tokenizer: Option<&Path>, device: Device, dtype: Kind) 
         let p = |s: &str| format!("model.layers.{i}.{s}");
         named.push((p("input_layernorm.weight"), rms_att.get(i)));
         named.push((p("self_attn.q_proj.weight"), interleaved_to_half(&wq.get(i), h.n_heads)));
-        named.push((p("self_attn.k_proj.weight"), interleaved_to_half(&wk.get(i), h.n_kv_heads)));
+        named.push((
+            p("self_attn.k_proj.weight"),
+            interleaved_to_half(&wk.get(i), h.n_kv_heads),
+        ));
         named.push((p("self_attn.v_proj.weight"), wv.get(i)));
         named.push((p("self_attn.o_proj.weight"), wo.get(i)));
         named.push((p("post_attention_layernorm.weight"), rms_ffn.get(i)));
@@ -156,5 +183,8 @@ pub fn load(path: &Path, tokenizer: Option<&Path>, device: Device, dtype: Kind) 
 
 fn find_tokenizer(model: &Path, vocab: usize) -> Option<PathBuf> {
     let dir = model.parent()?;
-    [format!("tok{vocab}.bin"), "tokenizer.bin".to_string()].into_iter().map(|n| dir.join(n)).find(|p| p.is_file())
+    [format!("tok{vocab}.bin"), "tokenizer.bin".to_string()]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
 }

@@ -41,7 +41,10 @@ pub fn load(path: &Path, device: Device, dtype: Kind) -> Result<LoadedModel> {
         if path.join("config.json").is_file() {
             return hf::load_folder(path, device, dtype);
         }
-        bail!("{} is a folder without config.json (expected a Hugging Face model folder)", path.display());
+        bail!(
+            "{} is a folder without config.json (expected a Hugging Face model folder)",
+            path.display()
+        );
     }
     if !path.is_file() {
         bail!("model path {} does not exist", path.display());
@@ -103,7 +106,13 @@ impl ParamLoader {
         let model = CausalLm::with_init(&vs.root(), &config, WeightInit::Zeros)?;
         vs.set_kind(dtype);
         let vars = vs.variables();
-        Ok(ParamLoader { config, vs, model, vars, seen: Default::default() })
+        Ok(ParamLoader {
+            config,
+            vs,
+            model,
+            vars,
+            seen: Default::default(),
+        })
     }
 
     /// Copies one checkpoint tensor into the parameter of the same name (converting kind and device).
@@ -112,10 +121,17 @@ impl ParamLoader {
             return Ok(());
         }
         let Some(var) = self.vars.get_mut(name) else {
-            bail!("checkpoint tensor {name} is not a parameter of a {} model", self.config.model_type);
+            bail!(
+                "checkpoint tensor {name} is not a parameter of a {} model",
+                self.config.model_type
+            );
         };
         if var.size() != tensor.size() {
-            bail!("checkpoint tensor {name} has shape {:?}, the config implies {:?}", tensor.size(), var.size());
+            bail!(
+                "checkpoint tensor {name} has shape {:?}, the config implies {:?}",
+                tensor.size(),
+                var.size()
+            );
         }
         if !self.seen.insert(name.to_string()) {
             bail!("checkpoint tensor {name} appears twice");
@@ -132,7 +148,12 @@ impl ParamLoader {
             let shown: Vec<_> = missing.iter().take(5).collect();
             bail!("checkpoint is missing {} parameter(s), e.g. {:?}", missing.len(), shown);
         }
-        Ok(LoadedModel { model: self.model, vs: self.vs, config: self.config, tokenizer })
+        Ok(LoadedModel {
+            model: self.model,
+            vs: self.vs,
+            config: self.config,
+            tokenizer,
+        })
     }
 }
 
@@ -143,6 +164,11 @@ impl LoadedModel {
         let mut vs = nn::VarStore::new(device);
         let model = CausalLm::new(&vs.root(), &config).context("building model")?;
         vs.set_kind(dtype);
-        Ok(LoadedModel { model, vs, config, tokenizer: None })
+        Ok(LoadedModel {
+            model,
+            vs,
+            config,
+            tokenizer: None,
+        })
     }
 }

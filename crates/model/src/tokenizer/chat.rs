@@ -14,7 +14,10 @@ pub(crate) fn template_from_config(value: Option<&serde_json::Value>) -> Option<
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Array(list) => {
             let named = |name: &str| {
-                list.iter().find(|t| t.get("name").and_then(|n| n.as_str()) == Some(name))?.get("template")?.as_str()
+                list.iter()
+                    .find(|t| t.get("name").and_then(|n| n.as_str()) == Some(name))?
+                    .get("template")?
+                    .as_str()
             };
             named("default").map(str::to_string)
         }
@@ -69,8 +72,8 @@ fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     let _: Option<bool> = kwargs.get("ensure_ascii")?;
     let _: Option<bool> = kwargs.get("sort_keys")?;
     kwargs.assert_all_used()?;
-    let json = serde_json::to_value(&value)
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
+    let json =
+        serde_json::to_value(&value).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
     let mut out = String::new();
     python_json(&json, indent, 0, &mut out);
     Ok(Value::from_safe_string(out))
@@ -102,7 +105,17 @@ fn strftime_now(format: String) -> Result<Value, Error> {
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
         "December",
     ];
     let mut out = String::new();
@@ -123,7 +136,10 @@ fn strftime_now(format: String) -> Result<Value, Error> {
             Some('S') => out.push_str(&format!("{:02}", sod % 60)),
             Some('%') => out.push('%'),
             other => {
-                return Err(Error::new(ErrorKind::InvalidOperation, format!("strftime_now: unsupported %{other:?}")))
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("strftime_now: unsupported %{other:?}"),
+                ))
             }
         }
     }
@@ -146,7 +162,8 @@ pub fn render_chat_template(
     env.add_filter("tojson", tojson);
     env.add_function("raise_exception", raise_exception);
     env.add_function("strftime_now", strftime_now);
-    env.add_template("chat_template", template).map_err(|e| anyhow!("invalid chat template: {e:#}"))?;
+    env.add_template("chat_template", template)
+        .map_err(|e| anyhow!("invalid chat template: {e:#}"))?;
     let mut ctx = serde_json::Map::new();
     ctx.insert("messages".into(), serde_json::to_value(messages)?);
     ctx.insert("add_generation_prompt".into(), add_generation_prompt.into());
@@ -156,11 +173,15 @@ pub fn render_chat_template(
         ("pad_token", &special.pad_token),
         ("unk_token", &special.unk_token),
     ] {
-        ctx.insert(key.into(), value.clone().map_or(serde_json::Value::Null, serde_json::Value::String));
+        ctx.insert(
+            key.into(),
+            value.clone().map_or(serde_json::Value::Null, serde_json::Value::String),
+        );
     }
     ctx.extend(extra);
     let tmpl = env.get_template("chat_template").expect("template was just added");
-    tmpl.render(Value::from_serialize(&ctx)).map_err(|e| anyhow!("rendering chat template: {e:#}"))
+    tmpl.render(Value::from_serialize(&ctx))
+        .map_err(|e| anyhow!("rendering chat template: {e:#}"))
 }
 
 #[cfg(test)]

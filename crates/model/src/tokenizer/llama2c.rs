@@ -45,12 +45,21 @@ impl Llama2cVocab {
             let score = f32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes"));
             let len = i32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes"));
             pos += 8;
-            ensure!(len >= 0 && pos + len as usize <= bytes.len(), "{}: bad length {len} of piece {i}", path.display());
+            ensure!(
+                len >= 0 && pos + len as usize <= bytes.len(),
+                "{}: bad length {len} of piece {i}",
+                path.display()
+            );
             pieces.push(bytes[pos..pos + len as usize].to_vec());
             scores.push(score);
             pos += len as usize;
         }
-        ensure!(pos == bytes.len(), "{}: {} trailing bytes after {vocab_size} pieces", path.display(), bytes.len() - pos);
+        ensure!(
+            pos == bytes.len(),
+            "{}: {} trailing bytes after {vocab_size} pieces",
+            path.display(),
+            bytes.len() - pos
+        );
         Ok(Self::new(pieces, scores))
     }
 
@@ -64,7 +73,12 @@ impl Llama2cVocab {
                 byte_ids[b as usize] = Some(i as u32);
             }
         }
-        Llama2cVocab { pieces, scores, index, byte_ids }
+        Llama2cVocab {
+            pieces,
+            scores,
+            index,
+            byte_ids,
+        }
     }
 
     /// Number of pieces.
@@ -136,7 +150,9 @@ impl Llama2cVocab {
             if skip_special && (id == BOS_ID || id == EOS_ID) {
                 continue;
             }
-            let Some(piece) = self.piece(id) else { bail!("token id {id} is outside the vocabulary of {}", self.len()) };
+            let Some(piece) = self.piece(id) else {
+                bail!("token id {id} is outside the vocabulary of {}", self.len())
+            };
             match byte_piece(piece) {
                 Some(b) => bytes.push(b),
                 None => bytes.extend_from_slice(piece),

@@ -27,7 +27,10 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// Convenience constructor.
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        ChatMessage { role: role.into(), content: content.into() }
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -105,7 +108,9 @@ fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
         return Ok(None);
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Some(serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?))
+    Ok(Some(
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?,
+    ))
 }
 
 /// transformers' `clean_up_tokenization` (applied after decoding when `clean_up_tokenization_spaces` is true).
@@ -146,8 +151,11 @@ impl Tokenizer {
             hf_config,
         };
         let lookup = |t: &Option<String>| t.as_deref().and_then(|s| tok.token_to_id(s));
-        let (bos_id, pad_id, eos_id) =
-            (lookup(&tok.special.bos_token), lookup(&tok.special.pad_token), lookup(&tok.special.eos_token));
+        let (bos_id, pad_id, eos_id) = (
+            lookup(&tok.special.bos_token),
+            lookup(&tok.special.pad_token),
+            lookup(&tok.special.eos_token),
+        );
         let mut eos: Vec<u32> = eos_id.into_iter().collect();
         for id in &tok.special.extra_eos_ids {
             if !eos.contains(id) {
@@ -169,8 +177,16 @@ impl Tokenizer {
             .map_err(|e| anyhow!("loading tokenizer {}: {e}", path.display()))?;
         let config = read_json(&dir.join("tokenizer_config.json"))?;
         let get = |key: &str| config.as_ref().and_then(|c| token_text(c.get(key)));
-        let mut extra_eos_ids = ids_from_json(read_json(&dir.join("generation_config.json"))?.as_ref().and_then(|g| g.get("eos_token_id")));
-        extra_eos_ids.extend(ids_from_json(read_json(&dir.join("config.json"))?.as_ref().and_then(|c| c.get("eos_token_id"))));
+        let mut extra_eos_ids = ids_from_json(
+            read_json(&dir.join("generation_config.json"))?
+                .as_ref()
+                .and_then(|g| g.get("eos_token_id")),
+        );
+        extra_eos_ids.extend(ids_from_json(
+            read_json(&dir.join("config.json"))?
+                .as_ref()
+                .and_then(|c| c.get("eos_token_id")),
+        ));
         let special = SpecialTokens {
             bos_token: get("bos_token"),
             eos_token: get("eos_token"),
@@ -182,14 +198,22 @@ impl Tokenizer {
         let chat_template = if jinja.is_file() {
             Some(std::fs::read_to_string(&jinja).with_context(|| format!("reading {}", jinja.display()))?)
         } else {
-            config.as_ref().and_then(|c| chat::template_from_config(c.get("chat_template")))
+            config
+                .as_ref()
+                .and_then(|c| chat::template_from_config(c.get("chat_template")))
         };
         let clean_up = config
             .as_ref()
             .and_then(|c| c.get("clean_up_tokenization_spaces"))
             .and_then(|v| v.as_bool())
             .unwrap_or(false);
-        Ok(Self::build(Backend::Hf(Box::new(inner)), special, chat_template, clean_up, config))
+        Ok(Self::build(
+            Backend::Hf(Box::new(inner)),
+            special,
+            chat_template,
+            clean_up,
+            config,
+        ))
     }
 
     /// Loads a llama2.c `tokenizer.bin` with `vocab_size` pieces (BOS 1, EOS 2, no chat template).
@@ -223,9 +247,14 @@ impl Tokenizer {
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
         match &self.backend {
             Backend::Hf(t) => {
-                let text =
-                    t.decode(ids, skip_special_tokens).map_err(|e| anyhow!("decoding {} token ids: {e}", ids.len()))?;
-                Ok(if self.clean_up_spaces { clean_up_tokenization(&text) } else { text })
+                let text = t
+                    .decode(ids, skip_special_tokens)
+                    .map_err(|e| anyhow!("decoding {} token ids: {e}", ids.len()))?;
+                Ok(if self.clean_up_spaces {
+                    clean_up_tokenization(&text)
+                } else {
+                    text
+                })
             }
             Backend::Llama2c(v) => v.decode(ids, skip_special_tokens),
         }
@@ -318,7 +347,9 @@ impl Tokenizer {
             bail!("a llama2.c tokenizer cannot be saved as a Hugging Face tokenizer.json");
         };
         let path = dir.join("tokenizer.json");
-        inner.save(&path, false).map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+        inner
+            .save(&path, false)
+            .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
         let mut config = match &self.hf_config {
             Some(serde_json::Value::Object(o)) => o.clone(),
             _ => {
@@ -329,9 +360,12 @@ impl Tokenizer {
             }
         };
         let sp = &self.special;
-        for (key, value) in
-            [("bos_token", &sp.bos_token), ("eos_token", &sp.eos_token), ("pad_token", &sp.pad_token), ("unk_token", &sp.unk_token)]
-        {
+        for (key, value) in [
+            ("bos_token", &sp.bos_token),
+            ("eos_token", &sp.eos_token),
+            ("pad_token", &sp.pad_token),
+            ("unk_token", &sp.unk_token),
+        ] {
             if let Some(v) = value {
                 config.insert(key.into(), v.clone().into());
             }

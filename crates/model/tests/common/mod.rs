@@ -24,7 +24,10 @@ pub fn python_with_transformers() -> Option<PathBuf> {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        eprintln!("SKIP: {} cannot import torch and transformers (run scripts/setup.sh)", python.display());
+        eprintln!(
+            "SKIP: {} cannot import torch and transformers (run scripts/setup.sh)",
+            python.display()
+        );
         return None;
     }
     Some(python)
@@ -33,7 +36,11 @@ pub fn python_with_transformers() -> Option<PathBuf> {
 /// Runs `python tests/py/hf_reference.py ARGS`, panicking with its output on failure.
 pub fn run_reference(python: &Path, args: &[&str]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/hf_reference.py");
-    let out = Command::new(python).arg(&script).args(args).output().expect("running python");
+    let out = Command::new(python)
+        .arg(&script)
+        .args(args)
+        .output()
+        .expect("running python");
     assert!(
         out.status.success(),
         "hf_reference.py {args:?} failed:\n{}\n{}",
@@ -82,7 +89,10 @@ pub fn greedy_batch(model: &CausalLm, prompts: &[Vec<i64>], steps: usize) -> Vec
         let mut valid = Tensor::from_slice(&valid).view([b, max_len]).to_device(device);
         let prompt_mask = valid.narrow(1, 0, p).to_kind(Kind::Int64);
         let positions = (prompt_mask.cumsum(1, Kind::Int64) - 1).clamp_min(0);
-        let slots = Tensor::arange(p, (Kind::Int64, device)).unsqueeze(0).expand([b, p], true).contiguous();
+        let slots = Tensor::arange(p, (Kind::Int64, device))
+            .unsqueeze(0)
+            .expand([b, p], true)
+            .contiguous();
         let mut cache = model.new_kv_cache(b, max_len);
         let mask = KvCache::attention_mask(&slots, &valid.narrow(1, 0, p));
         let logits = model.forward_step(&ids, &positions, &mut cache, &slots, &mask);
@@ -114,5 +124,8 @@ pub fn greedy_batch(model: &CausalLm, prompts: &[Vec<i64>], steps: usize) -> Vec
 pub fn max_abs_diff(actual: &Tensor, expected: &[Vec<f64>]) -> f64 {
     let flat: Vec<f64> = expected.iter().flatten().copied().collect();
     let exp = Tensor::from_slice(&flat).view([expected.len() as i64, -1]);
-    (actual.to_device(Device::Cpu).to_kind(Kind::Double) - exp).abs().max().double_value(&[])
+    (actual.to_device(Device::Cpu).to_kind(Kind::Double) - exp)
+        .abs()
+        .max()
+        .double_value(&[])
 }

@@ -527,6 +527,17 @@ block("adversarial", [
     ("\\infty", "\\infty", T, "identical"),
     ("\\infty", "-\\infty", F, "opposite infinities"),
     ("\\frac{\\sqrt{2}}{2}", "\\frac{\\sqrt{2}}{2}+0\\cdot\\pi", T, "zero term"),
+    ("0", "0\\cdot\\infty", F, "0·∞ is undefined, not 0"),
+    ("\\infty", "10^{1000}", F, "a large number is not infinity"),
+    ("3", "3+\\ln(1.0000000001)", F, "ln(1+1e-10) ≠ 0: a linear form in logs of primes (certified exactly)"),
+    ("2", "\\log_2(4.000000000001)", F, "log of a number just above 4; certified via logs of primes"),
+    ("\\pi", "4\\arctan(1)", T, "arctan 1 = π/4 (numeric)"),
+    ("\\sin x", "\\sin(x+2\\pi)", T, "periodicity (numeric)"),
+    ("\\sin x", "\\sin(x+10^{-12})", F, "differs by ~1e-12: below the numeric fallback's resolution (known limitation)"),
+    ("e^x", "e^{x+10^{-15}}", F, "differs by ~1e-15 relative: below the numeric resolution (known limitation)"),
+    ("-1", "e^{i\\pi}", T, "Euler's identity (complex numeric evaluation)"),
+    ("|x|", "\\sqrt{x^2}", T, "√(x²) = |x| (numeric at points of both signs)"),
+    ("-2", "(-8)^{1/3}", T, "real cube root of −8"),
 ])
 
 # ---- Seeded families: labels computed here with exact fractions. ----
