@@ -95,7 +95,10 @@ struct EngineGenerator<'a> {
 impl Generator for EngineGenerator<'_> {
     fn generate(&mut self, prompts: &[String], req: &GenerationRequest) -> Result<Vec<Vec<GeneratedText>>> {
         // Tokenizer defaults (add_special_tokens), as transformers' `tokenizer(prompt)` does.
-        let ids: Vec<Vec<u32>> = prompts.iter().map(|p| self.tokenizer.encode(p, true)).collect::<Result<_>>()?;
+        let ids: Vec<Vec<u32>> = prompts
+            .iter()
+            .map(|p| self.tokenizer.encode(p, true))
+            .collect::<Result<_>>()?;
         let params = SamplingParams {
             max_new_tokens: req.max_new_tokens,
             temperature: req.temperature,
@@ -108,7 +111,9 @@ impl Generator for EngineGenerator<'_> {
         };
         let mut out: Vec<Vec<GeneratedText>> = (0..prompts.len()).map(|_| Vec::with_capacity(req.n)).collect();
         for c in self.engine.generate(&ids, &params)? {
-            let slot = out.get_mut(c.prompt_index).context("engine returned an unknown prompt index")?;
+            let slot = out
+                .get_mut(c.prompt_index)
+                .context("engine returned an unknown prompt index")?;
             slot.push(GeneratedText {
                 text: c.text,
                 num_tokens: c.tokens.len(),
@@ -119,8 +124,13 @@ impl Generator for EngineGenerator<'_> {
     }
 
     fn chat_prompt(&self, messages: &[(String, String)]) -> Result<String> {
-        let messages: Vec<ChatMessage> =
-            messages.iter().map(|(role, content)| ChatMessage { role: role.clone(), content: content.clone() }).collect();
+        let messages: Vec<ChatMessage> = messages
+            .iter()
+            .map(|(role, content)| ChatMessage {
+                role: role.clone(),
+                content: content.clone(),
+            })
+            .collect();
         self.tokenizer.apply_chat_template(&messages, true)
     }
 }
@@ -163,7 +173,10 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     if let Some(reference) = &args.compare {
         return compare(&args, &selections, reference);
     }
-    let model_path = args.model.as_ref().context("--model is required (except with --compare)")?;
+    let model_path = args
+        .model
+        .as_ref()
+        .context("--model is required (except with --compare)")?;
     let device = device(&args.device)?;
     let kind = dtype(&args.dtype, device)?;
     let sampling = args.samples > 1;
@@ -192,9 +205,18 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     };
 
     let loaded = seekmath_model::load(model_path, device, kind)?;
-    let tokenizer = loaded.tokenizer.as_ref().context("the model has no tokenizer; eval needs one")?;
-    let options = EngineOptions { max_batch_rows: args.max_batch_rows.max(1), ..EngineOptions::default() };
-    let mut generator = EngineGenerator { engine: Engine::with_options(&loaded.model, tokenizer, options), tokenizer };
+    let tokenizer = loaded
+        .tokenizer
+        .as_ref()
+        .context("the model has no tokenizer; eval needs one")?;
+    let options = EngineOptions {
+        max_batch_rows: args.max_batch_rows.max(1),
+        ..EngineOptions::default()
+    };
+    let mut generator = EngineGenerator {
+        engine: Engine::with_options(&loaded.model, tokenizer, options),
+        tokenizer,
+    };
 
     let eval_options = EvalOptions {
         mode: args.mode,
@@ -231,8 +253,14 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn compare(args: &EvalArgs, selections: &[seekmath_bench::BenchmarkSelection], reference: &std::path::Path) -> Result<ExitCode> {
-    let [selection] = selections else { bail!("--compare takes exactly one --bench") };
+fn compare(
+    args: &EvalArgs,
+    selections: &[seekmath_bench::BenchmarkSelection],
+    reference: &std::path::Path,
+) -> Result<ExitCode> {
+    let [selection] = selections else {
+        bail!("--compare takes exactly one --bench")
+    };
     let spec = selection.spec;
     let scorer = Scorer::new(spec.answer_kind, args.verify_mode);
     let ours = args.output.join(spec.name).join("items.jsonl");

@@ -1,7 +1,7 @@
 //! `seekmath train`: continued pre-training, SFT, and tokenising text into the shards pre-training reads.
 //!
 //! ```text
-//! seekmath train tokenize --model PATH --output DIR INPUT...      # JSONL/Parquet/text → *.smtok shards
+//! seekmath train tokenize --model PATH --output DIR INPUT...      # JSONL {"text": ..} → *.smtok shards
 //! seekmath train pretrain --config configs/pretrain-deepseekmath.toml [--set key=value ...] [--resume]
 //! seekmath train sft      --config configs/sft-deepseekmath.toml      [--set key=value ...] [--resume]
 //! ```
@@ -25,7 +25,7 @@ enum TrainCommand {
     Pretrain(RunArgs),
     /// Supervised fine-tuning on prompt/response records, loss on responses only (paper §3.2).
     Sft(RunArgs),
-    /// Tokenise JSONL / Parquet / plain-text documents into token shards for `train pretrain`.
+    /// Tokenise JSON-lines documents (a `text` field each) into token shards for `train pretrain`.
     Tokenize(TokenizeArgs),
 }
 

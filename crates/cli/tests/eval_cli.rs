@@ -10,9 +10,14 @@ fn workspace() -> PathBuf {
 
 fn model() -> Option<PathBuf> {
     let dir = workspace().join(".cache/models");
-    let found = std::fs::read_dir(&dir).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| {
-        p.extension().is_some_and(|e| e == "gguf") && p.file_name().is_some_and(|n| n.to_string_lossy().contains("SmolLM2"))
-    });
+    let found = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "gguf")
+                && p.file_name().is_some_and(|n| n.to_string_lossy().contains("SmolLM2"))
+        });
     if found.is_none() {
         eprintln!("skipping: no SmolLM2 GGUF in {} (run scripts/setup.sh)", dir.display());
     }
@@ -33,9 +38,16 @@ fn bench_data() -> Option<PathBuf> {
 }
 
 fn eval(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_seekmath")).arg("eval").args(args).output().expect("run seekmath");
+    let out = Command::new(env!("CARGO_BIN_EXE_seekmath"))
+        .arg("eval")
+        .args(args)
+        .output()
+        .expect("run seekmath");
     if !out.status.success() {
-        panic!("seekmath eval {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        panic!(
+            "seekmath eval {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     out
 }
@@ -50,7 +62,9 @@ fn items(dir: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn gsm8k_slice_runs_resumes_and_reports() {
-    let (Some(model), Some(data)) = (model(), bench_data()) else { return };
+    let (Some(model), Some(data)) = (model(), bench_data()) else {
+        return;
+    };
     let out = tempfile::tempdir().unwrap();
     let common = |limit: &'static str| {
         vec![
@@ -97,11 +111,16 @@ fn gsm8k_slice_runs_resumes_and_reports() {
 /// The same prompts through transformers (greedy, GGUF dequantised to f32) must give the same predictions.
 #[test]
 fn predictions_match_transformers_greedy() {
-    let (Some(model), Some(data)) = (model(), bench_data()) else { return };
+    let (Some(model), Some(data)) = (model(), bench_data()) else {
+        return;
+    };
     let python = std::env::var_os("SEEKMATH_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join(".venv/bin/python"));
-    let has_transformers = Command::new(&python).args(["-c", "import transformers, gguf"]).status().is_ok_and(|s| s.success());
+    let has_transformers = Command::new(&python)
+        .args(["-c", "import transformers, gguf"])
+        .status()
+        .is_ok_and(|s| s.success());
     if !has_transformers {
         eprintln!("skipping: transformers/gguf not importable with {}", python.display());
         return;
@@ -110,18 +129,48 @@ fn predictions_match_transformers_greedy() {
     let out_s = out.path().display().to_string();
     let (model_s, data_s) = (model.display().to_string(), data.display().to_string());
     eval(&[
-        "--model", &model_s, "--bench", "gsm8k", "--data", &data_s, "--device", "cpu", "--max-new-tokens", "32",
-        "--limit", "2", "--batch-size", "2", "--output", &out_s, "--no-progress",
+        "--model",
+        model_s.as_str(),
+        "--bench",
+        "gsm8k",
+        "--data",
+        data_s.as_str(),
+        "--device",
+        "cpu",
+        "--max-new-tokens",
+        "32",
+        "--limit",
+        "2",
+        "--batch-size",
+        "2",
+        "--output",
+        out_s.as_str(),
+        "--no-progress",
     ]);
     let reference = out.path().join("hf.jsonl");
     let status = Command::new(&python)
         .arg(workspace().join("crates/bench/scripts/hf_greedy.py"))
-        .args(["--run", &format!("{out_s}/gsm8k"), "--model", &model_s, "--out"])
+        .args([
+            "--run",
+            format!("{out_s}/gsm8k").as_str(),
+            "--model",
+            model_s.as_str(),
+            "--out",
+        ])
         .arg(&reference)
         .status()
         .unwrap();
     assert!(status.success());
-    let compare = eval(&["--bench", "gsm8k", "--data", &data_s, "--output", &out_s, "--compare", &reference.display().to_string()]);
+    let compare = eval(&[
+        "--bench",
+        "gsm8k",
+        "--data",
+        data_s.as_str(),
+        "--output",
+        out_s.as_str(),
+        "--compare",
+        reference.display().to_string().as_str(),
+    ]);
     eprintln!("{}", String::from_utf8_lossy(&compare.stdout));
     let parity: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("gsm8k/parity.json")).unwrap()).unwrap();

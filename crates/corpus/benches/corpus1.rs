@@ -204,7 +204,7 @@ fn fasttext_cli() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-fn bench_classifier(data: &Path, python: &Path) {
+fn bench_classifier(data: &Path, python: &Path, score_only: bool) {
     let set = common::math_vs_web(data, 5000);
     let dir = tempfile::tempdir().unwrap();
     let train_path = dir.path().join("train.txt");
@@ -234,7 +234,7 @@ fn bench_classifier(data: &Path, python: &Path) {
     let model_path = dir.path().join("ours.bin");
     ours.save(&model_path).unwrap();
     let mut cpp_train = None;
-    if let Some(cli) = fasttext_cli() {
+    if let Some(cli) = fasttext_cli().filter(|_| !score_only) {
         let start = Instant::now();
         common::run(
             Command::new("taskset")
@@ -360,6 +360,9 @@ fn bench_classifier(data: &Path, python: &Path) {
         rel(ours_score)
     );
     let _ = checksum;
+    if score_only {
+        return;
+    }
 
     // Training parity over seeds: held-out accuracy/AUC of ours vs fastText C++ (pip), same settings.
     let test: Vec<&(String, String, bool)> = set.iter().filter(|s| s.2).collect();
@@ -526,6 +529,9 @@ fn main() {
         bench_extraction(&data, &python);
     }
     if only.as_deref().is_none_or(|o| o == "classifier") {
-        bench_classifier(&data, &python);
+        bench_classifier(&data, &python, false);
+    }
+    if only.as_deref() == Some("score") {
+        bench_classifier(&data, &python, true);
     }
 }

@@ -73,7 +73,10 @@ fn main() {
     let cpu_s = thread_cpu_seconds() - cpu;
     let mb = (corpus_bytes * rounds) as f64 / 1e6;
     println!("| stage | MB scanned | wall s | CPU s | MB/s per CPU-second |\n|---|---|---|---|---|");
-    println!("| 10-gram match (find_matches) | {mb:.0} | {s:.2} | {cpu_s:.2} | {:.0} |", mb / cpu_s);
+    println!(
+        "| 10-gram match (find_matches) | {mb:.0} | {s:.2} | {cpu_s:.2} | {:.0} |",
+        mb / cpu_s
+    );
     let t = Instant::now();
     let cpu = thread_cpu_seconds();
     let mut removed = 0usize;
@@ -84,7 +87,10 @@ fn main() {
     }
     let s2 = t.elapsed().as_secs_f64();
     let cpu2 = thread_cpu_seconds() - cpu;
-    println!("| match + line removal (clean_text) | {mb:.0} | {s2:.2} | {cpu2:.2} | {:.0} |", mb / cpu2);
+    println!(
+        "| match + line removal (clean_text) | {mb:.0} | {s2:.2} | {cpu2:.2} | {:.0} |",
+        mb / cpu2
+    );
     let removed = removed / rounds.max(1);
     println!(
         "matches per pass: {}; bytes removed per pass: {removed}",

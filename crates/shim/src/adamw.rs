@@ -39,6 +39,21 @@ pub fn fused_adamw(
         if !grad.defined() {
             return Err(ShimError::InvalidArgument(format!("fused_adamw: gradient {i} is undefined")));
         }
+        // The CPU kernel trusts its inputs (a shape mismatch would read out of bounds), so check here.
+        let p = &params[i];
+        for (what, t) in [("gradient", grad), ("exp_avg", &exp_avgs[i]), ("exp_avg_sq", &exp_avg_sqs[i])] {
+            if t.size() != p.size() || t.kind() != p.kind() || t.device() != p.device() {
+                return Err(ShimError::InvalidArgument(format!(
+                    "fused_adamw: {what} {i} is {:?} {:?} on {:?}, its parameter {:?} {:?} on {:?}",
+                    t.size(),
+                    t.kind(),
+                    t.device(),
+                    p.size(),
+                    p.kind(),
+                    p.device()
+                )));
+            }
+        }
     }
     let raw = |list: &[Tensor]| list.iter().map(|t| t.as_ptr() as *mut C_tensor).collect::<Vec<_>>();
     let (p, g, m, v) = (raw(params), raw(grads), raw(exp_avgs), raw(exp_avg_sqs));

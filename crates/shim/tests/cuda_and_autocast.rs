@@ -40,7 +40,7 @@ fn cuda_entry_points_fail_cleanly_or_work() {
         assert_eq!(CudaStream::current(device).unwrap(), stream);
     }
     let x = Tensor::ones([1024], (Kind::Float, device));
-    let y = Tensor::zeros([1024], (Kind::Float, device));
+    let mut y = Tensor::zeros([1024], (Kind::Float, device));
     // Warm-up outside the capture, then record `y += 2 * x` and replay it three times.
     let _ = &x * 2.0;
     let mut graph = CudaGraph::new(device).unwrap();

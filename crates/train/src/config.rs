@@ -466,7 +466,7 @@ pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
     }
     let mut current = table;
     for part in &parts[..parts.len() - 1] {
-        let entry = current.entry(part.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+        let entry = current.entry(part.to_string()).or_insert(toml::Value::Table(Default::default()));
         current = entry.as_table_mut().with_context(|| format!("--set '{item}': '{part}' is not a table"))?;
     }
     current.insert(parts[parts.len() - 1].to_string(), parsed);

@@ -103,7 +103,7 @@ impl AdamW {
         let norms: Vec<Tensor> = grads.iter().map(|g| g.norm().to_kind(Kind::Float)).collect();
         let total = Tensor::stack(&norms, 0).norm();
         if max_norm > 0.0 {
-            let coef = (max_norm / (&total + 1e-6)).clamp_max(1.0);
+            let coef = ((&total + 1e-6).reciprocal() * max_norm).clamp_max(1.0);
             tch::no_grad(|| {
                 for mut g in grads {
                     let _ = g.g_mul_(&coef);

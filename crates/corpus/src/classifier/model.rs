@@ -483,7 +483,7 @@ fn build_tree(counts: &[i64]) -> Vec<Node> {
 /// Sums dense rows into `acc`, prefetching a few rows ahead: rows are scattered over a large matrix, so the
 /// first cache miss of each row, not the additions, is what costs.
 fn add_dense_rows(m: &DenseMatrix, ids: &[i32], acc: &mut [f32]) {
-    const AHEAD: usize = 4;
+    const AHEAD: usize = 8;
     for (k, &id) in ids.iter().enumerate() {
         #[cfg(target_arch = "x86_64")]
         if let Some(&next) = ids.get(k + AHEAD) {

@@ -258,7 +258,11 @@ impl DecontamIndex {
     /// then exact lookups and run merging for the few windows that pass.
     fn find_matches_with(&self, text: &str, scratch: &mut Scratch) -> Vec<Match> {
         let n = self.config.ngram;
-        let Scratch { tokens: toks, keys, candidates } = scratch;
+        let Scratch {
+            tokens: toks,
+            keys,
+            candidates,
+        } = scratch;
         toks.clear();
         keys.clear();
         candidates.clear();
@@ -273,7 +277,9 @@ impl DecontamIndex {
                     rolling = rolling.wrapping_sub(toks[i - n].hash.wrapping_mul(top));
                 }
                 if i + 1 >= n {
-                    keys.push(super::tokens::finish_key(rolling));
+                    let key = super::tokens::finish_key(rolling);
+                    prefetch(&self.filter[filter_slot(key, self.filter_shift).0]);
+                    keys.push(key);
                 }
             }
             for (w, &key) in keys.iter().enumerate() {
@@ -290,7 +296,9 @@ impl DecontamIndex {
                 }
             };
             for &w in candidates.iter() {
-                let Some(entry) = self.ngrams.get(&keys[w as usize]) else { continue };
+                let Some(entry) = self.ngrams.get(&keys[w as usize]) else {
+                    continue;
+                };
                 let end = toks[w as usize + n - 1].end as usize;
                 match &mut run {
                     Some((m, anchored, last)) if *last + 1 == w => {
@@ -303,7 +311,12 @@ impl DecontamIndex {
                     }
                     _ => {
                         finish(&mut run, &mut matches);
-                        let m = Match { start: toks[w as usize].start as usize, end, source: entry.source, short: false };
+                        let m = Match {
+                            start: toks[w as usize].start as usize,
+                            end,
+                            source: entry.source,
+                            short: false,
+                        };
                         run = Some((m, !entry.guarded, w));
                     }
                 }
@@ -323,7 +336,12 @@ impl DecontamIndex {
                 let count = ti - first;
                 if count >= self.config.short_min_tokens && count < n {
                     if let Some(entry) = self.short.get(&ngram_key(toks[first..ti].iter().map(|t| t.hash))) {
-                        matches.push(Match { start: line_start, end: line_end, source: entry.source, short: true });
+                        matches.push(Match {
+                            start: line_start,
+                            end: line_end,
+                            source: entry.source,
+                            short: true,
+                        });
                     }
                 }
                 line_start = line_end;
@@ -331,6 +349,18 @@ impl DecontamIndex {
         }
         matches
     }
+}
+
+/// Asks the CPU to start loading a filter word now; the check happens a pass later, by when it has arrived.
+#[inline(always)]
+fn prefetch(word: &u64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint; it never faults and `word` is a valid reference.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((word as *const u64).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = word;
 }
 
 #[inline]

@@ -9,10 +9,11 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A uniform in [0, 1) with 24 random bits (exact in f32, strictly below 1).
+/// A uniform in (0, 1): 24 random bits at the centres of 2^24 equal cells (exact in f32, never 0 or 1, so the
+/// inverse CDF never lands on a zero-probability token).
 pub fn uniform(seed: u64, prompt: usize, sample: usize, step: usize) -> f32 {
     let h = mix(mix(mix(mix(seed) ^ prompt as u64) ^ sample as u64) ^ step as u64);
-    (h >> 40) as f32 / (1u64 << 24) as f32
+    ((h >> 40) as f32 + 0.5) / (1u64 << 24) as f32
 }
 
 #[cfg(test)]
@@ -25,7 +26,7 @@ mod tests {
         assert_ne!(uniform(1, 2, 3, 4), uniform(1, 2, 3, 5));
         assert_ne!(uniform(1, 2, 3, 4), uniform(1, 3, 2, 4));
         let draws: Vec<f32> = (0..10_000).map(|s| uniform(7, 0, 0, s)).collect();
-        assert!(draws.iter().all(|&u| (0.0..1.0).contains(&u)));
+        assert!(draws.iter().all(|&u| u > 0.0 && u < 1.0));
         let mean = draws.iter().sum::<f32>() / draws.len() as f32;
         assert!((mean - 0.5).abs() < 0.02, "mean {mean}");
     }

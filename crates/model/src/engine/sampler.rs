@@ -6,7 +6,7 @@ use tch::{Kind, Tensor};
 use super::params::SamplingParams;
 
 /// Picks one token per row of `logits` [B, V] and returns (tokens [B] i64, log-probs [B] f32), the log-probs
-/// taken from the unfiltered temperature-1 log-softmax. `uniforms` [B] f32 in [0, 1) on the same device.
+/// taken from the unfiltered temperature-1 log-softmax. `uniforms` [B] f32 in (0, 1) on the same device.
 pub fn sample(logits: &Tensor, params: &SamplingParams, uniforms: &Tensor) -> (Tensor, Tensor) {
     let logits = logits.to_kind(Kind::Float);
     let tokens = if params.is_greedy() {
@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn low_temperature_concentrates_on_the_mode() {
         let logits = Tensor::from_slice(&[1.0f32, 1.5, 0.5]).unsqueeze(0).repeat([64, 1]);
-        let u = Tensor::linspace(0.0, 0.999, 64, (Kind::Float, tch::Device::Cpu));
+        let u = Tensor::linspace(0.001, 0.999, 64, (Kind::Float, tch::Device::Cpu));
         let (tokens, _) = sample(&logits, &params(0.01, 1.0, 0), &u);
         assert!(Vec::<i64>::try_from(&tokens).unwrap().iter().all(|&t| t == 1));
     }

@@ -382,7 +382,9 @@ mod tests {
 
     #[test]
     fn stream_concatenates_within_context_and_resumes() {
-        let examples: Vec<SftExample> = (0..40u32).map(|i| ex(&[i, i], &vec![100 + i; 1 + (i as usize % 4)])).collect();
+        let examples: Vec<SftExample> = (0..40u32)
+            .map(|i| SftExample { prompt: vec![i, i], response: vec![100 + i; 1 + (i as usize % 4)] })
+            .collect();
         let mut s = SftStream::new(examples.clone(), 11, 0, true, 3).unwrap();
         assert!(s.rows_per_epoch() < 40, "examples are concatenated");
         let all: Vec<Sequence> = (0..s.rows_per_epoch()).map(|_| s.next_sequence().unwrap()).collect();

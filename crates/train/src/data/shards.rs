@@ -178,9 +178,9 @@ pub struct TokenizeStats {
     pub shards: Vec<PathBuf>,
 }
 
-/// Tokenises text documents (JSONL / Parquet / plain lines, optionally compressed; read with the corpus stage's
-/// readers) into shards of about `tokens_per_shard` tokens named `<prefix>-00000.smtok` in `out_dir`.
-/// Each document becomes `encode(text, add_special_tokens) + [eos]`. Bad records are logged, counted, skipped.
+/// Tokenises text documents (JSON lines with a `text` field) into shards of about `tokens_per_shard` tokens
+/// named `<prefix>-00000.smtok` in `out_dir`. Each document becomes `encode(text) + [eos]`. Malformed lines are
+/// logged with file and line, counted, and skipped.
 pub fn tokenize_files(
     inputs: &[PathBuf],
     encode: &dyn Fn(&str) -> Result<Vec<u32>>,
@@ -189,26 +189,38 @@ pub fn tokenize_files(
     prefix: &str,
     tokens_per_shard: usize,
 ) -> Result<TokenizeStats> {
+    use std::io::BufRead;
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let mut stats = TokenizeStats::default();
     let shard_path = |n: usize| out_dir.join(format!("{prefix}-{n:05}.{SHARD_EXTENSION}"));
     let mut writer = ShardWriter::new(shard_path(0));
     for input in inputs {
-        let reader = seekmath_corpus::readers::open(input)?;
-        for record in reader {
-            let doc = match record {
-                Ok(doc) => doc,
+        let file = File::open(input).with_context(|| format!("opening {}", input.display()))?;
+        for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+            let line = line.with_context(|| format!("reading {}", input.display()))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let text = match serde_json::from_str::<serde_json::Value>(&line) {
+                Ok(v) => match v.get("text").and_then(|t| t.as_str()) {
+                    Some(t) => t.to_string(),
+                    None => {
+                        tracing::warn!("{}:{}: skipping record without a string 'text' field", input.display(), n + 1);
+                        stats.bad_records += 1;
+                        continue;
+                    }
+                },
                 Err(err) => {
-                    tracing::warn!("{}: skipping bad record: {err}", input.display());
+                    tracing::warn!("{}:{}: skipping malformed JSON: {err}", input.display(), n + 1);
                     stats.bad_records += 1;
                     continue;
                 }
             };
-            if doc.text.trim().is_empty() {
+            if text.trim().is_empty() {
                 stats.empty += 1;
                 continue;
             }
-            let mut ids = encode(&doc.text).with_context(|| format!("{}: tokenising {}", input.display(), doc.id))?;
+            let mut ids = encode(&text).with_context(|| format!("{}:{}: tokenising", input.display(), n + 1))?;
             ids.push(eos);
             stats.documents += 1;
             stats.tokens += ids.len() as u64;

@@ -18,12 +18,20 @@ fuzz_target!(|data: &[u8]| {
         let _ = v.is_equivalent(gold, pred);
     }
     let _ = seekmath_verify::parse::parse(gold, &Limits::default());
-    for kind in [AnswerKind::Number, AnswerKind::Expression, AnswerKind::Choice, AnswerKind::MultiBlank] {
+    for kind in [
+        AnswerKind::Number,
+        AnswerKind::Expression,
+        AnswerKind::Choice,
+        AnswerKind::MultiBlank,
+    ] {
         let _ = extract::extract_answer(&text, kind);
     }
     let _ = extract::last_boxed(&text);
     let _ = extract::program_output(&text);
     if !seekmath_verify::normalize::normalize(gold).is_empty() {
-        assert!(Verifier::new(Mode::Strict).is_equivalent(gold, gold), "answer not equal to itself: {gold:?}");
+        assert!(
+            Verifier::new(Mode::Strict).is_equivalent(gold, gold),
+            "answer not equal to itself: {gold:?}"
+        );
     }
 });

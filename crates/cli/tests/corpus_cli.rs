@@ -1,0 +1,168 @@
+//! End-to-end `seekmath corpus ...` on shared data: extract → train-classifier → score → rank → predict.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn shared_data() -> Option<PathBuf> {
+    let dir = std::env::var_os("SEEKMATH_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    if dir.join("web").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIP: shared data not found at {}", dir.display());
+        None
+    }
+}
+
+fn seekmath(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_seekmath"))
+        .args(args)
+        .output()
+        .expect("run seekmath");
+    assert!(
+        out.status.success(),
+        "seekmath {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn extract_train_score_rank_predict() {
+    let Some(data) = shared_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).display().to_string();
+
+    // extract: a real Common Crawl WARC and a clipped one (counted, not fatal).
+    let summary = seekmath(&[
+        "corpus",
+        "extract",
+        &data.join("web/warc/whirlwind.warc.gz").display().to_string(),
+        &data.join("web/warc/clipped.warc.gz").display().to_string(),
+        "-o",
+        &p("pages.jsonl"),
+    ]);
+    assert!(
+        summary.contains("truncated"),
+        "summary reports the clipped record: {summary}"
+    );
+    let pages = jsonl(&dir.path().join("pages.jsonl"));
+    assert!(pages.iter().any(|d| d["text"].as_str().unwrap().contains("Escopete")));
+
+    // negatives: web article text as JSONL; positives: math Q&A.
+    let gold: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("web/pages/scrapinghub/ground-truth.json")).unwrap())
+            .unwrap();
+    let mut f = std::fs::File::create(dir.path().join("web.jsonl")).unwrap();
+    for (k, v) in gold.as_object().unwrap() {
+        writeln!(f, "{}", serde_json::json!({"id": k, "text": v["articleBody"]})).unwrap();
+    }
+    drop(f);
+    let math = data
+        .join("mathtext/mathlm/merged_data/validation/math-instruct.jsonl.gz")
+        .display()
+        .to_string();
+    seekmath(&[
+        "corpus",
+        "train-classifier",
+        "--positive",
+        &math,
+        "--negative",
+        &p("web.jsonl"),
+        "-o",
+        &p("m.bin"),
+        "--dim",
+        "16",
+        "--bucket",
+        "20000",
+        "--epoch",
+        "20",
+        "--lr",
+        "0.5",
+        "--min-count",
+        "1",
+    ]);
+
+    seekmath(&[
+        "corpus",
+        "score",
+        "--model",
+        &p("m.bin"),
+        &math,
+        &p("web.jsonl"),
+        "-o",
+        &p("scored.jsonl"),
+    ]);
+    let scored = jsonl(&dir.path().join("scored.jsonl"));
+    assert_eq!(scored.len(), 100 + gold.as_object().unwrap().len());
+    let mean = |range: std::ops::Range<usize>| {
+        scored[range.clone()]
+            .iter()
+            .map(|d| d["math_score"].as_f64().unwrap())
+            .sum::<f64>()
+            / range.len() as f64
+    };
+    assert!(mean(0..100) > mean(100..scored.len()) + 0.3, "math pages score higher");
+
+    let tokenizer = data
+        .join("models/tokenizers/gpt-neo-test-tokenizer.json")
+        .display()
+        .to_string();
+    let summary = seekmath(&[
+        "corpus",
+        "rank",
+        &p("scored.jsonl"),
+        "-o",
+        &p("top.jsonl"),
+        "--budget-tokens",
+        "20000",
+        "--tokenizer",
+        &tokenizer,
+    ]);
+    let top = jsonl(&dir.path().join("top.jsonl"));
+    assert!(!top.is_empty() && top.len() < scored.len(), "{summary}");
+    assert!(
+        top.iter()
+            .filter(|d| d["scores"]["math"].as_f64().unwrap() > 0.5)
+            .count()
+            * 10
+            >= top.len() * 9
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seekmath"))
+        .args(["corpus", "predict", "--model", &p("m.bin"), "-k", "2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"let x be an integer and prove that x^2 is nonnegative\nhello\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines[0].split(' ').count(),
+        4,
+        "two label/probability pairs: {}",
+        lines[0]
+    );
+    assert!(lines[0].starts_with("__label__"));
+}
