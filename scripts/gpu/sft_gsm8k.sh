@@ -4,7 +4,7 @@
 #
 # The caller prepares the carried folder `.gpu` on the CPU machine (third-party data is never committed):
 #   scripts/build-gpu.sh
-#   mkdir -p .gpu/data/gsm8k && cp ../shared/data/benchmarks/gsm8k/{train,test}.jsonl .gpu/data/gsm8k/
+#   mkdir -p .gpu/data && cp -r ../shared/data/benchmarks/gsm8k ../shared/data/benchmarks/fewshot .gpu/data/
 # and brings the model (98 MB, over the carry limit: send it in parts into the host's /tmp, see docs/gpu.md):
 #   MODEL=/tmp/SmolLM2-135M-Instruct.Q4_1.gguf
 # Run from the repo root on the GPU host:  OUT=... MODEL=... scripts/gpu/sft_gsm8k.sh
@@ -32,8 +32,10 @@ rm -rf "$RUN"
 
 gsm8k_accuracy() { # model path, label: runs the eval harness when this binary has it
     if "$BIN" eval --help >/dev/null 2>&1; then
-        "$BIN" eval run --model "$1" --benchmark gsm8k --limit "$EVAL_LIMIT" --output "$OUT/gsm8k-$2.json" \
-            2> "$OUT/eval-$2.log" || echo "eval ($2) failed: see eval-$2.log" >&2
+        # Zero-shot with the chat template: the format the SFT trains (answers end in '#### N').
+        "$BIN" eval --model "$1" --bench gsm8k --data "$(dirname "$DATA")" --shots 0 --limit "$EVAL_LIMIT" \
+            --device cuda --output "/tmp/eval-$2" 2> "$OUT/eval-$2.log" || echo "eval ($2) failed: see eval-$2.log" >&2
+        cp "/tmp/eval-$2/summary.json" "$OUT/gsm8k-$2.json" 2>/dev/null || true
     else
         echo "note: this seekmath binary has no 'eval' command yet; GSM8K accuracy ($2) not measured" | tee -a "$OUT/sft_gsm8k.md" >&2
     fi

@@ -80,18 +80,31 @@ fn grpo(args: GrpoArgs) -> Result<ExitCode> {
     let models = Models::load(&config.model, config.grpo.loss.beta != 0.0)?;
     let reward = VerifierReward::new(config.reward.clone())?;
     let mut sampler = CachedSampler::new(models.sampling_model(), models.tokenizer());
-    let summary = run_grpo(&config, &models, &mut sampler, &reward, &RunOptions { resume: args.resume })?;
+    let summary = run_grpo(
+        &config,
+        &models,
+        &mut sampler,
+        &reward,
+        &RunOptions { resume: args.resume },
+    )?;
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(ExitCode::SUCCESS)
 }
 
 fn make_task(args: MakeTaskArgs) -> Result<ExitCode> {
-    let options = ArithmeticOptions { min_steps: args.min_steps, max_steps: args.max_steps, max_operand: args.max_operand };
+    let options = ArithmeticOptions {
+        min_steps: args.min_steps,
+        max_steps: args.max_steps,
+        max_operand: args.max_operand,
+    };
     let splits = arithmetic_splits(args.seed, args.train, args.held_out, &options)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     for (name, problems) in [("train.jsonl", &splits.train), ("test.jsonl", &splits.held_out)] {
         let path = args.out.join(name);
-        let text: String = problems.iter().map(|p| serde_json::to_string(p).map(|l| l + "\n")).collect::<Result<_, _>>()?;
+        let text: String = problems
+            .iter()
+            .map(|p| serde_json::to_string(p).map(|l| l + "\n"))
+            .collect::<Result<_, _>>()?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         println!("{}: {} problems", path.display(), problems.len());
     }

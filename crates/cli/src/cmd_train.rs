@@ -99,7 +99,10 @@ fn tokenize(args: TokenizeArgs) -> Result<ExitCode> {
             .tokenizer
             .with_context(|| format!("{} has no tokenizer", args.model.display()))?
     };
-    let eos = *tokenizer.eos_token_ids().first().context("the tokenizer has no EOS token")?;
+    let eos = *tokenizer
+        .eos_token_ids()
+        .first()
+        .context("the tokenizer has no EOS token")?;
     let add_special = args.add_special_tokens;
     let encode = |text: &str| tokenizer.encode(text, add_special);
     let stats = seekmath_train::data::shards::tokenize_files(

@@ -7,6 +7,7 @@ mod cmd_corpus;
 mod cmd_doctor;
 mod cmd_eval;
 mod cmd_generate;
+mod cmd_train;
 mod cmd_verify;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,8 @@ enum Command {
     Doctor(cmd_doctor::DoctorArgs),
     /// Mine the web for math: read crawls, extract text with math, identify languages, classify, rank.
     Corpus(cmd_corpus::CorpusArgs),
+    /// Continued pre-training and SFT (`train pretrain|sft --config FILE.toml`), and `train tokenize`.
+    Train(cmd_train::TrainArgs),
     /// Evaluate a model on math benchmarks (few-shot/zero-shot CoT, program-of-thought, tool-integrated).
     Eval(cmd_eval::EvalArgs),
     /// Check answers: `--gold G --pred P` prints true/false; `--batch FILE.jsonl` scores records.
@@ -46,6 +49,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Doctor(args) => cmd_doctor::run(args),
         Command::Corpus(args) => cmd_corpus::run(args),
+        Command::Train(args) => cmd_train::run(args),
         Command::Eval(args) => cmd_eval::run(args),
         Command::Verify(args) => cmd_verify::run(args),
         Command::Generate(args) => cmd_generate::run(args),

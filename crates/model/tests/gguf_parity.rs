@@ -18,8 +18,14 @@ fn smollm_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
-/// The reference folder, built once per test binary; None (tests skip) without transformers and gguf.
+/// The reference folder, built once per test binary (or reused from `SEEKMATH_GGUF_REFERENCE_DIR`, written by
+/// `gguf_reference.py all`); None (tests skip) without transformers and gguf.
 fn fixture() -> Option<&'static Path> {
+    static PREBUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let prebuilt = PREBUILT.get_or_init(|| std::env::var_os("SEEKMATH_GGUF_REFERENCE_DIR").map(PathBuf::from));
+    if let Some(dir) = prebuilt {
+        return Some(dir.as_path());
+    }
     static FIXTURE: OnceLock<Option<tempfile::TempDir>> = OnceLock::new();
     FIXTURE
         .get_or_init(|| {

@@ -96,10 +96,14 @@ fn logits_and_greedy_match_transformers() {
         );
         assert!(worst <= TOLERANCE, "{case}: logits differ by {worst}");
         assert_eq!(greedy, expected.greedy, "{case}: greedy continuation differs");
-        assert_eq!(
-            batched, expected.greedy,
-            "{case}: batched (left-padded) greedy continuation differs"
-        );
+        // Dynamic NTK rescales by the longest position in the *batch* (in transformers too), so a batch of
+        // different lengths legitimately differs from one-prompt-at-a-time decoding.
+        if case != "dynamic_rope" {
+            assert_eq!(
+                batched, expected.greedy,
+                "{case}: batched (left-padded) greedy continuation differs"
+            );
+        }
     }
 }
 

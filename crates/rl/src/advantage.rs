@@ -31,7 +31,10 @@ pub struct AdvantageOptions {
 
 impl Default for AdvantageOptions {
     fn default() -> Self {
-        Self { scaling: RewardScaling::Group, std_epsilon: 1e-4 }
+        Self {
+            scaling: RewardScaling::Group,
+            std_epsilon: 1e-4,
+        }
     }
 }
 
@@ -117,7 +120,8 @@ pub fn outcome_advantages(
                 None => centred,
             });
         }
-        out.zero_variance.push(group.iter().all(|r| (r - group[0]).abs() <= 1e-12));
+        out.zero_variance
+            .push(group.iter().all(|r| (r - group[0]).abs() <= 1e-12));
         out.group_mean.push(mean);
         out.group_std.push(std);
     }
@@ -144,7 +148,10 @@ pub fn process_advantages(
     lengths: &[usize],
     options: &AdvantageOptions,
 ) -> anyhow::Result<Vec<Vec<f64>>> {
-    anyhow::ensure!(steps.len() == lengths.len(), "steps and lengths differ in number of outputs");
+    anyhow::ensure!(
+        steps.len() == lengths.len(),
+        "steps and lengths differ in number of outputs"
+    );
     let all: Vec<f64> = steps.iter().flatten().map(|s| s.reward).collect();
     let (mean, std) = mean_std(&all);
     let normalise = |r: f64| match options.scaling {
@@ -156,8 +163,15 @@ pub fn process_advantages(
         let mut adv = vec![0.0; len];
         let mut previous_end = None;
         for s in output_steps {
-            anyhow::ensure!(s.end_token < len.max(1), "output {i}: step ends at token {} ≥ length {len}", s.end_token);
-            anyhow::ensure!(previous_end.is_none_or(|p| p < s.end_token), "output {i}: steps not strictly ordered");
+            anyhow::ensure!(
+                s.end_token < len.max(1),
+                "output {i}: step ends at token {} ≥ length {len}",
+                s.end_token
+            );
+            anyhow::ensure!(
+                previous_end.is_none_or(|p| p < s.end_token),
+                "output {i}: steps not strictly ordered"
+            );
             previous_end = Some(s.end_token);
         }
         // Suffix sum over steps: walk steps from last to first, filling the tokens each one covers.
@@ -202,7 +216,10 @@ mod tests {
     #[test]
     fn dr_grpo_only_centres() {
         let r = [2.0, 0.0, 1.0];
-        let opts = AdvantageOptions { scaling: RewardScaling::None, ..Default::default() };
+        let opts = AdvantageOptions {
+            scaling: RewardScaling::None,
+            ..Default::default()
+        };
         let a = outcome_advantages(&r, 3, &opts).unwrap();
         assert_eq!(a.advantages, vec![1.0, -1.0, 0.0]);
     }
@@ -210,7 +227,10 @@ mod tests {
     #[test]
     fn batch_scaling_uses_batch_std() {
         let r = [1.0, 0.0, 3.0, 3.0];
-        let opts = AdvantageOptions { scaling: RewardScaling::Batch, std_epsilon: 0.0 };
+        let opts = AdvantageOptions {
+            scaling: RewardScaling::Batch,
+            std_epsilon: 0.0,
+        };
         let a = outcome_advantages(&r, 2, &opts).unwrap();
         let (_, s) = mean_std(&r);
         assert!(close(a.advantages[0], 0.5 / s));
@@ -228,10 +248,25 @@ mod tests {
         // Output B: 3 tokens, one step ending at token 2 with reward 1... and a trailing token-free tail none.
         // R = {1, 0, 1}: mean 2/3, unbiased std = sqrt(1/3). Without ε for a clean check.
         let steps = vec![
-            vec![StepReward { end_token: 1, reward: 1.0 }, StepReward { end_token: 4, reward: 0.0 }],
-            vec![StepReward { end_token: 1, reward: 1.0 }],
+            vec![
+                StepReward {
+                    end_token: 1,
+                    reward: 1.0,
+                },
+                StepReward {
+                    end_token: 4,
+                    reward: 0.0,
+                },
+            ],
+            vec![StepReward {
+                end_token: 1,
+                reward: 1.0,
+            }],
         ];
-        let opts = AdvantageOptions { scaling: RewardScaling::Group, std_epsilon: 0.0 };
+        let opts = AdvantageOptions {
+            scaling: RewardScaling::Group,
+            std_epsilon: 0.0,
+        };
         let adv = process_advantages(&steps, &[5, 3], &opts).unwrap();
         let s = (1.0f64 / 3.0).sqrt();
         let hi = (1.0 - 2.0 / 3.0) / s; // normalised reward of a correct step
@@ -241,12 +276,25 @@ mod tests {
             assert!(close(*g, w), "{:?}", adv[0]);
         }
         // Output B: tokens 0..=1 covered by its one step, token 2 after the last step gets 0.
-        assert!(close(adv[1][0], hi) && close(adv[1][1], hi) && adv[1][2] == 0.0, "{:?}", adv[1]);
+        assert!(
+            close(adv[1][0], hi) && close(adv[1][1], hi) && adv[1][2] == 0.0,
+            "{:?}",
+            adv[1]
+        );
     }
 
     #[test]
     fn process_rejects_unordered_steps() {
-        let steps = vec![vec![StepReward { end_token: 3, reward: 1.0 }, StepReward { end_token: 1, reward: 0.0 }]];
+        let steps = vec![vec![
+            StepReward {
+                end_token: 3,
+                reward: 1.0,
+            },
+            StepReward {
+                end_token: 1,
+                reward: 0.0,
+            },
+        ]];
         assert!(process_advantages(&steps, &[5], &AdvantageOptions::default()).is_err());
     }
 }

@@ -55,7 +55,12 @@ pub struct ModelSection {
 
 impl Default for ModelSection {
     fn default() -> Self {
-        Self { path: PathBuf::new(), reference: None, device: "auto".into(), precision: "bf16".into() }
+        Self {
+            path: PathBuf::new(),
+            reference: None,
+            device: "auto".into(),
+            precision: "bf16".into(),
+        }
     }
 }
 
@@ -92,8 +97,8 @@ impl Default for TaskSection {
             train_size: 20_000,
             eval_size: 500,
             arithmetic: ArithmeticOptions::default(),
-            prompt_template: "{question}\nThink step by step, then finish with \"The answer is N.\" where N is a number."
-                .into(),
+            prompt_template:
+                "{question}\nThink step by step, then finish with \"The answer is N.\" where N is a number.".into(),
             system_prompt: None,
             chat_template: true,
         }
@@ -166,7 +171,15 @@ pub struct OptimSection {
 
 impl Default for OptimSection {
     fn default() -> Self {
-        Self { lr: 1e-6, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0, max_grad_norm: 1.0, warmup_steps: 0 }
+        Self {
+            lr: 1e-6,
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            max_grad_norm: 1.0,
+            warmup_steps: 0,
+        }
     }
 }
 
@@ -184,7 +197,11 @@ pub struct EvalSection {
 
 impl Default for EvalSection {
     fn default() -> Self {
-        Self { every: 10, max_new_tokens: 512, batch_size: 64 }
+        Self {
+            every: 10,
+            max_new_tokens: 512,
+            batch_size: 64,
+        }
     }
 }
 
@@ -202,7 +219,11 @@ pub struct OutputSection {
 
 impl Default for OutputSection {
     fn default() -> Self {
-        Self { dir: PathBuf::from("runs/grpo"), checkpoint_every: 50, log_samples: 2 }
+        Self {
+            dir: PathBuf::from("runs/grpo"),
+            checkpoint_every: 50,
+            log_samples: 2,
+        }
     }
 }
 
@@ -210,12 +231,14 @@ impl GrpoConfig {
     /// Reads `path` and applies `--set key=value` overrides (dotted keys; values parsed as TOML, else strings).
     pub fn load(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-        let mut value: toml::Value = toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        let mut value: toml::Value =
+            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
         for o in overrides {
             apply_override(&mut value, o)?;
         }
-        let config: GrpoConfig =
-            value.try_into().with_context(|| format!("invalid config {} (after --set overrides)", path.display()))?;
+        let config: GrpoConfig = value
+            .try_into()
+            .with_context(|| format!("invalid config {} (after --set overrides)", path.display()))?;
         config.validate()?;
         Ok(config)
     }
@@ -223,24 +246,36 @@ impl GrpoConfig {
     /// Checks the combinations that would otherwise fail deep inside a run.
     pub fn validate(&self) -> anyhow::Result<()> {
         let g = &self.grpo;
-        anyhow::ensure!(g.group_size >= 2, "grpo.group_size must be ≥ 2 (advantages are relative to the group)");
+        anyhow::ensure!(
+            g.group_size >= 2,
+            "grpo.group_size must be ≥ 2 (advantages are relative to the group)"
+        );
         anyhow::ensure!(g.questions_per_step >= 1, "grpo.questions_per_step must be ≥ 1");
         anyhow::ensure!(g.updates_per_stage >= 1, "grpo.updates_per_stage (μ) must be ≥ 1");
         anyhow::ensure!(g.micro_batch_size >= 1, "grpo.micro_batch_size must be ≥ 1");
-        anyhow::ensure!(g.loss.epsilon > 0.0 && g.loss.epsilon < 1.0, "grpo.loss.epsilon must be in (0, 1)");
+        anyhow::ensure!(
+            g.loss.epsilon > 0.0 && g.loss.epsilon < 1.0,
+            "grpo.loss.epsilon must be in (0, 1)"
+        );
         anyhow::ensure!(g.loss.beta >= 0.0, "grpo.loss.beta must be ≥ 0");
         anyhow::ensure!(
             g.estimator == AdvantageEstimator::Outcome,
             "grpo.estimator = process needs a process reward model, which `rl grpo` does not load yet"
         );
         anyhow::ensure!(self.optim.lr > 0.0, "optim.lr must be positive");
-        anyhow::ensure!(matches!(self.model.precision.as_str(), "bf16" | "f32"), "model.precision: bf16 or f32");
+        anyhow::ensure!(
+            matches!(self.model.precision.as_str(), "bf16" | "f32"),
+            "model.precision: bf16 or f32"
+        );
         anyhow::ensure!(
             matches!(self.task.kind.as_str(), "arithmetic" | "gsm8k" | "jsonl"),
             "task.kind {:?}: expected arithmetic, gsm8k or jsonl",
             self.task.kind
         );
-        anyhow::ensure!(self.task.prompt_template.contains("{question}"), "task.prompt_template lacks {{question}}");
+        anyhow::ensure!(
+            self.task.prompt_template.contains("{question}"),
+            "task.prompt_template lacks {{question}}"
+        );
         Ok(())
     }
 }
@@ -260,10 +295,16 @@ pub fn apply_override(root: &mut toml::Value, assignment: &str) -> anyhow::Resul
     let mut node = root;
     let parts: Vec<&str> = key.split('.').collect();
     for part in &parts[..parts.len() - 1] {
-        let table = node.as_table_mut().with_context(|| format!("--set {key}: {part} is not a table"))?;
-        node = table.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let table = node
+            .as_table_mut()
+            .with_context(|| format!("--set {key}: {part} is not a table"))?;
+        node = table
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
     }
-    let table = node.as_table_mut().with_context(|| format!("--set {key}: parent is not a table"))?;
+    let table = node
+        .as_table_mut()
+        .with_context(|| format!("--set {key}: parent is not a table"))?;
     table.insert(parts[parts.len() - 1].to_string(), value);
     Ok(())
 }
@@ -317,7 +358,14 @@ mod tests {
         let c = GrpoConfig::load(&p, &["model.path=/x".into()]).unwrap();
         let d = GrpoConfig::default();
         assert_eq!(c.optim, d.optim);
-        assert_eq!(c.grpo, GrpoSection { steps: c.grpo.steps, micro_batch_size: c.grpo.micro_batch_size, ..d.grpo });
+        assert_eq!(
+            c.grpo,
+            GrpoSection {
+                steps: c.grpo.steps,
+                micro_batch_size: c.grpo.micro_batch_size,
+                ..d.grpo
+            }
+        );
         assert_eq!(c.rollout.max_new_tokens, 1024);
     }
 }

@@ -78,7 +78,10 @@ pub struct StepTotals {
 impl StepTotals {
     /// Totals of a single batch given its `[B, T]` loss mask (one micro-batch per step).
     pub fn of_mask(mask: &Tensor) -> Self {
-        Self { sequences: mask.size()[0] as f64, tokens: mask.to_kind(Kind::Double).sum(Kind::Double).double_value(&[]) }
+        Self {
+            sequences: mask.size()[0] as f64,
+            tokens: mask.to_kind(Kind::Double).sum(Kind::Double).double_value(&[]),
+        }
     }
 }
 
@@ -118,7 +121,11 @@ pub fn grpo_loss(terms: &PolicyTerms, options: &GrpoLossOptions, totals: StepTot
         Some(old) => old.shallow_clone(),
         None => logp.detach(),
     };
-    let advantages = if terms.advantages.dim() == 1 { terms.advantages.unsqueeze(1) } else { terms.advantages.shallow_clone() };
+    let advantages = if terms.advantages.dim() == 1 {
+        terms.advantages.unsqueeze(1)
+    } else {
+        terms.advantages.shallow_clone()
+    };
     let ratio = (logp - &old).exp();
     let clipped = ratio.clamp(1.0 - options.epsilon, 1.0 + options.epsilon_high());
     let surrogate = (&ratio * &advantages).minimum(&(&clipped * &advantages));
@@ -137,7 +144,11 @@ pub fn grpo_loss(terms: &PolicyTerms, options: &GrpoLossOptions, totals: StepTot
             Some(kl)
         }
         None => {
-            anyhow::ensure!(options.beta == 0.0, "β = {} needs reference log-probabilities", options.beta);
+            anyhow::ensure!(
+                options.beta == 0.0,
+                "β = {} needs reference log-probabilities",
+                options.beta
+            );
             None
         }
     };
@@ -159,10 +170,25 @@ pub fn grpo_loss(terms: &PolicyTerms, options: &GrpoLossOptions, totals: StepTot
     let tokens = mask.sum(Kind::Float);
     let denom = tokens.clamp_min(1.0);
     let masked_mean = |t: &Tensor| (t * &mask).sum(Kind::Float) / &denom;
-    let low = ratio.lt(1.0 - options.epsilon).logical_and(&advantages.lt(0.0)).to_kind(Kind::Float);
-    let high = ratio.gt(1.0 + options.epsilon_high()).logical_and(&advantages.gt(0.0)).to_kind(Kind::Float);
-    let kl_mean = kl.as_ref().map(|k| masked_mean(&k.detach())).unwrap_or_else(|| Tensor::zeros([], (Kind::Float, mask.device())));
-    Ok(GrpoLossOutput { loss, kl: kl_mean, clip_low: masked_mean(&low), clip_high: masked_mean(&high), tokens })
+    let low = ratio
+        .lt(1.0 - options.epsilon)
+        .logical_and(&advantages.lt(0.0))
+        .to_kind(Kind::Float);
+    let high = ratio
+        .gt(1.0 + options.epsilon_high())
+        .logical_and(&advantages.gt(0.0))
+        .to_kind(Kind::Float);
+    let kl_mean = kl
+        .as_ref()
+        .map(|k| masked_mean(&k.detach()))
+        .unwrap_or_else(|| Tensor::zeros([], (Kind::Float, mask.device())));
+    Ok(GrpoLossOutput {
+        loss,
+        kl: kl_mean,
+        clip_low: masked_mean(&low),
+        clip_high: masked_mean(&high),
+        tokens,
+    })
 }
 
 #[cfg(test)]
@@ -180,8 +206,17 @@ mod tests {
         let logp = t(&[-1.0, -2.0, -0.5, -0.1, -0.3, -0.7], [2, 3]).set_requires_grad(true);
         let adv = Tensor::from_slice(&[1.0f32, -2.0]);
         let mask = t(&[1.0, 1.0, 0.0, 1.0, 1.0, 1.0], [2, 3]);
-        let terms = PolicyTerms { logprobs: &logp, old_logprobs: None, ref_logprobs: None, advantages: &adv, mask: &mask };
-        let opts = GrpoLossOptions { beta: 0.0, ..Default::default() };
+        let terms = PolicyTerms {
+            logprobs: &logp,
+            old_logprobs: None,
+            ref_logprobs: None,
+            advantages: &adv,
+            mask: &mask,
+        };
+        let opts = GrpoLossOptions {
+            beta: 0.0,
+            ..Default::default()
+        };
         let out = grpo_loss(&terms, &opts, StepTotals::of_mask(&mask)).unwrap();
         assert!((out.loss.double_value(&[]) - 0.5).abs() < 1e-6);
         out.loss.backward();
@@ -199,8 +234,17 @@ mod tests {
         let old = t(&[-0.5, 0.5], [1, 2]);
         let adv = Tensor::from_slice(&[1.0f32]);
         let mask = Tensor::ones([1, 2], (Kind::Float, Device::Cpu));
-        let terms = PolicyTerms { logprobs: &logp, old_logprobs: Some(&old), ref_logprobs: None, advantages: &adv, mask: &mask };
-        let opts = GrpoLossOptions { beta: 0.0, ..Default::default() };
+        let terms = PolicyTerms {
+            logprobs: &logp,
+            old_logprobs: Some(&old),
+            ref_logprobs: None,
+            advantages: &adv,
+            mask: &mask,
+        };
+        let opts = GrpoLossOptions {
+            beta: 0.0,
+            ..Default::default()
+        };
         let out = grpo_loss(&terms, &opts, StepTotals::of_mask(&mask)).unwrap();
         let want = -(1.2 + (-0.5f64).exp()) / 2.0;
         assert!((out.loss.double_value(&[]) - want).abs() < 1e-6);
@@ -219,8 +263,17 @@ mod tests {
         let reference = t(&[-1.5], [1, 1]);
         let adv = Tensor::from_slice(&[0.0f32]);
         let mask = Tensor::ones([1, 1], (Kind::Float, Device::Cpu));
-        let terms = PolicyTerms { logprobs: &logp, old_logprobs: None, ref_logprobs: Some(&reference), advantages: &adv, mask: &mask };
-        let opts = GrpoLossOptions { beta: 0.5, ..Default::default() };
+        let terms = PolicyTerms {
+            logprobs: &logp,
+            old_logprobs: None,
+            ref_logprobs: Some(&reference),
+            advantages: &adv,
+            mask: &mask,
+        };
+        let opts = GrpoLossOptions {
+            beta: 0.5,
+            ..Default::default()
+        };
         let out = grpo_loss(&terms, &opts, StepTotals::of_mask(&mask)).unwrap();
         let kl = (-0.5f64).exp() + 0.5 - 1.0;
         assert!((out.kl.double_value(&[]) - kl).abs() < 1e-6);
@@ -237,12 +290,27 @@ mod tests {
         let old = &logp + Tensor::randn([4, 5], (Kind::Float, Device::Cpu)) * 0.2;
         let reference = &logp + Tensor::randn([4, 5], (Kind::Float, Device::Cpu)) * 0.2;
         let adv = Tensor::from_slice(&[1.0f32, -0.5, 0.3, -1.2]);
-        let mask = t(&[1., 1., 1., 0., 0., 1., 1., 1., 1., 1., 1., 0., 0., 0., 0., 1., 1., 1., 1., 0.], [4, 5]);
+        let mask = t(
+            &[
+                1., 1., 1., 0., 0., 1., 1., 1., 1., 1., 1., 0., 0., 0., 0., 1., 1., 1., 1., 0.,
+            ],
+            [4, 5],
+        );
         let totals = StepTotals::of_mask(&mask);
         for aggregation in [LossAggregation::Grpo, LossAggregation::Dapo, LossAggregation::DrGrpo] {
-            let opts = GrpoLossOptions { aggregation, max_completion_length: 5, ..Default::default() };
+            let opts = GrpoLossOptions {
+                aggregation,
+                max_completion_length: 5,
+                ..Default::default()
+            };
             let full = grpo_loss(
-                &PolicyTerms { logprobs: &logp, old_logprobs: Some(&old), ref_logprobs: Some(&reference), advantages: &adv, mask: &mask },
+                &PolicyTerms {
+                    logprobs: &logp,
+                    old_logprobs: Some(&old),
+                    ref_logprobs: Some(&reference),
+                    advantages: &adv,
+                    mask: &mask,
+                },
                 &opts,
                 totals,
             )
@@ -253,7 +321,13 @@ mod tests {
             for (start, len) in [(0, 1), (1, 3)] {
                 let n = |x: &Tensor| x.narrow(0, start, len);
                 let (lp, o, r, a, m) = (n(&logp), n(&old), n(&reference), n(&adv), n(&mask));
-                let terms = PolicyTerms { logprobs: &lp, old_logprobs: Some(&o), ref_logprobs: Some(&r), advantages: &a, mask: &m };
+                let terms = PolicyTerms {
+                    logprobs: &lp,
+                    old_logprobs: Some(&o),
+                    ref_logprobs: Some(&r),
+                    advantages: &a,
+                    mask: &m,
+                };
                 parts += grpo_loss(&terms, &opts, totals).unwrap().loss.double_value(&[]);
             }
             assert!((full - parts).abs() < 1e-6, "{aggregation:?}: {full} vs {parts}");
@@ -264,7 +338,21 @@ mod tests {
     fn beta_without_reference_is_an_error() {
         let logp = Tensor::zeros([1, 1], (Kind::Float, Device::Cpu));
         let adv = Tensor::zeros([1], (Kind::Float, Device::Cpu));
-        let terms = PolicyTerms { logprobs: &logp, old_logprobs: None, ref_logprobs: None, advantages: &adv, mask: &logp };
-        assert!(grpo_loss(&terms, &GrpoLossOptions::default(), StepTotals { sequences: 1.0, tokens: 1.0 }).is_err());
+        let terms = PolicyTerms {
+            logprobs: &logp,
+            old_logprobs: None,
+            ref_logprobs: None,
+            advantages: &adv,
+            mask: &logp,
+        };
+        assert!(grpo_loss(
+            &terms,
+            &GrpoLossOptions::default(),
+            StepTotals {
+                sequences: 1.0,
+                tokens: 1.0
+            }
+        )
+        .is_err());
     }
 }

@@ -66,7 +66,10 @@ impl JsonlWriter {
             .append(true)
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
-        Ok(Self { path: path.to_path_buf(), file })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+        })
     }
 
     /// Writes one record.
@@ -121,15 +124,24 @@ pub fn plot_curves(metrics: &[StepMetrics], baseline_eval: Option<f64>, path: &P
     let max_step = metrics.iter().map(|m| m.step).max().unwrap_or(1).max(1) as f64;
     let reward: Vec<(f64, f64)> = metrics.iter().map(|m| (m.step as f64, m.reward_mean)).collect();
     let mut eval: Vec<(f64, f64)> = baseline_eval.map(|a| vec![(0.0, a)]).unwrap_or_default();
-    eval.extend(metrics.iter().filter_map(|m| m.eval_accuracy.map(|a| (m.step as f64, a))));
+    eval.extend(
+        metrics
+            .iter()
+            .filter_map(|m| m.eval_accuracy.map(|a| (m.step as f64, a))),
+    );
     let ymax = reward.iter().chain(&eval).map(|p| p.1).fold(1.0f64, f64::max);
     let ymin = reward.iter().chain(&eval).map(|p| p.1).fold(0.0f64, f64::min);
     let mut builder = ChartBuilder::on(&root);
-    builder.margin(15).x_label_area_size(if labels { 35 } else { 5 }).y_label_area_size(if labels { 50 } else { 5 });
+    builder
+        .margin(15)
+        .x_label_area_size(if labels { 35 } else { 5 })
+        .y_label_area_size(if labels { 50 } else { 5 });
     if labels {
         builder.caption("GRPO: training reward and held-out accuracy", ("sans-serif", 22));
     }
-    let mut chart = builder.build_cartesian_2d(0.0..max_step, ymin..ymax).map_err(|e| anyhow::anyhow!("plot: {e}"))?;
+    let mut chart = builder
+        .build_cartesian_2d(0.0..max_step, ymin..ymax)
+        .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
     let mut mesh = chart.configure_mesh();
     if labels {
         mesh.x_desc("step").y_desc("reward / accuracy");
@@ -137,15 +149,21 @@ pub fn plot_curves(metrics: &[StepMetrics], baseline_eval: Option<f64>, path: &P
         mesh.disable_x_axis().disable_y_axis();
     }
     mesh.draw().map_err(|e| anyhow::anyhow!("plot: {e}"))?;
-    let series = chart.draw_series(LineSeries::new(reward, &BLUE)).map_err(|e| anyhow::anyhow!("plot: {e}"))?;
+    let series = chart
+        .draw_series(LineSeries::new(reward, &BLUE))
+        .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
     if labels {
-        series.label("train reward (mean)").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+        series
+            .label("train reward (mean)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
     }
     let series = chart
         .draw_series(LineSeries::new(eval.clone(), RED.stroke_width(2)))
         .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
     if labels {
-        series.label("held-out accuracy").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+        series
+            .label("held-out accuracy")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
     }
     chart
         .draw_series(eval.iter().map(|p| Circle::new(*p, 3, RED.filled())))
@@ -158,7 +176,8 @@ pub fn plot_curves(metrics: &[StepMetrics], baseline_eval: Option<f64>, path: &P
             .draw()
             .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
     }
-    root.present().map_err(|e| anyhow::anyhow!("plot {}: {e}", path.display()))?;
+    root.present()
+        .map_err(|e| anyhow::anyhow!("plot {}: {e}", path.display()))?;
     Ok(())
 }
 
@@ -180,7 +199,12 @@ mod tests {
             };
             w.write(&m).unwrap();
         }
-        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"garbage\n").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"garbage\n")
+            .unwrap();
         let back = read_metrics(&path).unwrap();
         assert_eq!(back.len(), 5);
         assert_eq!(back[1].eval_accuracy, Some(0.3));

@@ -51,8 +51,16 @@ impl Models {
         }
         let aux_kind = if low_precision { Kind::BFloat16 } else { Kind::Float };
         let policy = load_model(&section.path, device, Kind::Float)?;
-        anyhow::ensure!(policy.tokenizer.is_some(), "{} carries no tokenizer", section.path.display());
-        let rollout = if low_precision { Some(load_model(&section.path, device, Kind::BFloat16)?) } else { None };
+        anyhow::ensure!(
+            policy.tokenizer.is_some(),
+            "{} carries no tokenizer",
+            section.path.display()
+        );
+        let rollout = if low_precision {
+            Some(load_model(&section.path, device, Kind::BFloat16)?)
+        } else {
+            None
+        };
         let reference = if need_reference {
             let path = section.reference.as_deref().unwrap_or(&section.path);
             let mut r = load_model(path, device, aux_kind)?;
@@ -61,14 +69,26 @@ impl Models {
         } else {
             None
         };
-        Ok(Self { policy, rollout, reference, device, autocast: low_precision.then_some(Kind::BFloat16) })
+        Ok(Self {
+            policy,
+            rollout,
+            reference,
+            device,
+            autocast: low_precision.then_some(Kind::BFloat16),
+        })
     }
 
     /// Assembles models built elsewhere (tests, iterative RL); the policy must carry its tokenizer.
     pub fn from_parts(policy: LoadedModel, reference: Option<LoadedModel>) -> anyhow::Result<Self> {
         anyhow::ensure!(policy.tokenizer.is_some(), "the policy carries no tokenizer");
         let device = policy.model.device();
-        Ok(Self { policy, rollout: None, reference, device, autocast: None })
+        Ok(Self {
+            policy,
+            rollout: None,
+            reference,
+            device,
+            autocast: None,
+        })
     }
 
     /// The policy's tokenizer.
@@ -87,7 +107,9 @@ impl Models {
         let _guard = tch::no_grad_guard();
         let src = self.policy.vs.variables();
         for (name, mut dst) in rollout.vs.variables() {
-            let s = src.get(&name).with_context(|| format!("rollout copy has {name}, the policy does not"))?;
+            let s = src
+                .get(&name)
+                .with_context(|| format!("rollout copy has {name}, the policy does not"))?;
             dst.copy_(s);
         }
         Ok(())
@@ -95,11 +117,15 @@ impl Models {
 
     /// Resets the reference policy to the current policy (iterative RL, Algorithm 1).
     pub fn reset_reference(&self) -> anyhow::Result<()> {
-        let Some(reference) = &self.reference else { return Ok(()) };
+        let Some(reference) = &self.reference else {
+            return Ok(());
+        };
         let _guard = tch::no_grad_guard();
         let src = self.policy.vs.variables();
         for (name, mut dst) in reference.vs.variables() {
-            let s = src.get(&name).with_context(|| format!("reference has {name}, the policy does not"))?;
+            let s = src
+                .get(&name)
+                .with_context(|| format!("reference has {name}, the policy does not"))?;
             dst.copy_(s);
         }
         Ok(())

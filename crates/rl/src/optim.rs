@@ -26,7 +26,13 @@ impl AdamW {
         let exp_avg = vars.iter().map(|(_, t)| t.zeros_like().detach()).collect();
         let exp_avg_sq = vars.iter().map(|(_, t)| t.zeros_like().detach()).collect();
         let (names, params) = vars.into_iter().unzip();
-        Self { names, params, exp_avg, exp_avg_sq, step: 0 }
+        Self {
+            names,
+            params,
+            exp_avg,
+            exp_avg_sq,
+            step: 0,
+        }
     }
 
     /// Zeroes all gradients.
@@ -43,7 +49,10 @@ impl AdamW {
         if grads.is_empty() {
             return 0.0;
         }
-        let sq: Vec<Tensor> = grads.iter().map(|g| g.to_kind(Kind::Float).square().sum(Kind::Float)).collect();
+        let sq: Vec<Tensor> = grads
+            .iter()
+            .map(|g| g.to_kind(Kind::Float).square().sum(Kind::Float))
+            .collect();
         let norm = Tensor::stack(&sq, 0).sum(Kind::Float).sqrt().double_value(&[]);
         if max_norm > 0.0 && norm > max_norm {
             let scale = max_norm / (norm + 1e-6);
@@ -58,8 +67,11 @@ impl AdamW {
     pub fn update(&mut self, lr: f64, beta1: f64, beta2: f64, eps: f64, weight_decay: f64) -> anyhow::Result<()> {
         let _guard = tch::no_grad_guard();
         self.step += 1;
-        let grads: Vec<Tensor> =
-            self.params.iter().map(|p| if p.grad().defined() { p.grad() } else { p.zeros_like() }).collect();
+        let grads: Vec<Tensor> = self
+            .params
+            .iter()
+            .map(|p| if p.grad().defined() { p.grad() } else { p.zeros_like() })
+            .collect();
         seekmath_shim::fused_adamw(
             &self.params,
             &grads,
@@ -94,14 +106,20 @@ impl AdamW {
             .collect();
         let _guard = tch::no_grad_guard();
         for (i, n) in self.names.iter().enumerate() {
-            for (prefix, dst) in [("exp_avg", &mut self.exp_avg[i]), ("exp_avg_sq", &mut self.exp_avg_sq[i])] {
+            for (prefix, dst) in [
+                ("exp_avg", &mut self.exp_avg[i]),
+                ("exp_avg_sq", &mut self.exp_avg_sq[i]),
+            ] {
                 let src = loaded
                     .get(&format!("{prefix}.{n}"))
                     .with_context(|| format!("{}: missing {prefix}.{n}", path.display()))?;
                 dst.copy_(src);
             }
         }
-        self.step = loaded.get("step").with_context(|| format!("{}: missing step", path.display()))?.int64_value(&[0]);
+        self.step = loaded
+            .get("step")
+            .with_context(|| format!("{}: missing step", path.display()))?
+            .int64_value(&[0]);
         Ok(())
     }
 }

@@ -82,7 +82,13 @@ fn sigmoid(x: f64) -> f64 {
 /// DPO's gradient coefficients `(chosen, rejected)` for one pair, from sequence log-probabilities under the policy
 /// and the reference: the exact gradient of `−log σ(β·(Δ⁺ − Δ⁻))`, `Δ = log π − log π_ref`, with respect to
 /// `log π(o⁺)` and `log π(o⁻)`, negated (ascent direction). The paper writes it without the constant β.
-pub fn dpo_coefficients(beta: f64, policy_chosen: f64, policy_rejected: f64, ref_chosen: f64, ref_rejected: f64) -> (f64, f64) {
+pub fn dpo_coefficients(
+    beta: f64,
+    policy_chosen: f64,
+    policy_rejected: f64,
+    ref_chosen: f64,
+    ref_rejected: f64,
+) -> (f64, f64) {
     let margin = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected));
     let w = beta * sigmoid(-margin);
     (w, -w)
@@ -125,7 +131,10 @@ mod tests {
         assert_eq!(rft_coefficients(&[true, false, true]), vec![1.0, 0.0, 1.0]);
         assert_eq!(Method::Rft.data_source(), DataSource::Offline);
         assert_eq!(Method::OnlineRft.data_source(), DataSource::Online);
-        assert_eq!(Method::Rft.gradient_coefficient(), Method::OnlineRft.gradient_coefficient());
+        assert_eq!(
+            Method::Rft.gradient_coefficient(),
+            Method::OnlineRft.gradient_coefficient()
+        );
     }
 
     /// GAE by its definition `A_t = Σ_l (γλ)^l δ_{t+l}`, written independently of the recursion.
@@ -133,7 +142,9 @@ mod tests {
         let n = rewards.len();
         let v = |t: usize| if t < n { values[t] } else { 0.0 };
         let delta: Vec<f64> = (0..n).map(|t| rewards[t] + gamma * v(t + 1) - v(t)).collect();
-        (0..n).map(|t| (t..n).map(|k| (gamma * lambda).powi((k - t) as i32) * delta[k]).sum()).collect()
+        (0..n)
+            .map(|t| (t..n).map(|k| (gamma * lambda).powi((k - t) as i32) * delta[k]).sum())
+            .collect()
     }
 
     #[test]
@@ -179,9 +190,21 @@ mod tests {
         let reference = Tensor::from_slice(&[rlp as f32]).view([1, 1]);
         let a = Tensor::from_slice(&[adv as f32]);
         let mask = Tensor::ones([1, 1], (Kind::Float, tch::Device::Cpu));
-        let terms = PolicyTerms { logprobs: &logp, old_logprobs: None, ref_logprobs: Some(&reference), advantages: &a, mask: &mask };
-        let opts = GrpoLossOptions { beta, ..Default::default() };
-        grpo_loss(&terms, &opts, StepTotals::of_mask(&mask)).unwrap().loss.backward();
+        let terms = PolicyTerms {
+            logprobs: &logp,
+            old_logprobs: None,
+            ref_logprobs: Some(&reference),
+            advantages: &a,
+            mask: &mask,
+        };
+        let opts = GrpoLossOptions {
+            beta,
+            ..Default::default()
+        };
+        grpo_loss(&terms, &opts, StepTotals::of_mask(&mask))
+            .unwrap()
+            .loss
+            .backward();
         let ascent = -logp.grad().double_value(&[0, 0]);
         assert!((ascent - grpo_coefficient(adv, beta, lp, rlp)).abs() < 1e-6);
     }

@@ -103,7 +103,11 @@ impl VerifierReward {
             "choice" => AnswerKind::Choice,
             other => anyhow::bail!("reward.answer_kind {other:?}: expected number, expression or choice"),
         };
-        Ok(Self { verifier: Verifier::new(Mode::Strict), kind, config })
+        Ok(Self {
+            verifier: Verifier::new(Mode::Strict),
+            kind,
+            config,
+        })
     }
 
     /// The answer this reward reads from `completion`, if any.
@@ -121,15 +125,24 @@ impl RewardFunction for VerifierReward {
     }
 
     fn score(&self, input: &RewardInput) -> RewardOutput {
-        let correct = self.extract(input.completion).is_some_and(|pred| self.verifier.is_equivalent(&pred, input.reference));
-        let mut reward = if correct { self.config.correct } else { self.config.incorrect };
+        let correct = self
+            .extract(input.completion)
+            .is_some_and(|pred| self.verifier.is_equivalent(&pred, input.reference));
+        let mut reward = if correct {
+            self.config.correct
+        } else {
+            self.config.incorrect
+        };
         if self.config.format_bonus != 0.0 && extract::primary_answer(input.completion.trim()).is_some() {
             reward += self.config.format_bonus;
         }
         if input.truncated {
             reward -= self.config.truncation_penalty;
         }
-        RewardOutput { reward, correct: Some(correct) }
+        RewardOutput {
+            reward,
+            correct: Some(correct),
+        }
     }
 }
 
@@ -152,7 +165,10 @@ impl RewardFunction for WeightedRewards {
     }
 
     fn score(&self, input: &RewardInput) -> RewardOutput {
-        let mut out = RewardOutput { reward: 0.0, correct: None };
+        let mut out = RewardOutput {
+            reward: 0.0,
+            correct: None,
+        };
         for (w, f) in &self.parts {
             let r = f.score(input);
             out.reward += w * r.reward;
@@ -167,7 +183,12 @@ mod tests {
     use super::*;
 
     fn input<'a>(completion: &'a str, reference: &'a str, truncated: bool) -> RewardInput<'a> {
-        RewardInput { question: "q", completion, reference, truncated }
+        RewardInput {
+            question: "q",
+            completion,
+            reference,
+            truncated,
+        }
     }
 
     #[test]
@@ -175,7 +196,13 @@ mod tests {
         let r = VerifierReward::new(VerifierRewardConfig::default()).unwrap();
         assert_eq!(r.score(&input("3 + 4 = 7. The answer is 7.", "7", false)).reward, 1.0);
         assert_eq!(r.score(&input("The answer is \\boxed{7.0}", "7", false)).reward, 1.0);
-        assert_eq!(r.score(&input("The answer is 8.", "7", false)), RewardOutput { reward: 0.0, correct: Some(false) });
+        assert_eq!(
+            r.score(&input("The answer is 8.", "7", false)),
+            RewardOutput {
+                reward: 0.0,
+                correct: Some(false)
+            }
+        );
         assert_eq!(r.score(&input("", "7", false)).reward, 0.0);
         // Lenient extraction falls back to the last number.
         assert_eq!(r.score(&input("so we get 7", "7", false)).reward, 1.0);
@@ -198,7 +225,11 @@ mod tests {
     #[test]
     fn weighted_sum_combines() {
         let a = VerifierReward::new(VerifierRewardConfig::default()).unwrap();
-        let b = VerifierReward::new(VerifierRewardConfig { correct: 2.0, ..Default::default() }).unwrap();
+        let b = VerifierReward::new(VerifierRewardConfig {
+            correct: 2.0,
+            ..Default::default()
+        })
+        .unwrap();
         let w = WeightedRewards::new(vec![(0.5, Box::new(a)), (0.25, Box::new(b))]);
         let out = w.score(&input("The answer is 7", "7", false));
         assert!((out.reward - 1.0).abs() < 1e-12);
@@ -207,7 +238,10 @@ mod tests {
 
     #[test]
     fn unknown_answer_kind_is_rejected() {
-        let cfg = VerifierRewardConfig { answer_kind: "poem".into(), ..Default::default() };
+        let cfg = VerifierRewardConfig {
+            answer_kind: "poem".into(),
+            ..Default::default()
+        };
         assert!(VerifierReward::new(cfg).is_err());
     }
 }

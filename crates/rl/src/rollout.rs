@@ -26,7 +26,13 @@ pub struct RolloutParams {
 
 impl Default for RolloutParams {
     fn default() -> Self {
-        Self { max_new_tokens: 1024, temperature: 1.0, top_p: 1.0, top_k: 0, stop: Vec::new() }
+        Self {
+            max_new_tokens: 1024,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            stop: Vec::new(),
+        }
     }
 }
 
@@ -46,7 +52,13 @@ pub struct Rollout {
 /// Anything that can sample `n` completions for each prompt. Output order: prompt-major, then sample index.
 pub trait RolloutSampler {
     /// Samples `n` completions of every prompt, deterministically in `seed`.
-    fn sample(&mut self, prompts: &[Vec<u32>], n: usize, params: &RolloutParams, seed: u64) -> anyhow::Result<Vec<Rollout>>;
+    fn sample(
+        &mut self,
+        prompts: &[Vec<u32>],
+        n: usize,
+        params: &RolloutParams,
+        seed: u64,
+    ) -> anyhow::Result<Vec<Rollout>>;
 }
 
 /// A plain sampler: re-runs the full forward for every new token. Quadratic, but short and easy to trust; meant
@@ -89,13 +101,27 @@ pub fn sample_next(logits: &Tensor, params: &RolloutParams) -> Tensor {
 }
 
 impl RolloutSampler for ReferenceSampler<'_> {
-    fn sample(&mut self, prompts: &[Vec<u32>], n: usize, params: &RolloutParams, seed: u64) -> anyhow::Result<Vec<Rollout>> {
+    fn sample(
+        &mut self,
+        prompts: &[Vec<u32>],
+        n: usize,
+        params: &RolloutParams,
+        seed: u64,
+    ) -> anyhow::Result<Vec<Rollout>> {
         let _guard = tch::no_grad_guard();
         tch::manual_seed(seed as i64);
         let device = self.model.device();
-        let rows: Vec<(usize, &Vec<u32>)> = prompts.iter().enumerate().flat_map(|(i, p)| std::iter::repeat_n((i, p), n)).collect();
+        let rows: Vec<(usize, &Vec<u32>)> = prompts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| std::iter::repeat_n((i, p), n))
+            .collect();
         let longest = rows.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
-        let pad = self.tokenizer.pad_token_id().or_else(|| self.tokenizer.eos_token_ids().first().copied()).unwrap_or(0);
+        let pad = self
+            .tokenizer
+            .pad_token_id()
+            .or_else(|| self.tokenizer.eos_token_ids().first().copied())
+            .unwrap_or(0);
         // Left-pad so every row's next token is at the last position.
         let mut ids = Vec::with_capacity(rows.len() * longest);
         let mut mask = Vec::with_capacity(rows.len() * longest);
@@ -154,14 +180,24 @@ impl<'a> CachedSampler<'a> {
 }
 
 impl RolloutSampler for CachedSampler<'_> {
-    fn sample(&mut self, prompts: &[Vec<u32>], n: usize, params: &RolloutParams, seed: u64) -> anyhow::Result<Vec<Rollout>> {
+    fn sample(
+        &mut self,
+        prompts: &[Vec<u32>],
+        n: usize,
+        params: &RolloutParams,
+        seed: u64,
+    ) -> anyhow::Result<Vec<Rollout>> {
         let _guard = tch::no_grad_guard();
         tch::manual_seed(seed as i64);
         let device = self.model.device();
         let p = prompts.len() as i64;
         let pmax = prompts.iter().map(|x| x.len()).max().unwrap_or(0) as i64;
         anyhow::ensure!(prompts.iter().all(|x| !x.is_empty()), "empty prompt");
-        let pad = self.tokenizer.pad_token_id().or_else(|| self.tokenizer.eos_token_ids().first().copied()).unwrap_or(0);
+        let pad = self
+            .tokenizer
+            .pad_token_id()
+            .or_else(|| self.tokenizer.eos_token_ids().first().copied())
+            .unwrap_or(0);
         let mut ids = Vec::with_capacity((p * pmax) as usize);
         let mut valid = Vec::with_capacity((p * pmax) as usize);
         for x in prompts {
@@ -172,14 +208,18 @@ impl RolloutSampler for CachedSampler<'_> {
         let ids = Tensor::from_slice(&ids).view([p, pmax]).to_device(device);
         let prompt_valid = Tensor::from_slice(&valid).view([p, pmax]).to_device(device);
         let positions = (prompt_valid.cumsum(-1, Kind::Int64) - 1).clamp_min(0);
-        let slots = Tensor::arange(pmax, (Kind::Int64, device)).unsqueeze(0).expand([p, pmax], true);
+        let slots = Tensor::arange(pmax, (Kind::Int64, device))
+            .unsqueeze(0)
+            .expand([p, pmax], true);
         let max_len = pmax + params.max_new_tokens as i64;
         let cfg = self.model.config();
         let mut cache = KvCache::new(cfg, p, max_len.max(pmax + 1), self.model.kind(), device);
         // A left-pad query has no valid key; letting it see itself keeps its (unused) K/V finite.
         let diagonal = Tensor::eye(pmax, (Kind::Bool, device)).view([1, 1, pmax, pmax]);
         let mask = KvCache::attention_mask(&slots, &prompt_valid).logical_or(&diagonal);
-        let hidden = self.model.forward_step_hidden(&ids, &positions, &mut cache, &slots, &mask);
+        let hidden = self
+            .model
+            .forward_step_hidden(&ids, &positions, &mut cache, &slots, &mask);
         let mut logits = self.model.logits(&hidden.select(1, pmax - 1));
 
         let rows = Tensor::arange(p, (Kind::Int64, device)).repeat_interleave_self_int(n as i64, 0, None);
@@ -188,7 +228,10 @@ impl RolloutSampler for CachedSampler<'_> {
         logits = logits.index_select(0, &rows);
         let mut valid = Tensor::zeros([b, max_len.max(pmax + 1)], (Kind::Bool, device));
         valid.narrow(1, 0, pmax).copy_(&prompt_valid.index_select(0, &rows));
-        let prompt_lens = prompt_valid.sum_dim_intlist(-1, false, Kind::Int64).index_select(0, &rows).view([b, 1]);
+        let prompt_lens = prompt_valid
+            .sum_dim_intlist(-1, false, Kind::Int64)
+            .index_select(0, &rows)
+            .view([b, 1]);
 
         let eos: Vec<u32> = self.tokenizer.eos_token_ids().to_vec();
         let mut generated: Vec<Vec<u32>> = vec![Vec::new(); b as usize];
@@ -212,7 +255,9 @@ impl RolloutSampler for CachedSampler<'_> {
             let _ = valid.narrow(1, slot, 1).fill_(1);
             let slot_t = Tensor::full([b, 1], slot, (Kind::Int64, device));
             let mask = KvCache::attention_mask(&slot_t, &valid.narrow(1, 0, slot + 1));
-            let hidden = self.model.forward_step_hidden(&next.view([b, 1]), &(&prompt_lens + step), &mut cache, &slot_t, &mask);
+            let hidden =
+                self.model
+                    .forward_step_hidden(&next.view([b, 1]), &(&prompt_lens + step), &mut cache, &slot_t, &mask);
             logits = self.model.logits(&hidden.squeeze_dim(1));
         }
         finish(self.tokenizer, prompts, n, generated, &done, params)
@@ -234,7 +279,12 @@ fn finish(
         if let Some(cut) = params.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
             text.truncate(cut);
         }
-        out.push(Rollout { prompt_index: r / n, tokens: std::mem::take(tokens), text, truncated: !done[r] });
+        out.push(Rollout {
+            prompt_index: r / n,
+            tokens: std::mem::take(tokens),
+            text,
+            truncated: !done[r],
+        });
     }
     Ok(out)
 }
@@ -255,10 +305,17 @@ mod tests {
     #[test]
     fn greedy_picks_argmax_and_top_k_one_is_greedy() {
         let logits = Tensor::from_slice(&[0.1f32, 3.0, 0.2, 5.0, 0.0, 0.0]).view([2, 3]);
-        let greedy = RolloutParams { temperature: 0.0, ..Default::default() };
+        let greedy = RolloutParams {
+            temperature: 0.0,
+            ..Default::default()
+        };
         assert_eq!(Vec::<i64>::try_from(sample_next(&logits, &greedy)).unwrap(), vec![1, 0]);
         tch::manual_seed(0);
-        let top1 = RolloutParams { temperature: 1.0, top_k: 1, ..Default::default() };
+        let top1 = RolloutParams {
+            temperature: 1.0,
+            top_k: 1,
+            ..Default::default()
+        };
         for _ in 0..5 {
             assert_eq!(Vec::<i64>::try_from(sample_next(&logits, &top1)).unwrap(), vec![1, 0]);
         }
@@ -267,12 +324,20 @@ mod tests {
     #[test]
     fn top_p_keeps_the_nucleus_only() {
         // Probabilities ≈ [0.64, 0.24, 0.09, 0.03]: top_p 0.5 keeps only token 0; 0.7 keeps tokens 0 and 1.
-        let logits = Tensor::from_slice(&[3.0f32, 2.0, 1.0, 0.0]).view([1, 4]).repeat([200, 1]);
+        let logits = Tensor::from_slice(&[3.0f32, 2.0, 1.0, 0.0])
+            .view([1, 4])
+            .repeat([200, 1]);
         tch::manual_seed(1);
-        let p = RolloutParams { top_p: 0.5, ..Default::default() };
+        let p = RolloutParams {
+            top_p: 0.5,
+            ..Default::default()
+        };
         let got: Vec<i64> = Vec::try_from(sample_next(&logits, &p)).unwrap();
         assert!(got.iter().all(|t| *t == 0));
-        let p = RolloutParams { top_p: 0.7, ..Default::default() };
+        let p = RolloutParams {
+            top_p: 0.7,
+            ..Default::default()
+        };
         let got: Vec<i64> = Vec::try_from(sample_next(&logits, &p)).unwrap();
         assert!(got.iter().all(|t| *t <= 1) && got.contains(&1));
     }

@@ -30,8 +30,14 @@ pub fn load_task(config: &GrpoConfig) -> anyhow::Result<(Vec<Problem>, Vec<Probl
         }
         kind => {
             let read = |p: &Option<PathBuf>, what: &str| -> anyhow::Result<Vec<Problem>> {
-                let p = p.as_ref().with_context(|| format!("task.kind = {kind} needs task.{what}"))?;
-                let (problems, skipped) = if kind == "gsm8k" { read_gsm8k(p)? } else { read_problems(p)? };
+                let p = p
+                    .as_ref()
+                    .with_context(|| format!("task.kind = {kind} needs task.{what}"))?;
+                let (problems, skipped) = if kind == "gsm8k" {
+                    read_gsm8k(p)?
+                } else {
+                    read_problems(p)?
+                };
                 if skipped > 0 {
                     tracing::warn!("{}: {skipped} malformed records skipped", p.display());
                 }
@@ -45,8 +51,14 @@ pub fn load_task(config: &GrpoConfig) -> anyhow::Result<(Vec<Problem>, Vec<Probl
     }
     anyhow::ensure!(!train.is_empty(), "the task has no training problems");
     let eval_questions: std::collections::HashSet<&str> = eval.iter().map(|p| p.question.as_str()).collect();
-    let overlap = train.iter().filter(|p| eval_questions.contains(p.question.as_str())).count();
-    anyhow::ensure!(overlap == 0, "{overlap} training questions also appear in the held-out set");
+    let overlap = train
+        .iter()
+        .filter(|p| eval_questions.contains(p.question.as_str()))
+        .count();
+    anyhow::ensure!(
+        overlap == 0,
+        "{overlap} training questions also appear in the held-out set"
+    );
     Ok((train, eval))
 }
 
@@ -65,7 +77,9 @@ pub struct RunState {
 fn question_at(train: &[Problem], seed: u64, index: usize) -> &Problem {
     let epoch = index / train.len();
     let mut order: Vec<usize> = (0..train.len()).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0xA24B_AED4_963E_E407)));
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+        seed ^ (epoch as u64).wrapping_mul(0xA24B_AED4_963E_E407),
+    ));
     &train[order[index % train.len()]]
 }
 
@@ -91,7 +105,11 @@ fn save_checkpoint(out: &Path, trainer: &GrpoTrainer, models: &Models, state: &R
     let tmp = dir.with_extension("partial");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
-    models.policy.vs.save(tmp.join("policy.safetensors")).context("saving policy weights")?;
+    models
+        .policy
+        .vs
+        .save(tmp.join("policy.safetensors"))
+        .context("saving policy weights")?;
     trainer.optimizer.save(&tmp.join("optimizer.safetensors"))?;
     std::fs::write(tmp.join("state.json"), serde_json::to_string_pretty(state)?)?;
     let _ = std::fs::remove_dir_all(&dir);
@@ -102,11 +120,15 @@ fn save_checkpoint(out: &Path, trainer: &GrpoTrainer, models: &Models, state: &R
 
 /// Copies weights saved by `VarStore::save` into `vs` in place, so samplers borrowing the network see them.
 fn load_weights(vs: &tch::nn::VarStore, path: &Path) -> anyhow::Result<()> {
-    let saved: std::collections::HashMap<String, tch::Tensor> =
-        tch::Tensor::read_safetensors(path).with_context(|| format!("reading {}", path.display()))?.into_iter().collect();
+    let saved: std::collections::HashMap<String, tch::Tensor> = tch::Tensor::read_safetensors(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .into_iter()
+        .collect();
     let _guard = tch::no_grad_guard();
     for (name, mut var) in vs.variables() {
-        let src = saved.get(&name).with_context(|| format!("{}: missing {name}", path.display()))?;
+        let src = saved
+            .get(&name)
+            .with_context(|| format!("{}: missing {name}", path.display()))?;
         var.copy_(src);
     }
     Ok(())
@@ -153,7 +175,12 @@ pub fn run_grpo(
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     std::fs::write(out.join("config.toml"), toml::to_string_pretty(config)?)?;
     let (train, eval) = load_task(config)?;
-    tracing::info!(train = train.len(), held_out = eval.len(), seed = config.seed, "task loaded");
+    tracing::info!(
+        train = train.len(),
+        held_out = eval.len(),
+        seed = config.seed,
+        "task loaded"
+    );
     let mut trainer = GrpoTrainer::new(config.clone(), models);
     let mut state = RunState::default();
     if options.resume {
@@ -172,8 +199,11 @@ pub fn run_grpo(
     if options.resume {
         // Drop records of steps after the checkpoint (they will be redone).
         if let Ok(old) = read_metrics(&metrics_path) {
-            let kept: Vec<String> =
-                old.iter().filter(|m| m.step <= state.step).map(serde_json::to_string).collect::<Result<_, _>>()?;
+            let kept: Vec<String> = old
+                .iter()
+                .filter(|m| m.step <= state.step)
+                .map(serde_json::to_string)
+                .collect::<Result<_, _>>()?;
             std::fs::write(&metrics_path, kept.iter().map(|l| format!("{l}\n")).collect::<String>())?;
         }
     }
@@ -184,7 +214,11 @@ pub fn run_grpo(
         let acc = evaluate(config, models, sampler, &eval)?;
         tracing::info!(accuracy = acc, "held-out accuracy before training");
         state.baseline_eval = Some(acc);
-        writer.write(&StepMetrics { step: 0, eval_accuracy: Some(acc), ..Default::default() })?;
+        writer.write(&StepMetrics {
+            step: 0,
+            eval_accuracy: Some(acc),
+            ..Default::default()
+        })?;
     }
     let bar = indicatif::ProgressBar::new(config.grpo.steps as u64);
     bar.set_position(state.step as u64);
@@ -215,7 +249,11 @@ pub fn run_grpo(
             "step"
         );
         writer.write(&m)?;
-        for (problem, rollout, r) in step_samples.iter().step_by(config.grpo.group_size.max(1)).take(config.output.log_samples) {
+        for (problem, rollout, r) in step_samples
+            .iter()
+            .step_by(config.grpo.group_size.max(1))
+            .take(config.output.log_samples)
+        {
             samples.write(&serde_json::json!({
                 "step": m.step, "question": problem.question, "answer": problem.answer,
                 "completion": rollout.text, "reward": r, "truncated": rollout.truncated,
@@ -242,7 +280,11 @@ pub fn run_grpo(
         baseline_eval: state.baseline_eval,
         final_eval,
         steps: state.step,
-        seconds_per_step: if done > 0 { started.elapsed().as_secs_f64() / done as f64 } else { 0.0 },
+        seconds_per_step: if done > 0 {
+            started.elapsed().as_secs_f64() / done as f64
+        } else {
+            0.0
+        },
     };
     std::fs::write(out.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     Ok(summary)

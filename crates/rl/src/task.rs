@@ -36,13 +36,20 @@ pub struct ArithmeticOptions {
 
 impl Default for ArithmeticOptions {
     fn default() -> Self {
-        Self { min_steps: 1, max_steps: 3, max_operand: 20 }
+        Self {
+            min_steps: 1,
+            max_steps: 3,
+            max_operand: 20,
+        }
     }
 }
 
-const NAMES: [&str; 12] = ["Ava", "Ben", "Chloe", "Dan", "Emma", "Finn", "Grace", "Hugo", "Iris", "Jack", "Lena", "Max"];
-const ITEMS: [&str; 10] =
-    ["apples", "marbles", "stickers", "books", "pencils", "cookies", "coins", "shells", "cards", "stamps"];
+const NAMES: [&str; 12] = [
+    "Ava", "Ben", "Chloe", "Dan", "Emma", "Finn", "Grace", "Hugo", "Iris", "Jack", "Lena", "Max",
+];
+const ITEMS: [&str; 10] = [
+    "apples", "marbles", "stickers", "books", "pencils", "cookies", "coins", "shells", "cards", "stamps",
+];
 
 /// Generates one problem: a starting quantity followed by `steps` operations, always with an integer,
 /// non-negative answer.
@@ -91,7 +98,10 @@ pub fn arithmetic_problem(rng: &mut impl Rng, options: &ArithmeticOptions) -> Pr
         text.push_str(&sentence);
     }
     text.push_str(&format!(" How many {item} does {name} have now?"));
-    Problem { question: text, answer: value.to_string() }
+    Problem {
+        question: text,
+        answer: value.to_string(),
+    }
 }
 
 /// A train set and a held-out set that share no question text.
@@ -105,7 +115,12 @@ pub struct TaskSplits {
 
 /// Generates `held_out` distinct evaluation problems, then `train` distinct training problems none of whose
 /// question texts is in the evaluation set. Deterministic in `seed`.
-pub fn arithmetic_splits(seed: u64, train: usize, held_out: usize, options: &ArithmeticOptions) -> anyhow::Result<TaskSplits> {
+pub fn arithmetic_splits(
+    seed: u64,
+    train: usize,
+    held_out: usize,
+    options: &ArithmeticOptions,
+) -> anyhow::Result<TaskSplits> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut seen = HashSet::new();
     let mut take = |n: usize, rng: &mut ChaCha8Rng, seen: &mut HashSet<String>| -> anyhow::Result<Vec<Problem>> {
@@ -113,7 +128,10 @@ pub fn arithmetic_splits(seed: u64, train: usize, held_out: usize, options: &Ari
         let mut attempts = 0usize;
         while out.len() < n {
             attempts += 1;
-            anyhow::ensure!(attempts <= 100 * n + 1000, "cannot generate {n} distinct problems with {options:?}");
+            anyhow::ensure!(
+                attempts <= 100 * n + 1000,
+                "cannot generate {n} distinct problems with {options:?}"
+            );
             let p = arithmetic_problem(rng, options);
             if seen.insert(p.question.clone()) {
                 out.push(p);
@@ -144,7 +162,10 @@ pub fn read_gsm8k(path: &Path) -> anyhow::Result<(Vec<Problem>, usize)> {
         }
         let parsed = serde_json::from_str::<Record>(&line).ok().and_then(|r| {
             let answer = seekmath_verify::extract::gsm8k_reference(&r.answer)?;
-            Some(Problem { question: r.question, answer })
+            Some(Problem {
+                question: r.question,
+                answer,
+            })
         });
         match parsed {
             Some(p) => out.push(p),
@@ -185,7 +206,11 @@ mod tests {
 
     /// Re-evaluates a generated problem from its text, independently of the generator's bookkeeping.
     fn solve(question: &str) -> u64 {
-        let num = |s: &str| s.split_whitespace().find_map(|w| w.trim_end_matches('.').parse::<u64>().ok()).unwrap();
+        let num = |s: &str| {
+            s.split_whitespace()
+                .find_map(|w| w.trim_end_matches('.').parse::<u64>().ok())
+                .unwrap()
+        };
         let mut sentences = question.split(". ").map(|s| s.trim());
         let mut v = num(sentences.next().unwrap());
         for s in sentences {
@@ -228,9 +253,19 @@ mod tests {
     fn gsm8k_reader_skips_malformed_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.jsonl");
-        std::fs::write(&path, "{\"question\":\"1+1?\",\"answer\":\"1+1=2\\n#### 2\"}\nnot json\n{\"question\":\"x\"}\n").unwrap();
+        std::fs::write(
+            &path,
+            "{\"question\":\"1+1?\",\"answer\":\"1+1=2\\n#### 2\"}\nnot json\n{\"question\":\"x\"}\n",
+        )
+        .unwrap();
         let (problems, skipped) = read_gsm8k(&path).unwrap();
-        assert_eq!(problems, vec![Problem { question: "1+1?".into(), answer: "2".into() }]);
+        assert_eq!(
+            problems,
+            vec![Problem {
+                question: "1+1?".into(),
+                answer: "2".into()
+            }]
+        );
         assert_eq!(skipped, 2);
     }
 }

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use seekmath_model::{ChatMessage, CausalLm, Tokenizer};
+use seekmath_model::{CausalLm, ChatMessage, Tokenizer};
 use tch::{Device, Kind, Tensor};
 
 use crate::advantage::{mean_std, outcome_advantages};
@@ -79,7 +79,10 @@ fn build_micro_batch(seqs: &[&Sequence], pad: i64, device: Device) -> MicroBatch
     let targets = input_ids.narrow(1, 1, t as i64 - 1);
     MicroBatch {
         attention: Tensor::from_slice(&attn).view([b, t as i64]).to_device(device),
-        scored: Tensor::from_slice(&scored).view([b, t as i64 - 1]).to_kind(Kind::Bool).to_device(device),
+        scored: Tensor::from_slice(&scored)
+            .view([b, t as i64 - 1])
+            .to_kind(Kind::Bool)
+            .to_device(device),
         loss_mask: Tensor::from_slice(&loss).view([b, t as i64 - 1]).to_device(device),
         advantages: Tensor::from_slice(&seqs.iter().map(|s| s.advantage as f32).collect::<Vec<_>>()).to_device(device),
         targets,
@@ -99,7 +102,9 @@ fn sequence_logprobs(
 ) -> anyhow::Result<(Tensor, Option<Tensor>)> {
     let completion_logits = {
         let _autocast = match autocast {
-            Some(kind) => Some(seekmath_shim::AutocastGuard::new(mb.input_ids.device(), kind).map_err(|e| anyhow::anyhow!("{e}"))?),
+            Some(kind) => Some(
+                seekmath_shim::AutocastGuard::new(mb.input_ids.device(), kind).map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
             None => None,
         };
         let hidden = model.forward_hidden(&mb.input_ids, Some(&mb.attention));
@@ -135,7 +140,11 @@ pub struct GrpoTrainer {
 impl GrpoTrainer {
     /// A trainer for `models.policy` at step 0.
     pub fn new(config: GrpoConfig, models: &Models) -> Self {
-        Self { optimizer: AdamW::new(&models.policy.vs), config, step: 0 }
+        Self {
+            optimizer: AdamW::new(&models.policy.vs),
+            config,
+            step: 0,
+        }
     }
 
     fn learning_rate(&self) -> f64 {
@@ -162,9 +171,19 @@ impl GrpoTrainer {
             .iter()
             .map(|q| encode_prompt(cfg, models.tokenizer(), &q.question))
             .collect::<anyhow::Result<_>>()?;
-        let seed = cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(self.step as u64 + 1);
-        let rollouts = sampler.sample(&prompts, g, &cfg.rollout, seed).context("sampling rollouts")?;
-        anyhow::ensure!(rollouts.len() == prompts.len() * g, "sampler returned {} outputs, expected {}", rollouts.len(), prompts.len() * g);
+        let seed = cfg
+            .seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(self.step as u64 + 1);
+        let rollouts = sampler
+            .sample(&prompts, g, &cfg.rollout, seed)
+            .context("sampling rollouts")?;
+        anyhow::ensure!(
+            rollouts.len() == prompts.len() * g,
+            "sampler returned {} outputs, expected {}",
+            rollouts.len(),
+            prompts.len() * g
+        );
         let time_generate = started.elapsed().as_secs_f64();
 
         let scoring = Instant::now();
@@ -206,7 +225,8 @@ impl GrpoTrainer {
             reward_mean: mean_reward,
             reward_std: std_reward,
             accuracy: scored.iter().filter(|s| s.correct == Some(true)).count() as f64 / scored.len().max(1) as f64,
-            response_length: rollouts.iter().map(|r| r.tokens.len()).sum::<usize>() as f64 / rollouts.len().max(1) as f64,
+            response_length: rollouts.iter().map(|r| r.tokens.len()).sum::<usize>() as f64
+                / rollouts.len().max(1) as f64,
             truncated_fraction: rollouts.iter().filter(|r| r.truncated).count() as f64 / rollouts.len().max(1) as f64,
             zero_variance_fraction: advantages.zero_variance_fraction(),
             lr: self.learning_rate(),
@@ -217,7 +237,10 @@ impl GrpoTrainer {
         if seqs.iter().any(|s| s.in_loss) {
             self.update(models, &seqs, &mut metrics)?;
         } else {
-            tracing::info!(step = self.step + 1, "no sequence carries signal this stage; skipping the update");
+            tracing::info!(
+                step = self.step + 1,
+                "no sequence carries signal this stage; skipping the update"
+            );
         }
         metrics.time_train = training.elapsed().as_secs_f64();
         self.step += 1;
@@ -232,12 +255,24 @@ impl GrpoTrainer {
     fn update(&mut self, models: &Models, seqs: &[Sequence], metrics: &mut StepMetrics) -> anyhow::Result<()> {
         let cfg = self.config.clone();
         let temperature = cfg.rollout.temperature;
-        let pad = models.tokenizer().pad_token_id().or_else(|| models.tokenizer().eos_token_ids().first().copied()).unwrap_or(0) as i64;
+        let pad = models
+            .tokenizer()
+            .pad_token_id()
+            .or_else(|| models.tokenizer().eos_token_ids().first().copied())
+            .unwrap_or(0) as i64;
         let refs: Vec<&Sequence> = seqs.iter().collect();
-        let mut batches: Vec<MicroBatch> =
-            refs.chunks(cfg.grpo.micro_batch_size).map(|c| build_micro_batch(c, pad, models.device)).collect();
-        let tokens: f64 = batches.iter().map(|b| b.loss_mask.sum(Kind::Double).double_value(&[])).sum();
-        let totals = StepTotals { sequences: seqs.len() as f64, tokens };
+        let mut batches: Vec<MicroBatch> = refs
+            .chunks(cfg.grpo.micro_batch_size)
+            .map(|c| build_micro_batch(c, pad, models.device))
+            .collect();
+        let tokens: f64 = batches
+            .iter()
+            .map(|b| b.loss_mask.sum(Kind::Double).double_value(&[]))
+            .sum();
+        let totals = StepTotals {
+            sequences: seqs.len() as f64,
+            tokens,
+        };
         let mut loss_options = cfg.grpo.loss;
         loss_options.max_completion_length = cfg.rollout.max_new_tokens;
         let mu = cfg.grpo.updates_per_stage;
@@ -246,19 +281,23 @@ impl GrpoTrainer {
             for mb in &mut batches {
                 // With μ = 1 the policy has not moved since sampling: π_old = π_θ exactly, so skip that forward.
                 if mu > 1 {
-                    mb.old_logprobs = Some(sequence_logprobs(&models.policy.model, mb, temperature, models.autocast, false)?.0);
+                    mb.old_logprobs =
+                        Some(sequence_logprobs(&models.policy.model, mb, temperature, models.autocast, false)?.0);
                 }
                 if loss_options.beta != 0.0 {
                     let reference = models.reference.as_ref().context("β > 0 needs a reference model")?;
-                    mb.ref_logprobs = Some(sequence_logprobs(&reference.model, mb, temperature, models.autocast, false)?.0);
+                    mb.ref_logprobs =
+                        Some(sequence_logprobs(&reference.model, mb, temperature, models.autocast, false)?.0);
                 }
             }
         }
         for update in 0..mu {
             self.optimizer.zero_grad();
-            let (mut loss_sum, mut kl, mut clip_low, mut clip_high, mut entropy, mut count) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+            let (mut loss_sum, mut kl, mut clip_low, mut clip_high, mut entropy, mut count) =
+                (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
             for mb in &batches {
-                let (logp, ent) = sequence_logprobs(&models.policy.model, mb, temperature, models.autocast, update == 0)?;
+                let (logp, ent) =
+                    sequence_logprobs(&models.policy.model, mb, temperature, models.autocast, update == 0)?;
                 let terms = PolicyTerms {
                     logprobs: &logp,
                     old_logprobs: mb.old_logprobs.as_ref(),
@@ -279,7 +318,13 @@ impl GrpoTrainer {
                 }
             }
             metrics.grad_norm = self.optimizer.clip_grad_norm(cfg.optim.max_grad_norm);
-            self.optimizer.update(self.learning_rate(), cfg.optim.beta1, cfg.optim.beta2, cfg.optim.eps, cfg.optim.weight_decay)?;
+            self.optimizer.update(
+                self.learning_rate(),
+                cfg.optim.beta1,
+                cfg.optim.beta2,
+                cfg.optim.eps,
+                cfg.optim.weight_decay,
+            )?;
             self.optimizer.zero_grad();
             metrics.loss = loss_sum;
             if update == 0 {
@@ -287,7 +332,10 @@ impl GrpoTrainer {
                 metrics.kl = kl / c;
                 metrics.clip_low = clip_low / c;
                 metrics.clip_high = clip_high / c;
-                let scored: f64 = batches.iter().map(|b| b.scored.sum(Kind::Double).double_value(&[])).sum();
+                let scored: f64 = batches
+                    .iter()
+                    .map(|b| b.scored.sum(Kind::Double).double_value(&[]))
+                    .sum();
                 metrics.entropy = entropy / scored.max(1.0);
             }
         }
@@ -317,12 +365,17 @@ pub fn evaluate(
     };
     let mut correct = 0usize;
     for chunk in problems.chunks(config.eval.batch_size.max(1)) {
-        let prompts: Vec<Vec<u32>> =
-            chunk.iter().map(|p| encode_prompt(config, models.tokenizer(), &p.question)).collect::<anyhow::Result<_>>()?;
+        let prompts: Vec<Vec<u32>> = chunk
+            .iter()
+            .map(|p| encode_prompt(config, models.tokenizer(), &p.question))
+            .collect::<anyhow::Result<_>>()?;
         let outs = sampler.sample(&prompts, 1, &params, config.seed)?;
         for o in outs {
             let gold = &chunk[o.prompt_index].answer;
-            if scorer.extract(&o.text).is_some_and(|pred| scorer.is_correct(&pred, gold)) {
+            if scorer
+                .extract(&o.text)
+                .is_some_and(|pred| scorer.is_correct(&pred, gold))
+            {
                 correct += 1;
             }
         }

@@ -1,6 +1,7 @@
 //! End-to-end GRPO on CPU with the tiny llama2.c model `stories260K` from the shared data pack: the KV-cached
 //! sampler against the reference sampler, learning a simple reward, and a full run with metrics, checkpoints,
 //! `--resume` and the Hugging Face export. Skips with a reason when the shared data is missing.
+#![cfg(feature = "grpo")]
 
 use std::path::PathBuf;
 
@@ -58,8 +59,15 @@ fn cached_sampler_matches_reference_sampler() {
     let Some(path) = tiny_model() else { return };
     let models = tiny_models(&path, false);
     let tok = models.tokenizer();
-    let prompts = vec![tok.encode("Once upon a time", true).unwrap(), tok.encode("Lily", true).unwrap()];
-    let greedy = RolloutParams { max_new_tokens: 12, temperature: 0.0, ..Default::default() };
+    let prompts = vec![
+        tok.encode("Once upon a time", true).unwrap(),
+        tok.encode("Lily", true).unwrap(),
+    ];
+    let greedy = RolloutParams {
+        max_new_tokens: 12,
+        temperature: 0.0,
+        ..Default::default()
+    };
     let mut fast = CachedSampler::new(models.sampling_model(), tok);
     let mut slow = ReferenceSampler::new(models.sampling_model(), tok);
     let a = fast.sample(&prompts, 2, &greedy, 0).unwrap();
@@ -68,7 +76,11 @@ fn cached_sampler_matches_reference_sampler() {
     assert_eq!(a.len(), 4);
     assert_eq!(a[2].prompt_index, 1);
     // Sampling: same seed, same outputs; a different seed differs somewhere.
-    let hot = RolloutParams { max_new_tokens: 12, temperature: 1.0, ..Default::default() };
+    let hot = RolloutParams {
+        max_new_tokens: 12,
+        temperature: 1.0,
+        ..Default::default()
+    };
     let x = fast.sample(&prompts, 3, &hot, 7).unwrap();
     assert_eq!(x, fast.sample(&prompts, 3, &hot, 7).unwrap());
     assert_ne!(x, fast.sample(&prompts, 3, &hot, 8).unwrap());
@@ -85,7 +97,10 @@ impl RewardFunction for FewSpaces {
     fn score(&self, input: &RewardInput) -> RewardOutput {
         let chars = input.completion.chars().count().max(1) as f64;
         let spaces = input.completion.chars().filter(|c| c.is_whitespace()).count() as f64;
-        RewardOutput { reward: 1.0 - spaces / chars, correct: None }
+        RewardOutput {
+            reward: 1.0 - spaces / chars,
+            correct: None,
+        }
     }
 }
 
@@ -103,8 +118,14 @@ fn grpo_raises_the_reward_it_is_given() {
     let mut trainer = GrpoTrainer::new(config.clone(), &models);
     let mut sampler = CachedSampler::new(models.sampling_model(), models.tokenizer());
     let questions = vec![
-        Problem { question: "Once upon a time".into(), answer: String::new() },
-        Problem { question: "The dog".into(), answer: String::new() },
+        Problem {
+            question: "Once upon a time".into(),
+            answer: String::new(),
+        },
+        Problem {
+            question: "The dog".into(),
+            answer: String::new(),
+        },
     ];
     let mut rewards = Vec::new();
     for _ in 0..12 {
@@ -149,6 +170,13 @@ fn run_logs_checkpoints_resumes_and_exports() {
     }
     let m = read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
     let steps: Vec<usize> = m.iter().map(|r| r.step).collect();
-    assert_eq!(steps, vec![0, 1, 2, 3], "one baseline record then one record per step, none repeated");
-    assert!(m.iter().skip(1).all(|r| r.eval_accuracy.is_some() && r.time_generate > 0.0));
+    assert_eq!(
+        steps,
+        vec![0, 1, 2, 3],
+        "one baseline record then one record per step, none repeated"
+    );
+    assert!(m
+        .iter()
+        .skip(1)
+        .all(|r| r.eval_accuracy.is_some() && r.time_generate > 0.0));
 }

@@ -5,6 +5,7 @@
 //! case: (1) from the recorded hidden states and `lm_head.weight` (no model crate involved): loss, ∂L/∂hidden and
 //! ∂L/∂lm_head; (2) end to end through `seekmath_model::load` + `CausalLm::forward`: loss and every parameter's
 //! gradient. Tolerance 1e-5 absolute. Skips (with a reason) when the venv or `trl` is missing.
+#![cfg(feature = "grpo")]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,20 +30,33 @@ fn generate_references(out: &Path) -> Option<serde_json::Value> {
         eprintln!("SKIP: no project venv python (set SEEKMATH_PYTHON or run scripts/setup.sh)");
         return None;
     };
-    let probe = Command::new(&py).args(["-c", "import trl, transformers, datasets"]).output().ok()?;
+    let probe = Command::new(&py)
+        .args(["-c", "import trl, transformers, datasets"])
+        .output()
+        .ok()?;
     if !probe.status.success() {
-        eprintln!("SKIP: python package `trl` is not installed in {} (scripts/setup.sh installs it)", py.display());
+        eprintln!(
+            "SKIP: python package `trl` is not installed in {} (scripts/setup.sh installs it)",
+            py.display()
+        );
         return None;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/trl_grpo_parity.py");
     let run = Command::new(&py).arg(&script).arg(out).output().expect("run python");
-    assert!(run.status.success(), "reference script failed:\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "reference script failed:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     Some(serde_json::from_str(&manifest).unwrap())
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
+    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
+        .abs()
+        .max()
+        .double_value(&[])
 }
 
 struct Case {
@@ -53,8 +67,10 @@ struct Case {
 }
 
 fn load_case(dir: &Path, name: &str, spec: &serde_json::Value, manifest: &serde_json::Value) -> Case {
-    let tensors: HashMap<String, Tensor> =
-        Tensor::read_safetensors(dir.join(format!("{name}.safetensors"))).unwrap().into_iter().collect();
+    let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(dir.join(format!("{name}.safetensors")))
+        .unwrap()
+        .into_iter()
+        .collect();
     let aggregation = match spec["loss_type"].as_str().unwrap() {
         "grpo" => LossAggregation::Grpo,
         "dapo" => LossAggregation::Dapo,
@@ -74,21 +90,34 @@ fn load_case(dir: &Path, name: &str, spec: &serde_json::Value, manifest: &serde_
         max_completion_length: manifest["max_completion_length"].as_u64().unwrap() as usize,
         kl_importance_correction: spec["use_bias_correction_kl"].as_bool().unwrap(),
     };
-    Case { options, scaling, temperature: manifest["temperature"].as_f64().unwrap(), tensors }
+    Case {
+        options,
+        scaling,
+        temperature: manifest["temperature"].as_f64().unwrap(),
+        tensors,
+    }
 }
 
 impl Case {
     fn t(&self, name: &str) -> &Tensor {
-        self.tensors.get(name).unwrap_or_else(|| panic!("missing tensor {name}"))
+        self.tensors
+            .get(name)
+            .unwrap_or_else(|| panic!("missing tensor {name}"))
     }
 
     /// Our advantages from the rewards; asserted equal to TRL's before use.
     fn advantages(&self, group_size: usize) -> Tensor {
         let rewards: Vec<f64> = Vec::try_from(self.t("rewards").to_kind(Kind::Double)).unwrap();
-        let opts = AdvantageOptions { scaling: self.scaling, std_epsilon: 1e-4 };
+        let opts = AdvantageOptions {
+            scaling: self.scaling,
+            std_epsilon: 1e-4,
+        };
         let ours = outcome_advantages(&rewards, group_size, &opts).unwrap().advantages;
         let ours = Tensor::from_slice(&ours).to_kind(Kind::Float);
-        assert!(max_abs_diff(&ours, self.t("advantages")) < 1e-6, "advantages differ from TRL's");
+        assert!(
+            max_abs_diff(&ours, self.t("advantages")) < 1e-6,
+            "advantages differ from TRL's"
+        );
         ours
     }
 
@@ -105,17 +134,25 @@ impl Case {
             advantages: &advantages,
             mask: &mask,
         };
-        grpo_loss(&terms, &self.options, StepTotals::of_mask(&mask)).unwrap().loss
+        grpo_loss(&terms, &self.options, StepTotals::of_mask(&mask))
+            .unwrap()
+            .loss
     }
 }
 
 #[test]
 fn grpo_loss_and_gradients_match_trl() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(manifest) = generate_references(tmp.path()) else { return };
+    let Some(manifest) = generate_references(tmp.path()) else {
+        return;
+    };
     let group_size = manifest["group_size"].as_u64().unwrap() as usize;
     let cases = manifest["cases"].as_object().unwrap();
-    assert!(cases.contains_key("grpo_beta0.04") && cases.contains_key("dapo_beta0.04") && cases.contains_key("dr_grpo_beta0.04"));
+    assert!(
+        cases.contains_key("grpo_beta0.04")
+            && cases.contains_key("dapo_beta0.04")
+            && cases.contains_key("dr_grpo_beta0.04")
+    );
     for (name, spec) in cases {
         let case = load_case(tmp.path(), name, spec, &manifest);
         let trl_loss = case.t("loss").double_value(&[0]);
@@ -127,10 +164,17 @@ fn grpo_loss_and_gradients_match_trl() {
         let loss = case.loss_from_logits(&logits, group_size);
         loss.backward();
         let d_loss = (loss.double_value(&[]) - trl_loss).abs();
-        assert!(d_loss < TOL, "{name}: loss {} vs TRL {trl_loss}", loss.double_value(&[]));
+        assert!(
+            d_loss < TOL,
+            "{name}: loss {} vs TRL {trl_loss}",
+            loss.double_value(&[])
+        );
         let d_hidden = max_abs_diff(&hidden.grad(), case.t("hidden_grad"));
         let d_head = max_abs_diff(&head.grad(), case.t("grad.lm_head.weight"));
-        assert!(d_hidden < TOL && d_head < TOL, "{name}: dL/dhidden diff {d_hidden}, dL/dlm_head diff {d_head}");
+        assert!(
+            d_hidden < TOL && d_head < TOL,
+            "{name}: dL/dhidden diff {d_hidden}, dL/dlm_head diff {d_head}"
+        );
         println!("{name}: loss {trl_loss:.8} |Δloss| {d_loss:.2e} |Δ∂hidden| {d_hidden:.2e} |Δ∂lm_head| {d_head:.2e}");
 
         // (2) End to end through the model crate.
@@ -141,7 +185,11 @@ fn grpo_loss_and_gradients_match_trl() {
         let loss = case.loss_from_logits(&logits, group_size);
         loss.backward();
         let d_loss = (loss.double_value(&[]) - trl_loss).abs();
-        assert!(d_loss < TOL, "{name} (model): loss {} vs TRL {trl_loss}", loss.double_value(&[]));
+        assert!(
+            d_loss < TOL,
+            "{name} (model): loss {} vs TRL {trl_loss}",
+            loss.double_value(&[])
+        );
         let mut worst = (0.0f64, String::new());
         let variables = loaded.vs.variables();
         assert!(!variables.is_empty());
@@ -152,7 +200,16 @@ fn grpo_loss_and_gradients_match_trl() {
                 worst = (d, pname.clone());
             }
         }
-        assert!(worst.0 < TOL, "{name} (model): gradient of {} differs by {}", worst.1, worst.0);
-        println!("{name} (model): |Δloss| {d_loss:.2e}, max |Δgrad| {:.2e} over {} parameters", worst.0, variables.len());
+        assert!(
+            worst.0 < TOL,
+            "{name} (model): gradient of {} differs by {}",
+            worst.1,
+            worst.0
+        );
+        println!(
+            "{name} (model): |Δloss| {d_loss:.2e}, max |Δgrad| {:.2e} over {} parameters",
+            worst.0,
+            variables.len()
+        );
     }
 }

@@ -33,15 +33,23 @@ pub fn fused_adamw(
         )));
     }
     if step < 1 {
-        return Err(ShimError::InvalidArgument(format!("fused_adamw: step must be >= 1, got {step}")));
+        return Err(ShimError::InvalidArgument(format!(
+            "fused_adamw: step must be >= 1, got {step}"
+        )));
     }
     for (i, grad) in grads.iter().enumerate() {
         if !grad.defined() {
-            return Err(ShimError::InvalidArgument(format!("fused_adamw: gradient {i} is undefined")));
+            return Err(ShimError::InvalidArgument(format!(
+                "fused_adamw: gradient {i} is undefined"
+            )));
         }
         // The CPU kernel trusts its inputs (a shape mismatch would read out of bounds), so check here.
         let p = &params[i];
-        for (what, t) in [("gradient", grad), ("exp_avg", &exp_avgs[i]), ("exp_avg_sq", &exp_avg_sqs[i])] {
+        for (what, t) in [
+            ("gradient", grad),
+            ("exp_avg", &exp_avgs[i]),
+            ("exp_avg_sq", &exp_avg_sqs[i]),
+        ] {
             if t.size() != p.size() || t.kind() != p.kind() || t.device() != p.device() {
                 return Err(ShimError::InvalidArgument(format!(
                     "fused_adamw: {what} {i} is {:?} {:?} on {:?}, its parameter {:?} {:?} on {:?}",

@@ -30,14 +30,22 @@ impl AutocastGuard {
         let cuda = match device {
             Device::Cuda(_) => true,
             Device::Cpu => false,
-            other => return Err(ShimError::InvalidArgument(format!("autocast on {other:?} is not supported"))),
+            other => {
+                return Err(ShimError::InvalidArgument(format!(
+                    "autocast on {other:?} is not supported"
+                )))
+            }
         };
         let (mut previous_enabled, mut previous_dtype) = (0, 0);
         // SAFETY: toggles libtorch's thread-local autocast state; the out-pointers are live locals.
         ffi::check(unsafe {
             ffi::seekmath_autocast_enter(cuda as i32, code, &mut previous_enabled, &mut previous_dtype)
         })?;
-        Ok(Self { cuda, previous_enabled, previous_dtype })
+        Ok(Self {
+            cuda,
+            previous_enabled,
+            previous_dtype,
+        })
     }
 
     /// Whether autocast is currently on for CUDA (`cuda = true`) or for CPU.

@@ -22,20 +22,30 @@ pub fn cuda_device_name(index: usize) -> Result<String> {
     // SAFETY: the buffer outlives the call and its size is passed.
     ffi::check(unsafe { ffi::seekmath_cuda_device_name(index, buffer.as_mut_ptr(), buffer.len() as i32) })?;
     // SAFETY: the shim NUL-terminates within the buffer.
-    Ok(unsafe { std::ffi::CStr::from_ptr(buffer.as_ptr()) }.to_string_lossy().into_owned())
+    Ok(unsafe { std::ffi::CStr::from_ptr(buffer.as_ptr()) }
+        .to_string_lossy()
+        .into_owned())
 }
 
 fn cuda_index(device: Device) -> Result<i32> {
     let index = match device {
         Device::Cuda(index) => index as i32,
-        other => return Err(ShimError::InvalidArgument(format!("expected a CUDA device, got {other:?}"))),
+        other => {
+            return Err(ShimError::InvalidArgument(format!(
+                "expected a CUDA device, got {other:?}"
+            )))
+        }
     };
     let count = cuda_device_count();
     if !crate::built_with_cuda() {
-        return Err(ShimError::CudaUnavailable("seekmath-shim was built without CUDA headers".into()));
+        return Err(ShimError::CudaUnavailable(
+            "seekmath-shim was built without CUDA headers".into(),
+        ));
     }
     if index as usize >= count {
-        return Err(ShimError::CudaUnavailable(format!("cuda:{index} requested but {count} CUDA device(s) visible")));
+        return Err(ShimError::CudaUnavailable(format!(
+            "cuda:{index} requested but {count} CUDA device(s) visible"
+        )));
     }
     Ok(index)
 }
@@ -52,7 +62,11 @@ impl CudaStream {
     /// A stream from libtorch's pool for `device` (round-robin over a fixed set, like `torch.cuda.Stream()`).
     pub fn from_pool(device: Device, high_priority: bool) -> Result<Self> {
         let index = cuda_index(device)?;
-        let mut stream = Self { id: 0, device_index: 0, device_type: 0 };
+        let mut stream = Self {
+            id: 0,
+            device_index: 0,
+            device_type: 0,
+        };
         // SAFETY: out-pointers are fields of a live local.
         ffi::check(unsafe {
             ffi::seekmath_cuda_stream_from_pool(
@@ -69,7 +83,11 @@ impl CudaStream {
     /// The stream that libtorch currently launches kernels on for `device`.
     pub fn current(device: Device) -> Result<Self> {
         let index = cuda_index(device)?;
-        let mut stream = Self { id: 0, device_index: 0, device_type: 0 };
+        let mut stream = Self {
+            id: 0,
+            device_index: 0,
+            device_type: 0,
+        };
         // SAFETY: as in `from_pool`.
         ffi::check(unsafe {
             ffi::seekmath_cuda_current_stream(index, &mut stream.id, &mut stream.device_index, &mut stream.device_type)
@@ -123,7 +141,11 @@ impl CudaGraph {
         let mut raw = std::ptr::null_mut();
         // SAFETY: the out-pointer is a live local; ownership passes to `Self` and is released in `Drop`.
         ffi::check(unsafe { ffi::seekmath_cuda_graph_new(&mut raw) })?;
-        Ok(Self { raw, device, captured: false })
+        Ok(Self {
+            raw,
+            device,
+            captured: false,
+        })
     }
 
     /// Records every kernel that `body` launches on this device (on a side stream that is current during `body`).

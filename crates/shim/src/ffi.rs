@@ -25,7 +25,8 @@ extern "C" {
         previous_enabled: *mut c_int,
         previous_dtype: *mut c_int,
     ) -> *mut c_char;
-    pub fn seekmath_autocast_exit(device_is_cuda: c_int, previous_enabled: c_int, previous_dtype: c_int) -> *mut c_char;
+    pub fn seekmath_autocast_exit(device_is_cuda: c_int, previous_enabled: c_int, previous_dtype: c_int)
+        -> *mut c_char;
     pub fn seekmath_autocast_is_enabled(device_is_cuda: c_int) -> c_int;
     pub fn seekmath_cuda_stream_from_pool(
         device: c_int,

@@ -28,8 +28,14 @@ fn cpu_autocast_runs_matmuls_in_bf16_and_restores_state() {
 #[test]
 fn cuda_entry_points_fail_cleanly_or_work() {
     if cuda_device_count() == 0 {
-        assert!(matches!(CudaGraph::new(Device::Cuda(0)), Err(ShimError::CudaUnavailable(_))));
-        assert!(matches!(CudaStream::from_pool(Device::Cuda(0), false), Err(ShimError::CudaUnavailable(_))));
+        assert!(matches!(
+            CudaGraph::new(Device::Cuda(0)),
+            Err(ShimError::CudaUnavailable(_))
+        ));
+        assert!(matches!(
+            CudaStream::from_pool(Device::Cuda(0), false),
+            Err(ShimError::CudaUnavailable(_))
+        ));
         eprintln!("no CUDA device: graph/stream execution not exercised here");
         return;
     }
@@ -44,9 +50,11 @@ fn cuda_entry_points_fail_cleanly_or_work() {
     // Warm-up outside the capture, then record `y += 2 * x` and replay it three times.
     let _ = &x * 2.0;
     let mut graph = CudaGraph::new(device).unwrap();
-    graph.capture(|| {
-        let _ = y.f_add_(&(&x * 2.0)).unwrap();
-    }).unwrap();
+    graph
+        .capture(|| {
+            let _ = y.f_add_(&(&x * 2.0)).unwrap();
+        })
+        .unwrap();
     for _ in 0..3 {
         graph.replay().unwrap();
     }

@@ -29,19 +29,31 @@ fn reference_step(
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
+    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
+        .abs()
+        .max()
+        .double_value(&[])
 }
 
 #[test]
 fn fused_adamw_matches_the_formula_over_several_steps() {
     tch::manual_seed(0);
     let shapes: [&[i64]; 3] = [&[7, 5], &[13], &[2, 3, 4]];
-    let params: Vec<Tensor> = shapes.iter().map(|s| Tensor::randn(*s, (Kind::Float, Device::Cpu))).collect();
+    let params: Vec<Tensor> = shapes
+        .iter()
+        .map(|s| Tensor::randn(*s, (Kind::Float, Device::Cpu)))
+        .collect();
     let exp_avgs: Vec<Tensor> = params.iter().map(|p| p.zeros_like()).collect();
     let exp_avg_sqs: Vec<Tensor> = params.iter().map(|p| p.zeros_like()).collect();
     let mut reference: Vec<(Tensor, Tensor, Tensor)> = params
         .iter()
-        .map(|p| (p.to_kind(Kind::Double), p.zeros_like().to_kind(Kind::Double), p.zeros_like().to_kind(Kind::Double)))
+        .map(|p| {
+            (
+                p.to_kind(Kind::Double),
+                p.zeros_like().to_kind(Kind::Double),
+                p.zeros_like().to_kind(Kind::Double),
+            )
+        })
         .collect();
     let (lr, b1, b2, wd, eps) = (3e-3, 0.9, 0.95, 0.1, 1e-8);
     for step in 1..=5 {
@@ -66,7 +78,15 @@ fn fused_adamw_matches_libtorch_adamw_optimizer() {
     tch::manual_seed(1);
     let vs = nn::VarStore::new(Device::Cpu);
     let w = vs.root().randn("w", &[16, 8], 0.0, 1.0);
-    let mut opt = nn::AdamW { beta1: 0.9, beta2: 0.95, wd: 0.1, eps: 1e-8, amsgrad: false }.build(&vs, 1e-2).unwrap();
+    let mut opt = nn::AdamW {
+        beta1: 0.9,
+        beta2: 0.95,
+        wd: 0.1,
+        eps: 1e-8,
+        amsgrad: false,
+    }
+    .build(&vs, 1e-2)
+    .unwrap();
     let ours = w.detach().copy();
     let m = ours.zeros_like();
     let v = ours.zeros_like();
@@ -77,8 +97,19 @@ fn fused_adamw_matches_libtorch_adamw_optimizer() {
         loss.backward();
         let grad = w.grad().detach().copy();
         opt.step();
-        fused_adamw(std::slice::from_ref(&ours), &[grad], &[m.shallow_clone()], &[v.shallow_clone()], step, 1e-2, 0.9, 0.95, 0.1, 1e-8)
-            .unwrap();
+        fused_adamw(
+            std::slice::from_ref(&ours),
+            &[grad],
+            &[m.shallow_clone()],
+            &[v.shallow_clone()],
+            step,
+            1e-2,
+            0.9,
+            0.95,
+            0.1,
+            1e-8,
+        )
+        .unwrap();
         let diff = max_abs_diff(&ours, &w.detach());
         assert!(diff < 1e-6, "step {step}: |fused - torch::optim::AdamW| = {diff:e}");
         // Keep both on exactly the same trajectory.
@@ -89,14 +120,47 @@ fn fused_adamw_matches_libtorch_adamw_optimizer() {
 #[test]
 fn fused_adamw_rejects_inconsistent_lists() {
     let p = Tensor::zeros([3], (Kind::Float, Device::Cpu));
-    let err = fused_adamw(&[p.shallow_clone()], &[], &[p.zeros_like()], &[p.zeros_like()], 1, 1e-3, 0.9, 0.95, 0.0, 1e-8)
-        .unwrap_err();
+    let err = fused_adamw(
+        &[p.shallow_clone()],
+        &[],
+        &[p.zeros_like()],
+        &[p.zeros_like()],
+        1,
+        1e-3,
+        0.9,
+        0.95,
+        0.0,
+        1e-8,
+    )
+    .unwrap_err();
     assert!(matches!(err, ShimError::InvalidArgument(_)), "{err}");
-    let err = fused_adamw(&[p.shallow_clone()], &[p.zeros_like()], &[p.zeros_like()], &[p.zeros_like()], 0, 1e-3, 0.9, 0.95, 0.0, 1e-8)
-        .unwrap_err();
+    let err = fused_adamw(
+        &[p.shallow_clone()],
+        &[p.zeros_like()],
+        &[p.zeros_like()],
+        &[p.zeros_like()],
+        0,
+        1e-3,
+        0.9,
+        0.95,
+        0.0,
+        1e-8,
+    )
+    .unwrap_err();
     assert!(matches!(err, ShimError::InvalidArgument(_)), "{err}");
     // A shape mismatch is refused before it reaches the kernel (which does not check it on CPU).
-    let err = fused_adamw(&[p.shallow_clone()], &[Tensor::zeros([4], (Kind::Float, Device::Cpu))], &[p.zeros_like()], &[p.zeros_like()], 1, 1e-3, 0.9, 0.95, 0.0, 1e-8)
-        .unwrap_err();
+    let err = fused_adamw(
+        &[p.shallow_clone()],
+        &[Tensor::zeros([4], (Kind::Float, Device::Cpu))],
+        &[p.zeros_like()],
+        &[p.zeros_like()],
+        1,
+        1e-3,
+        0.9,
+        0.95,
+        0.0,
+        1e-8,
+    )
+    .unwrap_err();
     assert!(matches!(err, ShimError::InvalidArgument(_)), "{err}");
 }

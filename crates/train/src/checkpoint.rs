@@ -35,7 +35,9 @@ pub struct CheckpointDir {
 }
 
 fn sync_file(path: &Path) -> Result<()> {
-    File::open(path).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", path.display()))
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("syncing {}", path.display()))
 }
 
 fn sync_dir(path: &Path) -> Result<()> {
@@ -74,7 +76,8 @@ impl CheckpointDir {
         let model_path = partial.join("model.safetensors");
         Tensor::write_safetensors(model, &model_path).with_context(|| format!("writing {}", model_path.display()))?;
         let optim_path = partial.join("optimizer.safetensors");
-        Tensor::write_safetensors(optimizer, &optim_path).with_context(|| format!("writing {}", optim_path.display()))?;
+        Tensor::write_safetensors(optimizer, &optim_path)
+            .with_context(|| format!("writing {}", optim_path.display()))?;
         let state_path = partial.join("state.json");
         std::fs::write(&state_path, serde_json::to_vec_pretty(state)?)?;
         for p in [&model_path, &optim_path, &state_path] {
@@ -124,7 +127,11 @@ impl CheckpointDir {
         let name = std::fs::read_to_string(&pointer)?;
         let dir = self.root.join(name.trim());
         if !dir.join("state.json").is_file() {
-            bail!("{} points to {}, which is not a complete checkpoint", pointer.display(), dir.display());
+            bail!(
+                "{} points to {}, which is not a complete checkpoint",
+                pointer.display(),
+                dir.display()
+            );
         }
         Ok(Some(dir))
     }
@@ -132,9 +139,12 @@ impl CheckpointDir {
     /// Loads a checkpoint folder: state, model tensors, optimizer tensors (on CPU).
     pub fn load(dir: &Path) -> Result<(TrainState, Vec<(String, Tensor)>, Vec<(String, Tensor)>)> {
         let state_path = dir.join("state.json");
-        let state: TrainState = serde_json::from_slice(&std::fs::read(&state_path).with_context(|| format!("reading {}", state_path.display()))?)
-            .with_context(|| format!("parsing {}", state_path.display()))?;
-        let model = Tensor::read_safetensors(dir.join("model.safetensors")).with_context(|| format!("reading model of {}", dir.display()))?;
+        let state: TrainState = serde_json::from_slice(
+            &std::fs::read(&state_path).with_context(|| format!("reading {}", state_path.display()))?,
+        )
+        .with_context(|| format!("parsing {}", state_path.display()))?;
+        let model = Tensor::read_safetensors(dir.join("model.safetensors"))
+            .with_context(|| format!("reading model of {}", dir.display()))?;
         let optim = Tensor::read_safetensors(dir.join("optimizer.safetensors"))
             .with_context(|| format!("reading optimizer of {}", dir.display()))?;
         Ok((state, model, optim))
@@ -147,7 +157,13 @@ mod tests {
     use tch::{Device, Kind};
 
     fn state(step: u64) -> TrainState {
-        TrainState { step, tokens_seen: step * 10, seed: 1, data_position: serde_json::json!({"k": step}), stage: "pretrain".into() }
+        TrainState {
+            step,
+            tokens_seen: step * 10,
+            seed: 1,
+            data_position: serde_json::json!({"k": step}),
+            stage: "pretrain".into(),
+        }
     }
 
     #[test]
@@ -158,7 +174,8 @@ mod tests {
         let w = Tensor::arange(6, (Kind::Float, Device::Cpu));
         for step in 1..=3 {
             let model = vec![("w".to_string(), &w * step as f64)];
-            ck.save(&state(step), &model, &[("exp_avg/w".into(), w.copy())], 2).unwrap();
+            ck.save(&state(step), &model, &[("exp_avg/w".into(), w.copy())], 2)
+                .unwrap();
         }
         let latest = ck.latest_dir().unwrap().unwrap();
         assert!(latest.ends_with("step-00000003"));
@@ -168,7 +185,10 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("ck/step-00000004.partial")).unwrap();
         let (st, model, optim) = CheckpointDir::load(&ck.latest_dir().unwrap().unwrap()).unwrap();
         assert_eq!(st, state(3));
-        assert_eq!(Vec::<f32>::try_from(&model[0].1).unwrap(), vec![0.0, 3.0, 6.0, 9.0, 12.0, 15.0]);
+        assert_eq!(
+            Vec::<f32>::try_from(&model[0].1).unwrap(),
+            vec![0.0, 3.0, 6.0, 9.0, 12.0, 15.0]
+        );
         assert_eq!(optim[0].0, "exp_avg/w");
     }
 }

@@ -320,7 +320,11 @@ fn default_one() -> usize {
 
 impl Default for DataConfig {
     fn default() -> Self {
-        Self { context_length: default_context(), document_boundary_attention: false, sources: Vec::new() }
+        Self {
+            context_length: default_context(),
+            document_boundary_attention: false,
+            sources: Vec::new(),
+        }
     }
 }
 impl Default for SftConfig {
@@ -336,17 +340,32 @@ impl Default for SftConfig {
 }
 impl Default for CheckpointConfig {
     fn default() -> Self {
-        Self { enabled: true, every_steps: default_checkpoint_every(), keep_last: default_keep_last(), export_final: true }
+        Self {
+            enabled: true,
+            every_steps: default_checkpoint_every(),
+            keep_last: default_keep_last(),
+            export_final: true,
+        }
     }
 }
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self { log_every: 1, tensorboard: true, peak_flops: 0.0, progress_bar: true }
+        Self {
+            log_every: 1,
+            tensorboard: true,
+            peak_flops: 0.0,
+            progress_bar: true,
+        }
     }
 }
 impl Default for EvalConfig {
     fn default() -> Self {
-        Self { every_steps: 0, holdout_examples: 0, paths: Vec::new(), sequences: 0 }
+        Self {
+            every_steps: 0,
+            holdout_examples: 0,
+            paths: Vec::new(),
+            sequences: 0,
+        }
     }
 }
 
@@ -365,8 +384,9 @@ impl TrainConfig {
         for item in overrides {
             apply_override(&mut value, item)?;
         }
-        let mut cfg: TrainConfig =
-            toml::Value::Table(value).try_into().context("invalid configuration (unknown key or wrong type?)")?;
+        let mut cfg: TrainConfig = toml::Value::Table(value)
+            .try_into()
+            .context("invalid configuration (unknown key or wrong type?)")?;
         cfg.resolve_paths(base);
         cfg.validate()?;
         Ok(cfg)
@@ -379,7 +399,14 @@ impl TrainConfig {
             }
         };
         fix(&mut self.run.output_dir);
-        for p in [&mut self.model.path, &mut self.model.config_json, &mut self.model.tokenizer].into_iter().flatten() {
+        for p in [
+            &mut self.model.path,
+            &mut self.model.config_json,
+            &mut self.model.tokenizer,
+        ]
+        .into_iter()
+        .flatten()
+        {
             fix(p);
         }
         for source in &mut self.data.sources {
@@ -401,7 +428,11 @@ impl TrainConfig {
             bail!("optim.micro_batch_size must be positive");
         }
         if self.optim.batch_tokens < self.data.context_length {
-            bail!("optim.batch_tokens ({}) is smaller than one sequence ({})", self.optim.batch_tokens, self.data.context_length);
+            bail!(
+                "optim.batch_tokens ({}) is smaller than one sequence ({})",
+                self.optim.batch_tokens,
+                self.data.context_length
+            );
         }
         if !(0.0..1.0).contains(&self.optim.beta1) || !(0.0..1.0).contains(&self.optim.beta2) {
             bail!("optim.beta1/beta2 must be in [0, 1)");
@@ -453,7 +484,9 @@ impl TrainConfig {
 /// Sets `a.b.c = value` in a TOML table; the value is parsed as a TOML value (`1e-4`, `true`, `[1, 2]`, `"x"`),
 /// falling back to a bare string.
 pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
-    let (key, raw) = item.split_once('=').with_context(|| format!("--set '{item}': expected key=value"))?;
+    let (key, raw) = item
+        .split_once('=')
+        .with_context(|| format!("--set '{item}': expected key=value"))?;
     let key = key.trim();
     let raw = raw.trim();
     let parsed: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
@@ -466,8 +499,12 @@ pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
     }
     let mut current = table;
     for part in &parts[..parts.len() - 1] {
-        let entry = current.entry(part.to_string()).or_insert(toml::Value::Table(Default::default()));
-        current = entry.as_table_mut().with_context(|| format!("--set '{item}': '{part}' is not a table"))?;
+        let entry = current
+            .entry(part.to_string())
+            .or_insert(toml::Value::Table(Default::default()));
+        current = entry
+            .as_table_mut()
+            .with_context(|| format!("--set '{item}': '{part}' is not a table"))?;
     }
     current.insert(parts[parts.len() - 1].to_string(), parsed);
     Ok(())
@@ -494,7 +531,11 @@ mod tests {
     fn overrides_parse_as_toml_values_and_reach_nested_keys() {
         let cfg = TrainConfig::from_toml_str(
             MINIMAL,
-            &["optim.peak_lr=5e-5".into(), "data.context_length=16".into(), "run.device=cpu".into()],
+            &[
+                "optim.peak_lr=5e-5".into(),
+                "data.context_length=16".into(),
+                "run.device=cpu".into(),
+            ],
             Path::new("/base"),
         )
         .unwrap();
@@ -510,8 +551,15 @@ mod tests {
     fn unknown_keys_and_inconsistent_values_are_errors() {
         let err = TrainConfig::from_toml_str(MINIMAL, &["optim.peak_lrr=1".into()], Path::new(".")).unwrap_err();
         assert!(format!("{err:#}").contains("peak_lrr"), "{err:#}");
-        assert!(TrainConfig::from_toml_str(MINIMAL, &["optim.batch_tokens=8".into(), "data.context_length=16".into()], Path::new(".")).is_err());
-        assert!(TrainConfig::from_toml_str(MINIMAL, &["schedule.milestones=[0.9, 0.8]".into()], Path::new(".")).is_err());
+        assert!(TrainConfig::from_toml_str(
+            MINIMAL,
+            &["optim.batch_tokens=8".into(), "data.context_length=16".into()],
+            Path::new(".")
+        )
+        .is_err());
+        assert!(
+            TrainConfig::from_toml_str(MINIMAL, &["schedule.milestones=[0.9, 0.8]".into()], Path::new(".")).is_err()
+        );
         assert!(TrainConfig::from_toml_str(MINIMAL, &["novalue".into()], Path::new(".")).is_err());
     }
 
@@ -519,7 +567,11 @@ mod tests {
     fn total_steps_derive_from_the_token_budget() {
         let cfg = TrainConfig::from_toml_str(
             MINIMAL,
-            &["schedule.total_steps=0".into(), "schedule.train_tokens=1000".into(), "data.context_length=16".into()],
+            &[
+                "schedule.total_steps=0".into(),
+                "schedule.train_tokens=1000".into(),
+                "data.context_length=16".into(),
+            ],
             Path::new("."),
         )
         .unwrap();
@@ -530,9 +582,17 @@ mod tests {
     #[test]
     fn shipped_paper_configs_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
-        for name in ["pretrain-deepseekmath.toml", "pretrain-corpus-ablation-1.3b.toml", "sft-deepseekmath.toml"] {
+        for name in [
+            "pretrain-deepseekmath.toml",
+            "pretrain-corpus-ablation-1.3b.toml",
+            "sft-deepseekmath.toml",
+        ] {
             let cfg = TrainConfig::load(&dir.join(name), &[]).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-            assert_eq!((cfg.optim.beta1, cfg.optim.beta2, cfg.optim.weight_decay), (0.9, 0.95, 0.1), "{name}");
+            assert_eq!(
+                (cfg.optim.beta1, cfg.optim.beta2, cfg.optim.weight_decay),
+                (0.9, 0.95, 0.1),
+                "{name}"
+            );
         }
         let pre = TrainConfig::load(&dir.join("pretrain-deepseekmath.toml"), &[]).unwrap();
         assert_eq!(pre.optim.peak_lr, 4.2e-4);
@@ -541,6 +601,9 @@ mod tests {
         let weights: Vec<f64> = pre.data.sources.iter().map(|s| s.weight).collect();
         assert_eq!(weights, vec![0.56, 0.04, 0.10, 0.20, 0.10]);
         let sft = TrainConfig::load(&dir.join("sft-deepseekmath.toml"), &[]).unwrap();
-        assert_eq!((sft.optim.peak_lr, sft.total_steps(), sft.sequences_per_step()), (5e-5, 500, 256));
+        assert_eq!(
+            (sft.optim.peak_lr, sft.total_steps(), sft.sequences_per_step()),
+            (5e-5, 500, 256)
+        );
     }
 }

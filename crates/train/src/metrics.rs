@@ -21,8 +21,14 @@ impl JsonlWriter {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
-        Ok(Self { out: BufWriter::new(file) })
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok(Self {
+            out: BufWriter::new(file),
+        })
     }
 
     /// Writes one record.
@@ -109,11 +115,23 @@ impl TensorBoardWriter {
     /// Creates a new event file in `dir`.
     pub fn create(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
-        let path = dir.join(format!("events.out.tfevents.{}.{}.{}", now.as_secs(), host, std::process::id()));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        let path = dir.join(format!(
+            "events.out.tfevents.{}.{}.{}",
+            now.as_secs(),
+            host,
+            std::process::id()
+        ));
         let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        let mut writer = Self { out: BufWriter::new(file), path };
+        let mut writer = Self {
+            out: BufWriter::new(file),
+            path,
+        };
         writer.record(&encode_event(now.as_secs_f64(), 0, Some("brain.Event:2"), &[]))?;
         Ok(writer)
     }
@@ -130,7 +148,9 @@ impl TensorBoardWriter {
 
     /// Writes scalars for `step`.
     pub fn scalars(&mut self, step: i64, scalars: &[(&str, f32)]) -> Result<()> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         self.record(&encode_event(now.as_secs_f64(), step, None, scalars))
     }
 
@@ -149,10 +169,17 @@ pub fn flops_per_token(non_embedding_params: f64, vocab: f64, hidden: f64, layer
 /// Peak dense bf16 FLOP/s for known accelerators by (lower-cased) name.
 pub fn known_peak_flops(device_name: &str) -> Option<f64> {
     let name = device_name.to_lowercase();
-    [("h200", 989e12), ("h100", 989e12), ("a100", 312e12), ("l40s", 362e12), ("a10g", 125e12), ("4090", 165e12)]
-        .iter()
-        .find(|(k, _)| name.contains(k))
-        .map(|(_, v)| *v)
+    [
+        ("h200", 989e12),
+        ("h100", 989e12),
+        ("a100", 312e12),
+        ("l40s", 362e12),
+        ("a10g", 125e12),
+        ("4090", 165e12),
+    ]
+    .iter()
+    .find(|(k, _)| name.contains(k))
+    .map(|(_, v)| *v)
 }
 
 #[cfg(test)]
@@ -177,9 +204,15 @@ mod tests {
         while at < bytes.len() {
             let len_bytes = &bytes[at..at + 8];
             let len = u64::from_le_bytes(len_bytes.try_into().unwrap()) as usize;
-            assert_eq!(u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()), masked_crc32c(len_bytes));
+            assert_eq!(
+                u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()),
+                masked_crc32c(len_bytes)
+            );
             let payload = &bytes[at + 12..at + 12 + len];
-            assert_eq!(u32::from_le_bytes(bytes[at + 12 + len..at + 16 + len].try_into().unwrap()), masked_crc32c(payload));
+            assert_eq!(
+                u32::from_le_bytes(bytes[at + 12 + len..at + 16 + len].try_into().unwrap()),
+                masked_crc32c(payload)
+            );
             payloads.push(payload.to_vec());
             at += 16 + len;
         }
@@ -200,7 +233,13 @@ mod tests {
             w.scalars(step, &[("train/loss", step as f32 * 0.5)]).unwrap();
         }
         let script = "import sys\ntry:\n from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\nexcept Exception:\n print('SKIP'); sys.exit(0)\nacc = EventAccumulator(sys.argv[1]); acc.Reload()\nprint([(e.step, e.value) for e in acc.Scalars('train/loss')])\n";
-        let Some(out) = python.and_then(|p| std::process::Command::new(p).args(["-c", script]).arg(dir.path()).output().ok()) else {
+        let Some(out) = python.and_then(|p| {
+            std::process::Command::new(p)
+                .args(["-c", script])
+                .arg(dir.path())
+                .output()
+                .ok()
+        }) else {
             eprintln!("skipping: no project python");
             return;
         };
@@ -209,6 +248,11 @@ mod tests {
             eprintln!("skipping: tensorboard is not installed in the venv");
             return;
         }
-        assert_eq!(text.trim(), "[(1, 0.5), (2, 1.0), (3, 1.5)]", "stderr: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            text.trim(),
+            "[(1, 0.5), (2, 1.0), (3, 1.5)]",
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -52,12 +52,27 @@ impl AdamW {
             bail!("the model has no trainable parameters");
         }
         let mut groups = vec![
-            Group { weight_decay: settings.weight_decay, names: vec![], params: vec![], exp_avgs: vec![], exp_avg_sqs: vec![] },
-            Group { weight_decay: 0.0, names: vec![], params: vec![], exp_avgs: vec![], exp_avg_sqs: vec![] },
+            Group {
+                weight_decay: settings.weight_decay,
+                names: vec![],
+                params: vec![],
+                exp_avgs: vec![],
+                exp_avg_sqs: vec![],
+            },
+            Group {
+                weight_decay: 0.0,
+                names: vec![],
+                params: vec![],
+                exp_avgs: vec![],
+                exp_avg_sqs: vec![],
+            },
         ];
         for (name, param) in vars {
             if param.kind() != Kind::Float {
-                bail!("parameter {name} is {:?}: training keeps f32 master weights (load the model in f32)", param.kind());
+                bail!(
+                    "parameter {name} is {:?}: training keeps f32 master weights (load the model in f32)",
+                    param.kind()
+                );
             }
             let g = &mut groups[if decays(&name, &param) { 0 } else { 1 }];
             g.exp_avgs.push(param.zeros_like());
@@ -65,7 +80,11 @@ impl AdamW {
             g.names.push(name);
             g.params.push(param);
         }
-        Ok(Self { settings, groups, step: 0 })
+        Ok(Self {
+            settings,
+            groups,
+            step: 0,
+        })
     }
 
     /// Updates completed so far.
@@ -136,12 +155,30 @@ impl AdamW {
             }
             if s.fused {
                 seekmath_shim::fused_adamw(
-                    &params, &grads, &exp_avgs, &exp_avg_sqs, self.step, lr, s.beta1, s.beta2, group.weight_decay, s.eps,
+                    &params,
+                    &grads,
+                    &exp_avgs,
+                    &exp_avg_sqs,
+                    self.step,
+                    lr,
+                    s.beta1,
+                    s.beta2,
+                    group.weight_decay,
+                    s.eps,
                 )
                 .context("fused AdamW step")?;
             } else {
                 tch::no_grad(|| {
-                    reference_adamw(&params, &grads, &exp_avgs, &exp_avg_sqs, self.step, lr, s, group.weight_decay)
+                    reference_adamw(
+                        &params,
+                        &grads,
+                        &exp_avgs,
+                        &exp_avg_sqs,
+                        self.step,
+                        lr,
+                        s,
+                        group.weight_decay,
+                    )
                 });
             }
         }
@@ -167,9 +204,15 @@ impl AdamW {
             for (i, name) in g.names.iter().enumerate() {
                 for (prefix, target) in [("exp_avg", &mut g.exp_avgs[i]), ("exp_avg_sq", &mut g.exp_avg_sqs[i])] {
                     let key = format!("{prefix}/{name}");
-                    let saved = by_name.remove(&key).with_context(|| format!("optimizer state lacks {key}"))?;
+                    let saved = by_name
+                        .remove(&key)
+                        .with_context(|| format!("optimizer state lacks {key}"))?;
                     if saved.size() != target.size() {
-                        bail!("optimizer state {key} has shape {:?}, parameter {:?}", saved.size(), target.size());
+                        bail!(
+                            "optimizer state {key} has shape {:?}, parameter {:?}",
+                            saved.size(),
+                            target.size()
+                        );
                     }
                     tch::no_grad(|| target.copy_(&saved));
                 }
@@ -198,8 +241,12 @@ fn reference_adamw(
     let bias1 = 1.0 - s.beta1.powi(step as i32);
     let bias2_sqrt = (1.0 - s.beta2.powi(step as i32)).sqrt();
     for i in 0..params.len() {
-        let (mut p, g, mut m, mut v) =
-            (params[i].shallow_clone(), &grads[i], exp_avgs[i].shallow_clone(), exp_avg_sqs[i].shallow_clone());
+        let (mut p, g, mut m, mut v) = (
+            params[i].shallow_clone(),
+            &grads[i],
+            exp_avgs[i].shallow_clone(),
+            exp_avg_sqs[i].shallow_clone(),
+        );
         let _ = p.g_mul_scalar_(1.0 - lr * weight_decay);
         let _ = m.lerp_(g, 1.0 - s.beta1);
         let _ = v.g_mul_scalar_(s.beta2);
@@ -218,32 +265,57 @@ mod tests {
         tch::manual_seed(3);
         let vs = VarStore::new(Device::Cpu);
         let root = vs.root();
-        let _ = root.randn("layers.0.mlp.weight", &[6, 4], 0.0, 1.0);
-        let _ = root.randn("layers.0.input_layernorm.weight", &[4], 0.0, 1.0);
-        let _ = root.randn("layers.0.bias", &[6], 0.0, 1.0);
+        let _ = root.randn("mlp_weight", &[6, 4], 0.0, 1.0);
+        let _ = root.randn("input_layernorm_weight", &[4], 0.0, 1.0);
+        let _ = root.randn("bias", &[6], 0.0, 1.0);
         vs
     }
 
     fn loss(vs: &VarStore) -> Tensor {
         let v = vs.variables();
         let x = Tensor::arange(4, (Kind::Float, Device::Cpu)) / 4.0;
-        let h = (&x * &v["layers.0.input_layernorm.weight"]).unsqueeze(0).matmul(&v["layers.0.mlp.weight"].tr());
-        (h + &v["layers.0.bias"]).tanh().sum(Kind::Float)
+        let h = (&x * &v["input_layernorm_weight"])
+            .unsqueeze(0)
+            .matmul(&v["mlp_weight"].tr());
+        (h + &v["bias"]).tanh().sum(Kind::Float)
     }
 
     #[test]
     fn decay_only_on_matrices() {
         let vs = store();
-        let opt = AdamW::new(&vs, AdamWSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1, fused: true }).unwrap();
-        assert_eq!(opt.decayed_names(), ["layers.0.mlp.weight"]);
+        let opt = AdamW::new(
+            &vs,
+            AdamWSettings {
+                beta1: 0.9,
+                beta2: 0.95,
+                eps: 1e-8,
+                weight_decay: 0.1,
+                fused: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(opt.decayed_names(), ["mlp_weight"]);
     }
 
     #[test]
     fn fused_and_reference_updates_agree_and_clipping_caps_the_norm() {
-        let settings = AdamWSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1, fused: true };
+        let settings = AdamWSettings {
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: 0.1,
+            fused: true,
+        };
         let (a, b) = (store(), store());
         let mut fa = AdamW::new(&a, settings).unwrap();
-        let mut fb = AdamW::new(&b, AdamWSettings { fused: false, ..settings }).unwrap();
+        let mut fb = AdamW::new(
+            &b,
+            AdamWSettings {
+                fused: false,
+                ..settings
+            },
+        )
+        .unwrap();
         for _ in 0..4 {
             for (vs, opt) in [(&a, &mut fa), (&b, &mut fb)] {
                 opt.zero_grad();

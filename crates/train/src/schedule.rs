@@ -45,7 +45,12 @@ impl LrSchedule {
         match self.kind {
             ScheduleKind::Constant => self.peak,
             ScheduleKind::MultiStep => {
-                let factor = self.milestones.iter().filter(|(at, _)| step >= *at).map(|(_, f)| *f).last();
+                let factor = self
+                    .milestones
+                    .iter()
+                    .filter(|(at, _)| step >= *at)
+                    .map(|(_, f)| *f)
+                    .last();
                 self.peak * factor.unwrap_or(1.0)
             }
             ScheduleKind::Cosine => {

@@ -26,13 +26,10 @@ pub struct StepStats {
 /// Summed token cross-entropy in f32 (labels equal to [`IGNORE_INDEX`] contribute nothing).
 pub fn lm_loss_sum(logits: &Tensor, labels: &Tensor) -> Tensor {
     let vocab = *logits.size().last().expect("logits [B,T,V]");
-    logits.to_kind(Kind::Float).view([-1, vocab]).cross_entropy_loss::<Tensor>(
-        &labels.view([-1]),
-        None,
-        Reduction::Sum,
-        IGNORE_INDEX,
-        0.0,
-    )
+    logits
+        .to_kind(Kind::Float)
+        .view([-1, vocab])
+        .cross_entropy_loss::<Tensor>(&labels.view([-1]), None, Reduction::Sum, IGNORE_INDEX, 0.0)
 }
 
 /// Forward pass producing logits, under bf16 autocast when `autocast` is set.
@@ -68,7 +65,13 @@ pub fn train_step(
     }
     let grad_norm = optimizer.clip_grad_norm(grad_clip);
     optimizer.step(lr)?;
-    Ok(StepStats { loss: loss_total.double_value(&[]), grad_norm, lr, input_tokens, target_tokens })
+    Ok(StepStats {
+        loss: loss_total.double_value(&[]),
+        grad_norm,
+        lr,
+        input_tokens,
+        target_tokens,
+    })
 }
 
 /// Mean held-out loss over `batches` (no gradients).

@@ -58,10 +58,16 @@ fn load_model(cfg: &TrainConfig, device: Device) -> Result<LoadedModel> {
     } else {
         let path = cfg.model.config_json.as_ref().expect("validated");
         let config = ModelConfig::from_file(path)?;
-        LoadedModel::random(config, derive_seed(cfg.run.seed, 0x494E_4954, 0) as i64 & i64::MAX, device, Kind::Float)?
+        LoadedModel::random(
+            config,
+            derive_seed(cfg.run.seed, 0x494E_4954, 0) as i64 & i64::MAX,
+            device,
+            Kind::Float,
+        )?
     };
     if let Some(dir) = &cfg.model.tokenizer {
-        loaded.tokenizer = Some(Tokenizer::from_hf_folder(dir).with_context(|| format!("tokenizer {}", dir.display()))?);
+        loaded.tokenizer =
+            Some(Tokenizer::from_hf_folder(dir).with_context(|| format!("tokenizer {}", dir.display()))?);
     }
     Ok(loaded)
 }
@@ -72,7 +78,13 @@ fn model_flops_per_token(loaded: &LoadedModel, context: usize) -> f64 {
     let c = &loaded.config;
     let (v, d) = (c.vocab_size as f64, c.hidden_size as f64);
     let embeddings = if c.tie_word_embeddings { v * d } else { 2.0 * v * d };
-    flops_per_token(total as f64 - embeddings, v, d, c.num_hidden_layers as f64, context as f64)
+    flops_per_token(
+        total as f64 - embeddings,
+        v,
+        d,
+        c.num_hidden_layers as f64,
+        context as f64,
+    )
 }
 
 struct Streams {
@@ -87,13 +99,20 @@ fn build_streams(cfg: &TrainConfig, stage: Stage, tokenizer: Option<&Tokenizer>)
             let train = MixtureStream::new(&cfg.data.sources, context, cfg.run.seed)?;
             let mut eval = Vec::new();
             if !cfg.eval.paths.is_empty() && cfg.eval.sequences > 0 {
-                let source = crate::config::SourceConfig { name: "eval".into(), weight: 1.0, paths: cfg.eval.paths.clone() };
+                let source = crate::config::SourceConfig {
+                    name: "eval".into(),
+                    weight: 1.0,
+                    paths: cfg.eval.paths.clone(),
+                };
                 let mut stream = MixtureStream::new(&[source], context, cfg.run.seed)?;
                 for _ in 0..cfg.eval.sequences {
                     eval.push(stream.next_sequence()?);
                 }
             }
-            Ok(Streams { train: Box::new(train), eval })
+            Ok(Streams {
+                train: Box::new(train),
+                eval,
+            })
         }
         Stage::Sft => {
             let tokenizer = tokenizer.context("SFT needs a tokenizer: the model has none; set model.tokenizer")?;
@@ -106,10 +125,16 @@ fn build_streams(cfg: &TrainConfig, stage: Stage, tokenizer: Option<&Tokenizer>)
                 system_prompt: cfg.sft.system_prompt.clone(),
             };
             let (examples, stats) = load_examples(&cfg.sft.paths, &encoder)?;
-            tracing::info!("SFT data: {} records, {} malformed lines skipped", stats.records, stats.malformed);
+            tracing::info!(
+                "SFT data: {} records, {} malformed lines skipped",
+                stats.records,
+                stats.malformed
+            );
             let (examples, dropped) = fit_examples(examples, context, cfg.sft.truncate_long);
             if dropped > 0 {
-                tracing::warn!("SFT data: {dropped} examples longer than {context} tokens skipped (sft.truncate_long = false)");
+                tracing::warn!(
+                    "SFT data: {dropped} examples longer than {context} tokens skipped (sft.truncate_long = false)"
+                );
             }
             let (train, mut held): (Vec<SftExample>, Vec<SftExample>) = if cfg.eval.paths.is_empty() {
                 split_holdout(examples, cfg.eval.holdout_examples, cfg.run.seed)
@@ -117,7 +142,10 @@ fn build_streams(cfg: &TrainConfig, stage: Stage, tokenizer: Option<&Tokenizer>)
                 let (eval_examples, _) = load_examples(&cfg.eval.paths, &encoder)?;
                 (examples, fit_examples(eval_examples, context, true).0)
             };
-            let pad = tokenizer.pad_token_id().or(tokenizer.eos_token_ids().first().copied()).unwrap_or(0);
+            let pad = tokenizer
+                .pad_token_id()
+                .or(tokenizer.eos_token_ids().first().copied())
+                .unwrap_or(0);
             let eval = if held.is_empty() {
                 Vec::new()
             } else {
@@ -127,7 +155,10 @@ fn build_streams(cfg: &TrainConfig, stage: Stage, tokenizer: Option<&Tokenizer>)
             tracing::info!("SFT data: {} training examples, {} held out", train.len(), eval.len());
             let stream = SftStream::new(train, context, pad, cfg.sft.concatenate, cfg.run.seed)?;
             tracing::info!("SFT data: {} packed rows per epoch", stream.rows_per_epoch());
-            Ok(Streams { train: Box::new(stream), eval })
+            Ok(Streams {
+                train: Box::new(stream),
+                eval,
+            })
         }
     }
 }
@@ -163,7 +194,10 @@ pub fn run(cfg: &TrainConfig, stage: Stage, options: &RunOptions) -> Result<RunS
     let device = resolve_device(&cfg.run.device)?;
     if let Device::Cuda(i) = device {
         if !tch::Cuda::is_available() || i >= tch::Cuda::device_count() as usize {
-            bail!("run.device asks for cuda:{i} but libtorch sees {} CUDA device(s)", tch::Cuda::device_count());
+            bail!(
+                "run.device asks for cuda:{i} but libtorch sees {} CUDA device(s)",
+                tch::Cuda::device_count()
+            );
         }
     }
     if cfg.run.activation_checkpointing {
@@ -178,10 +212,17 @@ pub fn run(cfg: &TrainConfig, stage: Stage, options: &RunOptions) -> Result<RunS
     let checkpoints = CheckpointDir::new(out.join("checkpoints"));
     let resume_from = checkpoints.latest_dir()?;
     if resume_from.is_some() && !options.resume {
-        bail!("{} already has checkpoints: pass --resume to continue, or choose another run.output_dir", out.display());
+        bail!(
+            "{} already has checkpoints: pass --resume to continue, or choose another run.output_dir",
+            out.display()
+        );
     }
     std::fs::write(out.join("config.resolved.toml"), toml::to_string_pretty(cfg)?)?;
-    tracing::info!("stage {stage:?}, seed {}, device {device:?}, precision {:?}", cfg.run.seed, cfg.run.precision);
+    tracing::info!(
+        "stage {stage:?}, seed {}, device {device:?}, precision {:?}",
+        cfg.run.seed,
+        cfg.run.precision
+    );
     tch::manual_seed(derive_seed(cfg.run.seed, 0x544F_5243, 0) as i64 & i64::MAX);
 
     let loaded = load_model(cfg, device)?;
@@ -209,15 +250,25 @@ pub fn run(cfg: &TrainConfig, stage: Stage, options: &RunOptions) -> Result<RunS
     if let (true, Some(dir)) = (options.resume, &resume_from) {
         let (state, model_tensors, optim_tensors) = CheckpointDir::load(dir)?;
         if state.stage != stage_name {
-            bail!("checkpoint {} is from stage {}, not {stage_name}", dir.display(), state.stage);
+            bail!(
+                "checkpoint {} is from stage {}, not {stage_name}",
+                dir.display(),
+                state.stage
+            );
         }
         let vars = loaded.vs.variables();
         for (name, t) in &model_tensors {
-            let var = vars.get(name).with_context(|| format!("checkpoint tensor {name} is not a model parameter"))?;
+            let var = vars
+                .get(name)
+                .with_context(|| format!("checkpoint tensor {name} is not a model parameter"))?;
             tch::no_grad(|| var.shallow_clone().copy_(t));
         }
         if model_tensors.len() != vars.len() {
-            bail!("checkpoint has {} model tensors, the model {}", model_tensors.len(), vars.len());
+            bail!(
+                "checkpoint has {} model tensors, the model {}",
+                model_tensors.len(),
+                vars.len()
+            );
         }
         optimizer.load_state(optim_tensors, state.step as i64)?;
         streams.train.restore(&state.data_position)?;
@@ -227,7 +278,10 @@ pub fn run(cfg: &TrainConfig, stage: Stage, options: &RunOptions) -> Result<RunS
         tracing::info!("resumed from {} at step {start_step}", dir.display());
     } else {
         if options.resume {
-            tracing::info!("--resume: no checkpoint in {}, starting from step 0", checkpoints_root(out).display());
+            tracing::info!(
+                "--resume: no checkpoint in {}, starting from step 0",
+                checkpoints_root(out).display()
+            );
         }
         // A fresh start owns the metrics file (an earlier run in this folder left no checkpoint to continue).
         if metrics_path.exists() {
@@ -236,18 +290,30 @@ pub fn run(cfg: &TrainConfig, stage: Stage, options: &RunOptions) -> Result<RunS
     }
 
     let mut jsonl = JsonlWriter::append(&metrics_path)?;
-    let mut tensorboard = if cfg.metrics.tensorboard { Some(TensorBoardWriter::create(&out.join("tensorboard"))?) } else { None };
+    let mut tensorboard = if cfg.metrics.tensorboard {
+        Some(TensorBoardWriter::create(&out.join("tensorboard"))?)
+    } else {
+        None
+    };
     let flops_token = model_flops_per_token(&loaded, cfg.data.context_length);
     let peak_flops = if cfg.metrics.peak_flops > 0.0 {
         Some(cfg.metrics.peak_flops)
     } else if let Device::Cuda(i) = device {
-        seekmath_shim::cuda_device_name(i).ok().and_then(|n| known_peak_flops(&n))
+        seekmath_shim::cuda_device_name(i)
+            .ok()
+            .and_then(|n| known_peak_flops(&n))
     } else {
         None
     };
     let isolate = cfg.data.document_boundary_attention;
     let eval_batches = micro_batches(&streams.eval, cfg.optim.micro_batch_size, isolate);
-    let mut summary = RunSummary { steps: start_step, final_loss: f64::NAN, eval_loss_before: None, eval_loss_after: None, export_dir: None };
+    let mut summary = RunSummary {
+        steps: start_step,
+        final_loss: f64::NAN,
+        eval_loss_before: None,
+        eval_loss_after: None,
+        export_dir: None,
+    };
     let log_eval = |step: u64, jsonl: &mut JsonlWriter, tb: &mut Option<TensorBoardWriter>| -> Result<Option<f64>> {
         if eval_batches.is_empty() {
             return Ok(None);
@@ -267,10 +333,16 @@ pub fn run(cfg: &TrainConfig, stage: Stage, options: &RunOptions) -> Result<RunS
         summary.eval_loss_before = log_eval(0, &mut jsonl, &mut tensorboard)?;
     }
 
-    let bar = if cfg.metrics.progress_bar { indicatif::ProgressBar::new(total_steps as u64) } else { indicatif::ProgressBar::hidden() };
+    let bar = if cfg.metrics.progress_bar {
+        indicatif::ProgressBar::new(total_steps as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} steps (eta {eta}) {msg}")
-            .expect("static template"),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} steps (eta {eta}) {msg}",
+        )
+        .expect("static template"),
     );
     bar.set_position(start_step);
     let sequences_per_step = cfg.sequences_per_step();
@@ -283,11 +355,21 @@ pub fn run(cfg: &TrainConfig, stage: Stage, options: &RunOptions) -> Result<RunS
     for step in start_step..total_steps as u64 {
         // Any torch-side randomness of this step is a function of (seed, step): resuming reproduces it.
         tch::manual_seed(derive_seed(cfg.run.seed, 0x5354_4550, step) as i64 & i64::MAX);
-        let sequences = (0..sequences_per_step).map(|_| streams.train.next_sequence()).collect::<Result<Vec<_>>>()?;
+        let sequences = (0..sequences_per_step)
+            .map(|_| streams.train.next_sequence())
+            .collect::<Result<Vec<_>>>()?;
         let batches = micro_batches(&sequences, cfg.optim.micro_batch_size, isolate);
         let lr = schedule.lr(step as usize);
         let started = Instant::now();
-        let stats = train_step(&loaded.model, &mut optimizer, &batches, lr, cfg.optim.grad_clip, device, autocast)?;
+        let stats = train_step(
+            &loaded.model,
+            &mut optimizer,
+            &batches,
+            lr,
+            cfg.optim.grad_clip,
+            device,
+            autocast,
+        )?;
         if !stats.loss.is_finite() {
             bail!("step {}: loss is {} (lr {lr:e}); stopping", step + 1, stats.loss);
         }
@@ -324,7 +406,13 @@ pub fn run(cfg: &TrainConfig, stage: Stage, options: &RunOptions) -> Result<RunS
                 }
                 tb.scalars(done as i64, &scalars)?;
             }
-            tracing::debug!(step = done, loss = stats.loss, lr, grad_norm = stats.grad_norm, tokens_per_second);
+            tracing::debug!(
+                step = done,
+                loss = stats.loss,
+                lr,
+                grad_norm = stats.grad_norm,
+                tokens_per_second
+            );
         }
         bar.set_position(done);
         bar.set_message(format!(
@@ -337,7 +425,9 @@ pub fn run(cfg: &TrainConfig, stage: Stage, options: &RunOptions) -> Result<RunS
             log_eval(done, &mut jsonl, &mut tensorboard)?;
         }
         let last = done == total_steps as u64;
-        if cfg.checkpoint.enabled && ((cfg.checkpoint.every_steps > 0 && done % cfg.checkpoint.every_steps as u64 == 0) || last) {
+        if cfg.checkpoint.enabled
+            && ((cfg.checkpoint.every_steps > 0 && done % cfg.checkpoint.every_steps as u64 == 0) || last)
+        {
             let state = TrainState {
                 step: done,
                 tokens_seen,
@@ -347,7 +437,12 @@ pub fn run(cfg: &TrainConfig, stage: Stage, options: &RunOptions) -> Result<RunS
             };
             let mut model_tensors: Vec<(String, tch::Tensor)> = loaded.vs.variables().into_iter().collect();
             model_tensors.sort_by(|a, b| a.0.cmp(&b.0));
-            let dir = checkpoints.save(&state, &model_tensors, &optimizer.state_tensors(), cfg.checkpoint.keep_last)?;
+            let dir = checkpoints.save(
+                &state,
+                &model_tensors,
+                &optimizer.state_tensors(),
+                cfg.checkpoint.keep_last,
+            )?;
             tracing::debug!("checkpoint {}", dir.display());
         }
     }

@@ -102,7 +102,13 @@ fn child_training_run() {
 
 fn spawn_child(cfg: &Path, out: &Path) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child_training_run", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "child_training_run",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, format!("{}|{}", cfg.display(), out.display()))
         // The same thread count in every process, so CPU kernels reduce in the same order.
         .env("OMP_NUM_THREADS", "1")
@@ -132,15 +138,27 @@ fn resume_after_kill9_is_bitwise_identical() {
     let started = Instant::now();
     loop {
         let at = std::fs::read_to_string(&latest).unwrap_or_default();
-        if at.trim().strip_prefix("step-").and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s >= 10) {
+        if at
+            .trim()
+            .strip_prefix("step-")
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|s| s >= 10)
+        {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(300), "child never reached step 10");
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "child never reached step 10"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
-    assert_eq!(status.signal(), Some(9), "the child must die by SIGKILL before finishing (status {status})");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the child must die by SIGKILL before finishing (status {status})"
+    );
     let killed_at = losses(&out).len();
     assert!(killed_at < STEPS, "killed after completion");
 
@@ -149,5 +167,8 @@ fn resume_after_kill9_is_bitwise_identical() {
     assert!(child.wait().unwrap().success());
     let resumed = losses(&out);
     eprintln!("killed after {killed_at} logged steps; resumed to {}", resumed.len());
-    assert_eq!(resumed, reference, "resumed loss curve differs from the uninterrupted one");
+    assert_eq!(
+        resumed, reference,
+        "resumed loss curve differs from the uninterrupted one"
+    );
 }

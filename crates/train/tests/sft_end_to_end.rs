@@ -80,7 +80,10 @@ holdout_examples = 8
     let summary = seekmath_train::run(&cfg, Stage::Sft, &RunOptions::default()).unwrap();
     let (before, after) = (summary.eval_loss_before.unwrap(), summary.eval_loss_after.unwrap());
     eprintln!("held-out loss {before:.3} -> {after:.3}");
-    assert!(after < before * 0.7, "held-out loss should fall clearly: {before} -> {after}");
+    assert!(
+        after < before * 0.7,
+        "held-out loss should fall clearly: {before} -> {after}"
+    );
     let export = summary.export_dir.unwrap();
     for f in ["config.json", "model.safetensors", "tokenizer.json"] {
         assert!(export.join(f).is_file(), "export lacks {f}");

@@ -18,23 +18,50 @@ fn tensor(rows: &serde_json::Value) -> Tensor {
 fn batch_of(ids: &Tensor, labels: &Tensor, mask: &Tensor) -> Batch {
     let target_tokens = labels.ne(-100).sum(Kind::Int64).int64_value(&[]);
     let input_tokens = mask.sum(Kind::Int64).int64_value(&[]);
-    Batch { input_ids: ids.copy(), labels: labels.copy(), attention_mask: Some(mask.copy()), target_tokens, input_tokens }
+    Batch {
+        input_ids: ids.copy(),
+        labels: labels.copy(),
+        attention_mask: Some(mask.copy()),
+        target_tokens,
+        input_tokens,
+    }
 }
 
 fn run_case(python: &Path, dir: &Path, split: bool) -> serde_json::Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/reference_step.py");
-    let prep = Command::new(python).arg(&script).arg("prepare").arg(dir).output().unwrap();
-    assert!(prep.status.success(), "prepare failed: {}", String::from_utf8_lossy(&prep.stderr));
+    let prep = Command::new(python)
+        .arg(&script)
+        .arg("prepare")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        prep.status.success(),
+        "prepare failed: {}",
+        String::from_utf8_lossy(&prep.stderr)
+    );
 
     let loaded = seekmath_model::load(&dir.join("model"), Device::Cpu, Kind::Float).unwrap();
     let batch: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("batch.json")).unwrap()).unwrap();
-    let (ids, labels, mask) = (tensor(&batch["input_ids"]), tensor(&batch["labels"]), tensor(&batch["attention_mask"]));
+    let (ids, labels, mask) = (
+        tensor(&batch["input_ids"]),
+        tensor(&batch["labels"]),
+        tensor(&batch["attention_mask"]),
+    );
     let micro = if split {
-        (0..2).map(|r| batch_of(&ids.narrow(0, r, 1), &labels.narrow(0, r, 1), &mask.narrow(0, r, 1))).collect()
+        (0..2)
+            .map(|r| batch_of(&ids.narrow(0, r, 1), &labels.narrow(0, r, 1), &mask.narrow(0, r, 1)))
+            .collect()
     } else {
         vec![batch_of(&ids, &labels, &mask)]
     };
-    let settings = AdamWSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1, fused: true };
+    let settings = AdamWSettings {
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weight_decay: 0.1,
+        fused: true,
+    };
     let mut opt = AdamW::new(&loaded.vs, settings).unwrap();
     let stats = train_step(&loaded.model, &mut opt, &micro, 1e-3, 1.0, Device::Cpu, None).unwrap();
     let named: Vec<(String, Tensor)> = loaded.vs.variables().into_iter().collect();
@@ -44,10 +71,19 @@ fn run_case(python: &Path, dir: &Path, split: bool) -> serde_json::Value {
         serde_json::json!({"loss": stats.loss, "grad_norm": stats.grad_norm}).to_string(),
     )
     .unwrap();
-    let check = Command::new(python).arg(&script).arg("check").arg(dir).output().unwrap();
+    let check = Command::new(python)
+        .arg(&script)
+        .arg("check")
+        .arg(dir)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&check.stdout).to_string();
     eprintln!("split={split}: {stdout}");
-    assert!(check.status.success(), "parity check failed: {stdout}\n{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "parity check failed: {stdout}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap()
 }
 
@@ -57,7 +93,10 @@ fn one_step_matches_transformers_and_torch_adamw() {
         eprintln!("skipping: project venv python not found (run scripts/setup.sh)");
         return;
     };
-    let probe = Command::new(&python).args(["-c", "import transformers, torch, safetensors"]).output().unwrap();
+    let probe = Command::new(&python)
+        .args(["-c", "import transformers, torch, safetensors"])
+        .output()
+        .unwrap();
     if !probe.status.success() {
         eprintln!("skipping: transformers/torch not importable in {}", python.display());
         return;

@@ -164,21 +164,21 @@ pub fn render_chat_template(
     env.add_function("strftime_now", strftime_now);
     env.add_template("chat_template", template)
         .map_err(|e| anyhow!("invalid chat template: {e:#}"))?;
-    let mut ctx = serde_json::Map::new();
-    ctx.insert("messages".into(), serde_json::to_value(messages)?);
-    ctx.insert("add_generation_prompt".into(), add_generation_prompt.into());
+    // minijinja values (not a serde_json map, which would sort the keys that `tojson` prints).
+    let mut ctx: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
+    ctx.insert("messages".into(), Value::from_serialize(messages));
+    ctx.insert("add_generation_prompt".into(), Value::from(add_generation_prompt));
     for (key, value) in [
         ("bos_token", &special.bos_token),
         ("eos_token", &special.eos_token),
         ("pad_token", &special.pad_token),
         ("unk_token", &special.unk_token),
     ] {
-        ctx.insert(
-            key.into(),
-            value.clone().map_or(serde_json::Value::Null, serde_json::Value::String),
-        );
+        ctx.insert(key.into(), value.clone().map_or(Value::from(()), Value::from));
     }
-    ctx.extend(extra);
+    for (key, value) in extra {
+        ctx.insert(key, Value::from_serialize(&value));
+    }
     let tmpl = env.get_template("chat_template").expect("template was just added");
     tmpl.render(Value::from_serialize(&ctx))
         .map_err(|e| anyhow!("rendering chat template: {e:#}"))

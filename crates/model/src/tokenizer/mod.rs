@@ -65,6 +65,9 @@ pub struct Tokenizer {
     clean_up_spaces: bool,
     /// `tokenizer_config.json` as read, re-written by `save` so no field is lost.
     hf_config: Option<serde_json::Value>,
+    /// `tokenizer.json` as read: `save` writes it back byte for byte, because re-serialising through the
+    /// `tokenizers` crate can change how Python's tokenizers reads it (ids differed on digits in testing).
+    raw_json: Option<String>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -149,6 +152,7 @@ impl Tokenizer {
             chat_template,
             clean_up_spaces,
             hf_config,
+            raw_json: None,
         };
         let lookup = |t: &Option<String>| t.as_deref().and_then(|s| tok.token_to_id(s));
         let (bos_id, pad_id, eos_id) = (
@@ -173,7 +177,9 @@ impl Tokenizer {
     /// `config.json`.
     pub fn from_hf_folder(dir: &Path) -> Result<Self> {
         let path = dir.join("tokenizer.json");
-        let inner = tokenizers::Tokenizer::from_file(&path)
+        let raw_json = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let inner = raw_json
+            .parse::<tokenizers::Tokenizer>()
             .map_err(|e| anyhow!("loading tokenizer {}: {e}", path.display()))?;
         let config = read_json(&dir.join("tokenizer_config.json"))?;
         let get = |key: &str| config.as_ref().and_then(|c| token_text(c.get(key)));

@@ -34,7 +34,9 @@ pub struct Sequence {
 impl Sequence {
     /// Number of target tokens that will carry loss (`isolate`: targets across a document boundary are dropped).
     pub fn target_count(&self, isolate: bool) -> usize {
-        (0..self.tokens.len() - 1).filter(|&i| self.label_kept(i, isolate)).count()
+        (0..self.tokens.len() - 1)
+            .filter(|&i| self.label_kept(i, isolate))
+            .count()
     }
 
     fn label_kept(&self, i: usize, isolate: bool) -> bool {
@@ -92,9 +94,23 @@ pub fn collate(sequences: &[Sequence], isolate_documents: bool) -> Batch {
     let mut rows: Vec<(Vec<i64>, Vec<i64>)> = Vec::new();
     for seq in sequences {
         let t = seq.tokens.len() - 1;
-        let label = |i: usize| if seq.label_kept(i, isolate_documents) { seq.tokens[i + 1] as i64 } else { IGNORE_INDEX };
+        let label = |i: usize| {
+            if seq.label_kept(i, isolate_documents) {
+                seq.tokens[i + 1] as i64
+            } else {
+                IGNORE_INDEX
+            }
+        };
         if !isolate_documents {
-            let ids = (0..t).map(|i| if seq.segments[i] == PAD_SEGMENT { 0 } else { seq.tokens[i] as i64 }).collect();
+            let ids = (0..t)
+                .map(|i| {
+                    if seq.segments[i] == PAD_SEGMENT {
+                        0
+                    } else {
+                        seq.tokens[i] as i64
+                    }
+                })
+                .collect();
             rows.push((ids, (0..t).map(label).collect()));
             continue;
         }
@@ -106,13 +122,20 @@ pub fn collate(sequences: &[Sequence], isolate_documents: bool) -> Batch {
                 end += 1;
             }
             if segment != PAD_SEGMENT {
-                rows.push(((start..end).map(|i| seq.tokens[i] as i64).collect(), (start..end).map(label).collect()));
+                rows.push((
+                    (start..end).map(|i| seq.tokens[i] as i64).collect(),
+                    (start..end).map(label).collect(),
+                ));
             }
             start = end;
         }
     }
     let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(1).max(1);
-    let width = if isolate_documents { width } else { sequences.first().map_or(width, |s| s.tokens.len() - 1) };
+    let width = if isolate_documents {
+        width
+    } else {
+        sequences.first().map_or(width, |s| s.tokens.len() - 1)
+    };
     let b = rows.len().max(1);
     let mut ids = vec![0i64; b * width];
     let mut labels = vec![IGNORE_INDEX; b * width];
@@ -165,16 +188,29 @@ mod tests {
     use super::*;
 
     fn seq(tokens: &[u32], segments: &[u32], targets: &[bool]) -> Sequence {
-        Sequence { tokens: tokens.to_vec(), segments: segments.to_vec(), targets: targets.to_vec() }
+        Sequence {
+            tokens: tokens.to_vec(),
+            segments: segments.to_vec(),
+            targets: targets.to_vec(),
+        }
     }
 
     #[test]
     fn packed_collation_shifts_labels_and_masks_padding() {
         let s = seq(&[5, 6, 7, 8, 9, 0], &[0, 0, 1, 1, PAD_SEGMENT, PAD_SEGMENT], &[true; 6]);
         let b = collate(&[s], false);
-        assert_eq!(Vec::<i64>::try_from(b.input_ids.view([-1])).unwrap(), vec![5, 6, 7, 8, 0]);
-        assert_eq!(Vec::<i64>::try_from(b.labels.view([-1])).unwrap(), vec![6, 7, 8, -100, -100]);
-        assert_eq!(Vec::<i64>::try_from(b.attention_mask.unwrap().view([-1])).unwrap(), vec![1, 1, 1, 1, 0]);
+        assert_eq!(
+            Vec::<i64>::try_from(b.input_ids.view([-1])).unwrap(),
+            vec![5, 6, 7, 8, 0]
+        );
+        assert_eq!(
+            Vec::<i64>::try_from(b.labels.view([-1])).unwrap(),
+            vec![6, 7, 8, -100, -100]
+        );
+        assert_eq!(
+            Vec::<i64>::try_from(b.attention_mask.unwrap().view([-1])).unwrap(),
+            vec![1, 1, 1, 1, 0]
+        );
         assert_eq!((b.target_tokens, b.input_tokens), (3, 4));
     }
 
@@ -183,9 +219,15 @@ mod tests {
         let s = seq(&[5, 6, 7, 8, 9, 10], &[0, 0, 1, 1, 1, 2], &[true; 6]);
         let b = collate(&[s.clone()], true);
         assert_eq!(b.input_ids.size(), vec![2, 3]);
-        assert_eq!(Vec::<i64>::try_from(b.input_ids.view([-1])).unwrap(), vec![5, 6, 0, 7, 8, 9]);
+        assert_eq!(
+            Vec::<i64>::try_from(b.input_ids.view([-1])).unwrap(),
+            vec![5, 6, 0, 7, 8, 9]
+        );
         // 6→7 crosses a boundary, and so does 9→10: both dropped.
-        assert_eq!(Vec::<i64>::try_from(b.labels.view([-1])).unwrap(), vec![6, -100, -100, 8, 9, -100]);
+        assert_eq!(
+            Vec::<i64>::try_from(b.labels.view([-1])).unwrap(),
+            vec![6, -100, -100, 8, 9, -100]
+        );
         assert_eq!(b.target_tokens as usize, s.target_count(true));
         assert_eq!(s.target_count(false), 5);
     }

@@ -51,7 +51,14 @@ impl SourceStream {
         if shards.iter().all(|s| s.num_tokens() == 0) {
             bail!("data source '{name}' has no tokens");
         }
-        let mut stream = Self { name: name.to_string(), shards, starts, order: Vec::new(), cursor: Default::default(), seed };
+        let mut stream = Self {
+            name: name.to_string(),
+            shards,
+            starts,
+            order: Vec::new(),
+            cursor: Default::default(),
+            seed,
+        };
         stream.shuffle(0);
         Ok(stream)
     }
@@ -143,15 +150,27 @@ impl MixtureStream {
             .map(|(i, s)| SourceStream::open(&s.name, &s.paths, derive_seed(seed, 0x5352_4353, i as u64)))
             .collect::<Result<Vec<_>>>()?;
         for (s, w) in active.iter().zip(&cumulative) {
-            tracing::info!("data source '{}': weight {:.3} (cumulative {w:.3})", s.name, s.weight / total);
+            tracing::info!(
+                "data source '{}': weight {:.3} (cumulative {w:.3})",
+                s.name,
+                s.weight / total
+            );
         }
-        Ok(Self { sources: streams, cumulative, seed, sequence_len: context_length + 1, emitted: 0 })
+        Ok(Self {
+            sources: streams,
+            cumulative,
+            seed,
+            sequence_len: context_length + 1,
+            emitted: 0,
+        })
     }
 
     /// Index of the source that feeds sequence `k`.
     pub fn source_for(&self, k: u64) -> usize {
         let u = (derive_seed(self.seed, 0x4D49_5854, k) >> 11) as f64 / (1u64 << 53) as f64;
-        self.cumulative.partition_point(|&c| c <= u).min(self.cumulative.len() - 1)
+        self.cumulative
+            .partition_point(|&c| c <= u)
+            .min(self.cumulative.len() - 1)
     }
 
     /// Source names in index order.
@@ -167,7 +186,11 @@ impl SequenceStream for MixtureStream {
         let mut segments = Vec::with_capacity(self.sequence_len);
         self.sources[source].take(self.sequence_len, &mut tokens, &mut segments, 0)?;
         self.emitted += 1;
-        Ok(Sequence { targets: vec![true; tokens.len()], tokens, segments })
+        Ok(Sequence {
+            targets: vec![true; tokens.len()],
+            tokens,
+            segments,
+        })
     }
 
     fn position(&self) -> serde_json::Value {
@@ -181,14 +204,24 @@ impl SequenceStream for MixtureStream {
     fn restore(&mut self, position: &serde_json::Value) -> Result<()> {
         let pos: MixturePosition = serde_json::from_value(position.clone()).context("data position")?;
         if pos.sources.len() != self.sources.len() {
-            bail!("checkpoint has {} data sources, the config {}", pos.sources.len(), self.sources.len());
+            bail!(
+                "checkpoint has {} data sources, the config {}",
+                pos.sources.len(),
+                self.sources.len()
+            );
         }
         for (stream, (name, cursor)) in self.sources.iter_mut().zip(&pos.sources) {
             if &stream.name != name {
-                bail!("checkpoint data source '{name}' does not match the config's '{}'", stream.name);
+                bail!(
+                    "checkpoint data source '{name}' does not match the config's '{}'",
+                    stream.name
+                );
             }
             if cursor.index >= stream.num_documents() {
-                bail!("checkpoint cursor of '{name}' is past its {} documents (shards changed?)", stream.num_documents());
+                bail!(
+                    "checkpoint cursor of '{name}' is past its {} documents (shards changed?)",
+                    stream.num_documents()
+                );
             }
             stream.shuffle(cursor.epoch);
             stream.cursor = *cursor;
@@ -213,7 +246,11 @@ mod tests {
             w.push(&doc);
         }
         w.finish().unwrap();
-        SourceConfig { name: name.into(), weight: 1.0, paths: vec![path] }
+        SourceConfig {
+            name: name.into(),
+            weight: 1.0,
+            paths: vec![path],
+        }
     }
 
     #[test]
@@ -265,7 +302,9 @@ mod tests {
         }
         let mut first_epoch: Vec<u32> = seen[..total].to_vec();
         first_epoch.sort();
-        let mut expected: Vec<u32> = (0..10u32).flat_map(|d| (0..3 + d % 5).map(move |t| d * 10 + t)).collect();
+        let mut expected: Vec<u32> = (0..10u32)
+            .flat_map(|d| (0..3 + d % 5).map(move |t| d * 10 + t))
+            .collect();
         expected.sort();
         assert_eq!(first_epoch, expected);
     }

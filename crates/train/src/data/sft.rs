@@ -83,19 +83,30 @@ pub fn parse_record(line: &str) -> Result<SftRecord> {
             role: String,
             content: String,
         }
-        let msgs: Vec<Msg> = serde_json::from_value(messages.clone()).context("'messages' must be [{role, content}]")?;
+        let msgs: Vec<Msg> =
+            serde_json::from_value(messages.clone()).context("'messages' must be [{role, content}]")?;
         if msgs.len() < 2 || msgs.last().unwrap().role != "assistant" {
             bail!("'messages' must end with an assistant message after at least one other message");
         }
-        return Ok(SftRecord { messages: msgs.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect() });
+        return Ok(SftRecord {
+            messages: msgs.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect(),
+        });
     }
-    for (p, r) in [("prompt", "response"), ("question", "answer"), ("problem", "solution"), ("instruction", "output")] {
+    for (p, r) in [
+        ("prompt", "response"),
+        ("question", "answer"),
+        ("problem", "solution"),
+        ("instruction", "output"),
+    ] {
         if let (Some(prompt), Some(response)) = (obj.get(p), obj.get(r)) {
             let (Some(prompt), Some(response)) = (prompt.as_str(), response.as_str()) else {
                 bail!("'{p}' and '{r}' must be strings");
             };
             return Ok(SftRecord {
-                messages: vec![ChatMessage::new("user", prompt), ChatMessage::new("assistant", response)],
+                messages: vec![
+                    ChatMessage::new("user", prompt),
+                    ChatMessage::new("assistant", response),
+                ],
             });
         }
     }
@@ -144,13 +155,23 @@ impl ExampleEncoder for TokenizerEncoder<'_> {
                     response_ids.push(eos);
                 }
             }
-            return Ok(SftExample { prompt, response: response_ids });
+            return Ok(SftExample {
+                prompt,
+                response: response_ids,
+            });
         }
-        let prompt_text: String = context.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n\n");
+        let prompt_text: String = context
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n");
         let prompt = self.tokenizer.encode(&prompt_text, true)?;
         let mut response_ids = self.tokenizer.encode(&response[0].content, false)?;
         response_ids.extend(eos);
-        Ok(SftExample { prompt, response: response_ids })
+        Ok(SftExample {
+            prompt,
+            response: response_ids,
+        })
     }
 }
 
@@ -176,7 +197,11 @@ pub fn pack_examples(examples: &[&SftExample], sequence_len: usize, pad_id: u32)
         segments.push(PAD_SEGMENT);
         targets.push(false);
     }
-    Sequence { tokens, segments, targets }
+    Sequence {
+        tokens,
+        segments,
+        targets,
+    }
 }
 
 /// The SFT stream: per epoch, a seeded shuffle of the examples, greedily concatenated into rows of `T + 1`.
@@ -203,7 +228,13 @@ pub struct SftPosition {
 
 impl SftStream {
     /// `examples` must each fit in `context_length + 1` tokens (see [`fit_examples`]).
-    pub fn new(examples: Vec<SftExample>, context_length: usize, pad_id: u32, concatenate: bool, seed: u64) -> Result<Self> {
+    pub fn new(
+        examples: Vec<SftExample>,
+        context_length: usize,
+        pad_id: u32,
+        concatenate: bool,
+        seed: u64,
+    ) -> Result<Self> {
         if examples.is_empty() {
             bail!("no SFT examples to train on");
         }
@@ -223,7 +254,11 @@ impl SftStream {
 
     fn plan_epoch(&mut self, epoch: u64) {
         let mut order: Vec<usize> = (0..self.examples.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 0x5346_5421, epoch)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
+            self.seed,
+            0x5346_5421,
+            epoch,
+        )));
         self.rows.clear();
         let mut row: Vec<usize> = Vec::new();
         let mut used = 0;
@@ -271,14 +306,22 @@ impl SequenceStream for SftStream {
     }
 
     fn position(&self) -> serde_json::Value {
-        serde_json::to_value(SftPosition { epoch: self.epoch, next_row: self.next_row }).expect("serialises")
+        serde_json::to_value(SftPosition {
+            epoch: self.epoch,
+            next_row: self.next_row,
+        })
+        .expect("serialises")
     }
 
     fn restore(&mut self, position: &serde_json::Value) -> Result<()> {
         let pos: SftPosition = serde_json::from_value(position.clone()).context("SFT data position")?;
         self.plan_epoch(pos.epoch);
         if pos.next_row > self.rows.len() {
-            bail!("checkpoint SFT position {} is past the {} rows of an epoch (data changed?)", pos.next_row, self.rows.len());
+            bail!(
+                "checkpoint SFT position {} is past the {} rows of an epoch (data changed?)",
+                pos.next_row,
+                self.rows.len()
+            );
         }
         self.next_row = pos.next_row;
         Ok(())
@@ -341,9 +384,12 @@ pub fn load_examples(paths: &[PathBuf], encoder: &dyn ExampleEncoder) -> Result<
 
 /// The file name, for messages.
 pub fn display_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -351,20 +397,31 @@ mod tests {
     use crate::data::collate;
 
     fn ex(prompt: &[u32], response: &[u32]) -> SftExample {
-        SftExample { prompt: prompt.to_vec(), response: response.to_vec() }
+        SftExample {
+            prompt: prompt.to_vec(),
+            response: response.to_vec(),
+        }
     }
 
     #[test]
     fn record_shapes_and_malformed_lines() {
-        assert_eq!(parse_record(r#"{"question":"1+1?","answer":"2"}"#).unwrap().messages[1].content, "2");
-        let m = parse_record(r#"{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}"#).unwrap();
+        assert_eq!(
+            parse_record(r#"{"question":"1+1?","answer":"2"}"#).unwrap().messages[1].content,
+            "2"
+        );
+        let m =
+            parse_record(r#"{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}"#).unwrap();
         assert_eq!(m.messages.len(), 2);
         assert!(parse_record(r#"{"messages":[{"role":"user","content":"a"}]}"#).is_err());
         assert!(parse_record(r#"{"foo":1}"#).is_err());
         assert!(parse_record("nope").is_err());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.jsonl");
-        std::fs::write(&path, "{\"prompt\":\"p\",\"response\":\"r\"}\n{bad\n\n{\"problem\":\"x\",\"solution\":\"y\"}\n").unwrap();
+        std::fs::write(
+            &path,
+            "{\"prompt\":\"p\",\"response\":\"r\"}\n{bad\n\n{\"problem\":\"x\",\"solution\":\"y\"}\n",
+        )
+        .unwrap();
         let (records, stats) = read_records(&[path]).unwrap();
         assert_eq!((records.len(), stats.malformed), (2, 1));
     }
@@ -383,13 +440,20 @@ mod tests {
     #[test]
     fn stream_concatenates_within_context_and_resumes() {
         let examples: Vec<SftExample> = (0..40u32)
-            .map(|i| SftExample { prompt: vec![i, i], response: vec![100 + i; 1 + (i as usize % 4)] })
+            .map(|i| SftExample {
+                prompt: vec![i, i],
+                response: vec![100 + i; 1 + (i as usize % 4)],
+            })
             .collect();
         let mut s = SftStream::new(examples.clone(), 11, 0, true, 3).unwrap();
         assert!(s.rows_per_epoch() < 40, "examples are concatenated");
         let all: Vec<Sequence> = (0..s.rows_per_epoch()).map(|_| s.next_sequence().unwrap()).collect();
         let covered: usize = all.iter().map(|q| q.targets.iter().filter(|&&t| t).count()).sum();
-        assert_eq!(covered, examples.iter().map(|e| e.response.len()).sum::<usize>(), "every response exactly once");
+        assert_eq!(
+            covered,
+            examples.iter().map(|e| e.response.len()).sum::<usize>(),
+            "every response exactly once"
+        );
         let pos = s.position();
         let next: Vec<Sequence> = (0..5).map(|_| s.next_sequence().unwrap()).collect();
         let mut r = SftStream::new(examples, 11, 0, true, 3).unwrap();

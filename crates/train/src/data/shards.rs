@@ -29,7 +29,11 @@ pub struct ShardWriter {
 impl ShardWriter {
     /// Starts a shard that will be written to `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), offsets: vec![0], tokens: Vec::new() }
+        Self {
+            path: path.into(),
+            offsets: vec![0],
+            tokens: Vec::new(),
+        }
     }
 
     /// Appends one document (already ending with EOS if wanted).
@@ -82,15 +86,20 @@ impl Shard {
     pub fn open(path: &Path) -> Result<Self> {
         let mut file = File::open(path).with_context(|| format!("opening token shard {}", path.display()))?;
         let mut head = [0u8; 24];
-        file.read_exact(&mut head).with_context(|| format!("{}: truncated header", path.display()))?;
+        file.read_exact(&mut head)
+            .with_context(|| format!("{}: truncated header", path.display()))?;
         if &head[..8] != MAGIC {
             bail!("{} is not a seekmath token shard (bad magic)", path.display());
         }
         let docs = u64::from_le_bytes(head[8..16].try_into().unwrap()) as usize;
         let tokens = u64::from_le_bytes(head[16..24].try_into().unwrap());
         let mut raw = vec![0u8; (docs + 1) * 8];
-        file.read_exact(&mut raw).with_context(|| format!("{}: truncated offset table", path.display()))?;
-        let offsets: Vec<u64> = raw.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
+        file.read_exact(&mut raw)
+            .with_context(|| format!("{}: truncated offset table", path.display()))?;
+        let offsets: Vec<u64> = raw
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         if offsets[0] != 0 || offsets[docs] != tokens || offsets.windows(2).any(|w| w[0] > w[1]) {
             bail!("{}: corrupt offset table", path.display());
         }
@@ -100,7 +109,12 @@ impl Shard {
         if actual != expected {
             bail!("{}: size {actual} bytes, header implies {expected}", path.display());
         }
-        Ok(Self { path: path.to_path_buf(), file, offsets, data_start })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            offsets,
+            data_start,
+        })
     }
 
     /// Number of documents.
@@ -126,8 +140,13 @@ impl Shard {
         }
         let mut raw = vec![0u8; len * 4];
         let offset = self.data_start + (self.offsets[index] + start as u64) * 4;
-        self.file.read_exact_at(&mut raw, offset).with_context(|| format!("reading {}", self.path.display()))?;
-        Ok(raw.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect())
+        self.file
+            .read_exact_at(&mut raw, offset)
+            .with_context(|| format!("reading {}", self.path.display()))?;
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect())
     }
 
     /// The file.
@@ -205,7 +224,11 @@ pub fn tokenize_files(
                 Ok(v) => match v.get("text").and_then(|t| t.as_str()) {
                     Some(t) => t.to_string(),
                     None => {
-                        tracing::warn!("{}:{}: skipping record without a string 'text' field", input.display(), n + 1);
+                        tracing::warn!(
+                            "{}:{}: skipping record without a string 'text' field",
+                            input.display(),
+                            n + 1
+                        );
                         stats.bad_records += 1;
                         continue;
                     }
@@ -227,7 +250,9 @@ pub fn tokenize_files(
             writer.push(&ids);
             if writer.num_tokens() >= tokens_per_shard {
                 let next = shard_path(stats.shards.len() + 1);
-                stats.shards.push(std::mem::replace(&mut writer, ShardWriter::new(next)).finish()?);
+                stats
+                    .shards
+                    .push(std::mem::replace(&mut writer, ShardWriter::new(next)).finish()?);
             }
         }
     }
@@ -267,7 +292,11 @@ mod tests {
     fn tokenize_jsonl_skips_bad_records_and_splits_shards() {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("docs.jsonl");
-        std::fs::write(&input, "{\"text\": \"ab c\"}\nnot json\n{\"text\": \"\"}\n{\"text\": \"def\"}\n").unwrap();
+        std::fs::write(
+            &input,
+            "{\"text\": \"ab c\"}\nnot json\n{\"text\": \"\"}\n{\"text\": \"def\"}\n",
+        )
+        .unwrap();
         // A byte-level "tokenizer" keeps the test independent of model files.
         let encode = |t: &str| -> Result<Vec<u32>> { Ok(t.bytes().map(u32::from).collect()) };
         let stats = tokenize_files(&[input], &encode, 0, &dir.path().join("out"), "docs", 4).unwrap();
