@@ -39,7 +39,10 @@ pub struct DoctorArgs {
 /// Runs the checks; returns a failing exit code when a requested capability is missing or wrong.
 pub fn run(args: DoctorArgs) -> Result<ExitCode> {
     println!("seekmath {}", env!("CARGO_PKG_VERSION"));
-    println!("tch 0.24.0, libtorch (built against) {}", env!("SEEKMATH_LIBTORCH_BUILD_VERSION"));
+    println!(
+        "tch 0.24.0, libtorch (built against) {}",
+        env!("SEEKMATH_LIBTORCH_BUILD_VERSION")
+    );
     println!("cpu threads (intra-op): {}", tch::get_num_threads());
     let cuda = tch::Cuda::is_available();
     println!(
@@ -66,7 +69,14 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode> {
         }
         _ => {}
     }
-    println!("{}", if ok { "doctor: all checks passed" } else { "doctor: some checks FAILED" });
+    println!(
+        "{}",
+        if ok {
+            "doctor: all checks passed"
+        } else {
+            "doctor: some checks FAILED"
+        }
+    );
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -117,7 +127,7 @@ fn sdpa_check(device: Device, kind: Kind, tolerance: f64) -> bool {
     let k = k32.to_kind(kind).set_requires_grad(true);
     let v = v32.to_kind(kind).set_requires_grad(true);
     let fast = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, true, None, true);
-    fast.backward_with_grad(&grad_out.to_kind(kind), false, false);
+    (fast.to_kind(Kind::Float) * &grad_out).sum(Kind::Float).backward();
 
     let qr = q32.set_requires_grad(true);
     let kr = k32.set_requires_grad(true);
@@ -127,8 +137,11 @@ fn sdpa_check(device: Device, kind: Kind, tolerance: f64) -> bool {
     let ve = vr.repeat_interleave_self_int(group, 1, None);
     let scores = qr.matmul(&ke.transpose(-2, -1)) / (dim as f64).sqrt();
     let causal = Tensor::ones([seq, seq], (Kind::Bool, device)).triu(1);
-    let reference = scores.masked_fill(&causal, f64::NEG_INFINITY).softmax(-1, Kind::Float).matmul(&ve);
-    reference.backward_with_grad(&grad_out, false, false);
+    let reference = scores
+        .masked_fill(&causal, f64::NEG_INFINITY)
+        .softmax(-1, Kind::Float)
+        .matmul(&ve);
+    (&reference * &grad_out).sum(Kind::Float).backward();
 
     let max_diff = |a: &Tensor, b: &Tensor| (a.to_kind(Kind::Float) - b).abs().max().double_value(&[]);
     let scale = |t: &Tensor| t.abs().max().double_value(&[]).max(1.0);

@@ -14,7 +14,11 @@ use clap::{Parser, Subcommand};
 
 /// Top-level command line.
 #[derive(Parser)]
-#[command(name = "seekmath", version, about = "Mine a math corpus, train, reinforce with GRPO, evaluate.")]
+#[command(
+    name = "seekmath",
+    version,
+    about = "Mine a math corpus, train, reinforce with GRPO, evaluate."
+)]
 struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `seekmath_corpus=debug`.
     #[arg(long, global = true, env = "SEEKMATH_LOG", default_value = "info")]

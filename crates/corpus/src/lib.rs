@@ -4,13 +4,13 @@
 //! extraction fills their text, language identification and the fastText-style classifier score them, and the
 //! later stages (ranking, dedup, decontamination, domain discovery) select among them.
 
-pub mod document;
-pub mod readers;
 pub mod classifier;
-pub mod extract;
-pub mod langid;
-pub mod rank;
 pub mod decontam;
 pub mod dedup;
+pub mod document;
 pub mod domains;
+pub mod extract;
+pub mod langid;
 pub mod pipeline;
+pub mod rank;
+pub mod readers;

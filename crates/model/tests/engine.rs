@@ -168,7 +168,10 @@ fn stop_strings_cut_text_and_finish() {
     assert_eq!(waves.len(), one.len());
     for (a, b) in waves.iter().zip(&one) {
         // Different batch shapes round differently in the last bits; the choices and texts must not change.
-        assert_eq!((&a.tokens, &a.text, a.finish_reason), (&b.tokens, &b.text, b.finish_reason));
+        assert_eq!(
+            (&a.tokens, &a.text, a.finish_reason),
+            (&b.tokens, &b.text, b.finish_reason)
+        );
         assert!(a.logprobs.iter().zip(&b.logprobs).all(|(x, y)| (x - y).abs() < 1e-4));
     }
     assert!(engine.generate(&[vec![]], &SamplingParams::greedy(4)).is_err());
