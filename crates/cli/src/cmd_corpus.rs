@@ -630,7 +630,7 @@ mod tests {
     #[test]
     fn probabilities_print_like_cpp_streams() {
         assert_eq!(format_like_cpp(0.5), "0.5");
-        assert_eq!(format_like_cpp(0.123456789), "0.123457");
+        assert_eq!(format_like_cpp(0.123_456_79), "0.123457");
         assert_eq!(format_like_cpp(1.00001), "1.00001");
         assert_eq!(format_like_cpp(1e-5), "1e-05");
         assert_eq!(format_like_cpp(0.000123456), "0.000123456");

@@ -37,7 +37,7 @@ fn stories260k_reproduces_golden_output() {
 
     let ids = Tensor::from_slice(&golden.prompt_tokens).unsqueeze(0);
     let logits = tch::no_grad(|| loaded.model.forward(&ids, None)).get(0);
-    let diff = common::max_abs_diff(&logits, &[golden.logits_pos0.clone()]);
+    let diff = common::max_abs_diff(&logits, std::slice::from_ref(&golden.logits_pos0));
     println!("stories260K: max |Δlogit| at position 0 = {diff:.2e}");
     assert!(diff <= 1e-4, "position-0 logits differ by {diff}");
 

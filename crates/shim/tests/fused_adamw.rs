@@ -57,7 +57,7 @@ fn fused_adamw_matches_the_formula_over_several_steps() {
         .collect();
     let (lr, b1, b2, wd, eps) = (3e-3, 0.9, 0.95, 0.1, 1e-8);
     for step in 1..=5 {
-        let grads: Vec<Tensor> = params.iter().map(|p| Tensor::randn_like(p)).collect();
+        let grads: Vec<Tensor> = params.iter().map(Tensor::randn_like).collect();
         fused_adamw(&params, &grads, &exp_avgs, &exp_avg_sqs, step, lr, b1, b2, wd, eps).unwrap();
         for (r, g) in reference.iter_mut().zip(&grads) {
             *r = reference_step(&r.0, &g.to_kind(Kind::Double), &r.1, &r.2, step, lr, b1, b2, wd, eps);

@@ -137,6 +137,7 @@ impl CheckpointDir {
     }
 
     /// Loads a checkpoint folder: state, model tensors, optimizer tensors (on CPU).
+    #[allow(clippy::type_complexity)]
     pub fn load(dir: &Path) -> Result<(TrainState, Vec<(String, Tensor)>, Vec<(String, Tensor)>)> {
         let state_path = dir.join("state.json");
         let state: TrainState = serde_json::from_slice(

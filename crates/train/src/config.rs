@@ -251,6 +251,7 @@ pub struct MetricsConfig {
 /// `[eval]`: held-out loss.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(Default)]
 pub struct EvalConfig {
     /// Evaluate every N steps (0 = only before and after training).
     #[serde(default)]
@@ -355,16 +356,6 @@ impl Default for MetricsConfig {
             tensorboard: true,
             peak_flops: 0.0,
             progress_bar: true,
-        }
-    }
-}
-impl Default for EvalConfig {
-    fn default() -> Self {
-        Self {
-            every_steps: 0,
-            holdout_examples: 0,
-            paths: Vec::new(),
-            sequences: 0,
         }
     }
 }

@@ -50,7 +50,7 @@ impl LrSchedule {
                     .iter()
                     .filter(|(at, _)| step >= *at)
                     .map(|(_, f)| *f)
-                    .last();
+                    .next_back();
                 self.peak * factor.unwrap_or(1.0)
             }
             ScheduleKind::Cosine => {

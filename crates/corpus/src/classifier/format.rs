@@ -277,30 +277,6 @@ impl<R: Read> In<'_, R> {
 
 const MAX_ELEMENTS: u64 = 1 << 34;
 
-/// Asks Linux for transparent huge pages on a large matrix: scoring reads ~1,000 random 1 KB rows of a 2 GB
-/// matrix per page, and with 4 KB pages nearly every row costs a TLB miss and a page walk.
-fn advise_huge_pages<T>(v: &mut Vec<T>) {
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let bytes = v.capacity() * std::mem::size_of::<T>();
-        if bytes < 16 * HUGE {
-            return;
-        }
-        let start = v.as_mut_ptr() as usize;
-        let aligned = (start + HUGE - 1) & !(HUGE - 1);
-        let end = (start + bytes) & !(HUGE - 1);
-        if end > aligned {
-            // SAFETY: the range lies inside the vector's own allocation; madvise only changes paging policy.
-            unsafe {
-                libc::madvise(aligned as *mut libc::c_void, end - aligned, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = v;
-}
-
 impl ModelArgs {
     fn read<R: Read>(r: &mut In<R>) -> Result<ModelArgs> {
         Ok(ModelArgs {

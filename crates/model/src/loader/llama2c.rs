@@ -128,14 +128,13 @@ pub fn load(path: &Path, tokenizer: Option<&Path>, device: Device, dtype: Kind) 
     let w3 = take(&[l, f, d], "w3")?;
     let rms_final = take(&[d], "rms_final_weight")?;
     // Precomputed RoPE tables (unused: recomputed from the config).
-    take(&[h.seq_len, head_dim / 2], "freq_cis_real")?;
-    take(&[h.seq_len, head_dim / 2], "freq_cis_imag")?;
+    let _ = take(&[h.seq_len, head_dim / 2], "freq_cis_real")?;
+    let _ = take(&[h.seq_len, head_dim / 2], "freq_cis_imag")?;
     let wcls = if h.shared_classifier {
         None
     } else {
         Some(take(&[v, d], "wcls")?)
     };
-    drop(take);
     ensure!(
         offset == bytes.len(),
         "{}: {} trailing bytes after the weights (not a llama2.c v0 checkpoint?)",

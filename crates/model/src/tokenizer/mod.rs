@@ -49,6 +49,7 @@ pub struct SpecialTokens {
     pub extra_eos_ids: Vec<u32>,
 }
 
+#[allow(clippy::large_enum_variant)]
 enum Backend {
     Hf(Box<tokenizers::Tokenizer>),
     Llama2c(Llama2cVocab),
@@ -353,9 +354,14 @@ impl Tokenizer {
             bail!("a llama2.c tokenizer cannot be saved as a Hugging Face tokenizer.json");
         };
         let path = dir.join("tokenizer.json");
-        inner
-            .save(&path, false)
-            .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+        // A tokenizer read from a file is written back byte for byte: re-serialising through the tokenizers crate
+        // changed how transformers splits digits in some files.
+        match &self.raw_json {
+            Some(raw) => std::fs::write(&path, raw).with_context(|| format!("writing {}", path.display()))?,
+            None => inner
+                .save(&path, false)
+                .map_err(|e| anyhow!("writing {}: {e}", path.display()))?,
+        }
         let mut config = match &self.hf_config {
             Some(serde_json::Value::Object(o)) => o.clone(),
             _ => {

@@ -86,7 +86,7 @@ pub fn greedy_batch(model: &CausalLm, prompts: &[Vec<i64>], steps: usize) -> Vec
             }
         }
         let ids = Tensor::from_slice(&ids).view([b, p]).to_device(device);
-        let mut valid = Tensor::from_slice(&valid).view([b, max_len]).to_device(device);
+        let valid = Tensor::from_slice(&valid).view([b, max_len]).to_device(device);
         let prompt_mask = valid.narrow(1, 0, p).to_kind(Kind::Int64);
         let positions = (prompt_mask.cumsum(1, Kind::Int64) - 1).clamp_min(0);
         let slots = Tensor::arange(p, (Kind::Int64, device))

@@ -156,7 +156,7 @@ pub fn collate(sequences: &[Sequence], isolate_documents: bool) -> Batch {
             }
         }
     }
-    let padded = mask.iter().any(|&m| m == 0);
+    let padded = mask.contains(&0);
     let target_tokens = labels.iter().filter(|&&l| l != IGNORE_INDEX).count() as i64;
     let input_tokens = mask.iter().sum();
     let shape = [b as i64, width as i64];
@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn isolated_collation_puts_each_document_in_its_own_row() {
         let s = seq(&[5, 6, 7, 8, 9, 10], &[0, 0, 1, 1, 1, 2], &[true; 6]);
-        let b = collate(&[s.clone()], true);
+        let b = collate(std::slice::from_ref(&s), true);
         assert_eq!(b.input_ids.size(), vec![2, 3]);
         assert_eq!(
             Vec::<i64>::try_from(b.input_ids.view([-1])).unwrap(),
