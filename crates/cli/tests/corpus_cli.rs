@@ -57,7 +57,9 @@ fn extract_train_score_rank_predict() {
         "summary reports the clipped record: {summary}"
     );
     let pages = jsonl(&dir.path().join("pages.jsonl"));
-    assert!(pages.iter().any(|d| d["text"].as_str().unwrap().contains("Escopete")));
+    assert!(pages.iter().any(|d| {
+        d["url"].as_str().is_some_and(|u| u.ends_with("/wiki/Escopete")) && d["text"].as_str().unwrap().len() > 200
+    }));
 
     // negatives: web article text as JSONL; positives: math Q&A.
     let gold: serde_json::Value =

@@ -54,7 +54,10 @@ fn prompt_tokens_get_no_gradient() {
     };
     let seq_a = pack_examples(&[&a, &other], 24, 0);
     let seq_b = pack_examples(&[&b, &other], 24, 0);
-    let (batch_a, batch_b) = (collate(std::slice::from_ref(&seq_a), false), collate(std::slice::from_ref(&seq_b), false));
+    let (batch_a, batch_b) = (
+        collate(std::slice::from_ref(&seq_a), false),
+        collate(std::slice::from_ref(&seq_b), false),
+    );
 
     // 1. Logit gradients at positions whose target is a prompt (or pad) token are exactly zero.
     let logits = m
