@@ -331,7 +331,7 @@ impl CausalLm {
             let h = layer
                 .self_attn
                 .forward(&layer.input_layernorm.forward(&xs), &cos, &sin, attn_mask, None);
-            xs += h;
+            xs = xs + h;
             xs = &xs + layer.mlp.forward(&layer.post_attention_layernorm.forward(&xs));
         }
         self.norm.forward(&xs)
@@ -382,7 +382,7 @@ impl CausalLm {
                 AttentionMask::Explicit(attention_mask),
                 Some((&mut *cache, i, cache_slots)),
             );
-            xs += h;
+            xs = xs + h;
             xs = &xs + layer.mlp.forward(&layer.post_attention_layernorm.forward(&xs));
         }
         self.norm.forward(&xs)

@@ -137,8 +137,8 @@ impl Rope {
         let emb = Tensor::cat(&[&freqs, &freqs], -1).unsqueeze(1);
         let (mut cos, mut sin) = (emb.cos(), emb.sin());
         if self.attention_scaling != 1.0 {
-            cos *= self.attention_scaling;
-            sin *= self.attention_scaling;
+            cos = cos * self.attention_scaling;
+            sin = sin * self.attention_scaling;
         }
         (cos.to_kind(kind), sin.to_kind(kind))
     }

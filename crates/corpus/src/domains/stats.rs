@@ -173,7 +173,11 @@ mod tests {
             (stats[0].key.as_str(), stats[0].pages, stats[0].collected),
             ("mathsite.org", 11, 2)
         );
-        let config = DomainConfig::default();
+        // Keep single-page prefixes too, so the one blog post is listed.
+        let config = DomainConfig {
+            min_prefix_pages: 1,
+            ..DomainConfig::default()
+        };
         let math: Vec<&str> = math_domains(&stats, &config).iter().map(|s| s.key.as_str()).collect();
         assert_eq!(math, vec!["mathsite.org"]); // 2/11 > 0.1, news.com 1/10 is not > 0.1
         let prefixes = path_prefix_stats(&pages, &math, &config);
