@@ -25,9 +25,10 @@ pub(crate) fn template_from_config(value: Option<&serde_json::Value>) -> Option<
     }
 }
 
-/// Python's `json.dumps(value, ensure_ascii=False, indent=indent)`: `", "`/`": "` separators when compact.
-fn python_json(value: &serde_json::Value, indent: Option<usize>, depth: usize, out: &mut String) {
-    use serde_json::Value as J;
+/// Python's `json.dumps(value, ensure_ascii=False, indent=indent)`: `", "`/`": "` separators when compact. It walks
+/// the minijinja value itself so maps keep their insertion order, as Python dicts do (a serde_json map would sort).
+fn python_json(value: &Value, indent: Option<usize>, depth: usize, out: &mut String) -> Result<(), Error> {
+    use minijinja::value::ValueKind;
     let newline = |out: &mut String, depth: usize| {
         if let Some(width) = indent {
             out.push('\n');
@@ -35,35 +36,39 @@ fn python_json(value: &serde_json::Value, indent: Option<usize>, depth: usize, o
         }
     };
     let item_sep = if indent.is_some() { "," } else { ", " };
-    match value {
-        J::Array(items) if !items.is_empty() => {
+    let json_error = |e: serde_json::Error| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}"));
+    match value.kind() {
+        ValueKind::Seq | ValueKind::Iterable if value.len().unwrap_or(1) > 0 => {
             out.push('[');
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in value.try_iter()?.enumerate() {
                 if i > 0 {
                     out.push_str(item_sep);
                 }
                 newline(out, depth + 1);
-                python_json(item, indent, depth + 1, out);
+                python_json(&item, indent, depth + 1, out)?;
             }
             newline(out, depth);
             out.push(']');
         }
-        J::Object(map) if !map.is_empty() => {
+        ValueKind::Map if value.len().unwrap_or(1) > 0 => {
             out.push('{');
-            for (i, (key, item)) in map.iter().enumerate() {
+            for (i, key) in value.try_iter()?.enumerate() {
                 if i > 0 {
                     out.push_str(item_sep);
                 }
                 newline(out, depth + 1);
-                out.push_str(&serde_json::to_string(key).expect("string serialises"));
+                out.push_str(&serde_json::to_string(&key.to_string()).map_err(json_error)?);
                 out.push_str(": ");
-                python_json(item, indent, depth + 1, out);
+                python_json(&value.get_item(&key)?, indent, depth + 1, out)?;
             }
             newline(out, depth);
             out.push('}');
         }
-        other => out.push_str(&serde_json::to_string(other).expect("json value serialises")),
+        ValueKind::Seq | ValueKind::Iterable => out.push_str("[]"),
+        ValueKind::Map => out.push_str("{}"),
+        _ => out.push_str(&serde_json::to_string(value).map_err(json_error)?),
     }
+    Ok(())
 }
 
 fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
@@ -72,10 +77,8 @@ fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     let _: Option<bool> = kwargs.get("ensure_ascii")?;
     let _: Option<bool> = kwargs.get("sort_keys")?;
     kwargs.assert_all_used()?;
-    let json =
-        serde_json::to_value(&value).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
     let mut out = String::new();
-    python_json(&json, indent, 0, &mut out);
+    python_json(&value, indent, 0, &mut out)?;
     Ok(Value::from_safe_string(out))
 }
 
@@ -190,12 +193,18 @@ mod tests {
 
     #[test]
     fn tojson_matches_python_json_dumps() {
-        let v = serde_json::json!({"a": [1, 2.5, "é\n"], "b": {}});
+        let v = Value::from_serialize(serde_json::json!({"a": [1, 2.5, "é\n"], "b": {}}));
         let mut out = String::new();
-        python_json(&v, None, 0, &mut out);
+        python_json(&v, None, 0, &mut out).unwrap();
         assert_eq!(out, r#"{"a": [1, 2.5, "é\n"], "b": {}}"#);
         let mut out = String::new();
-        python_json(&serde_json::json!({"a": [1]}), Some(2), 0, &mut out);
+        python_json(
+            &Value::from_serialize(serde_json::json!({"a": [1]})),
+            Some(2),
+            0,
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out, "{\n  \"a\": [\n    1\n  ]\n}");
     }
 

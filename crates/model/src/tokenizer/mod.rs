@@ -214,13 +214,9 @@ impl Tokenizer {
             .and_then(|c| c.get("clean_up_tokenization_spaces"))
             .and_then(|v| v.as_bool())
             .unwrap_or(false);
-        Ok(Self::build(
-            Backend::Hf(Box::new(inner)),
-            special,
-            chat_template,
-            clean_up,
-            config,
-        ))
+        let mut tokenizer = Self::build(Backend::Hf(Box::new(inner)), special, chat_template, clean_up, config);
+        tokenizer.raw_json = Some(raw_json);
+        Ok(tokenizer)
     }
 
     /// Loads a llama2.c `tokenizer.bin` with `vocab_size` pieces (BOS 1, EOS 2, no chat template).
@@ -371,6 +367,11 @@ impl Tokenizer {
                 o
             }
         };
+        // Without a class, transformers picks one from config.json's model_type (e.g. Qwen2Tokenizer), whose own
+        // pre-tokenizer then overrides tokenizer.json's; the generic fast class keeps the file authoritative.
+        config
+            .entry("tokenizer_class")
+            .or_insert_with(|| "PreTrainedTokenizerFast".into());
         let sp = &self.special;
         for (key, value) in [
             ("bos_token", &sp.bos_token),
