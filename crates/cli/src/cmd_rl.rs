@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use seekmath_rl::config::GrpoConfig;
 use seekmath_rl::models::Models;
 use seekmath_rl::reward::VerifierReward;
-use seekmath_rl::rollout::CachedSampler;
+use seekmath_rl::rollout::EngineSampler;
 use seekmath_rl::run::{run_grpo, RunOptions};
 use seekmath_rl::task::{arithmetic_splits, ArithmeticOptions};
 
@@ -79,7 +79,7 @@ fn grpo(args: GrpoArgs) -> Result<ExitCode> {
     tracing::info!(seed = config.seed, model = %config.model.path.display(), "GRPO run");
     let models = Models::load(&config.model, config.grpo.loss.beta != 0.0)?;
     let reward = VerifierReward::new(config.reward.clone())?;
-    let mut sampler = CachedSampler::new(models.sampling_model(), models.tokenizer());
+    let mut sampler = EngineSampler::new(models.sampling_model(), models.tokenizer());
     let summary = run_grpo(
         &config,
         &models,

@@ -7,6 +7,7 @@ mod cmd_corpus;
 mod cmd_doctor;
 mod cmd_eval;
 mod cmd_generate;
+mod cmd_rl;
 mod cmd_train;
 mod cmd_verify;
 
@@ -36,6 +37,8 @@ enum Command {
     Corpus(cmd_corpus::CorpusArgs),
     /// Continued pre-training and SFT (`train pretrain|sft --config FILE.toml`), and `train tokenize`.
     Train(cmd_train::TrainArgs),
+    /// Reinforcement learning: `rl grpo --config FILE.toml` (GRPO with the verifier reward), `rl make-task`.
+    Rl(cmd_rl::RlArgs),
     /// Evaluate a model on math benchmarks (few-shot/zero-shot CoT, program-of-thought, tool-integrated).
     Eval(cmd_eval::EvalArgs),
     /// Check answers: `--gold G --pred P` prints true/false; `--batch FILE.jsonl` scores records.
@@ -54,6 +57,7 @@ fn main() -> std::process::ExitCode {
         Command::Doctor(args) => cmd_doctor::run(args),
         Command::Corpus(args) => cmd_corpus::run(args),
         Command::Train(args) => cmd_train::run(args),
+        Command::Rl(args) => cmd_rl::run(args),
         Command::Eval(args) => cmd_eval::run(args),
         Command::Verify(args) => cmd_verify::run(args),
         Command::Generate(args) => cmd_generate::run(args),

@@ -19,29 +19,16 @@
 //! Groundwork for the paper's other methods: [`advantage::process_advantages`] (process supervision, §4.1.3)
 //! and [`paradigm`] (the §5.2 unified view: data source, reward function, gradient coefficient; GAE; DPO).
 
-#[cfg(feature = "grpo")]
 pub mod advantage;
-#[cfg(feature = "grpo")]
 pub mod config;
-#[cfg(feature = "grpo")]
 pub mod logprobs;
-#[cfg(feature = "grpo")]
 pub mod loss;
-#[cfg(feature = "grpo")]
 pub mod metrics;
-#[cfg(feature = "grpo")]
 pub mod models;
-#[cfg(feature = "grpo")]
 pub mod optim;
-#[cfg(feature = "grpo")]
 pub mod paradigm;
-#[cfg(feature = "grpo")]
 pub mod reward;
-#[cfg(feature = "grpo")]
 pub mod rollout;
-#[cfg(feature = "grpo")]
 pub mod run;
-#[cfg(feature = "grpo")]
 pub mod task;
-#[cfg(feature = "grpo")]
 pub mod trainer;

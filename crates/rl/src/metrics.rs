@@ -207,7 +207,7 @@ mod tests {
             .unwrap();
         let back = read_metrics(&path).unwrap();
         assert_eq!(back.len(), 5);
-        assert_eq!(back[1].eval_accuracy, Some(0.3));
+        assert_eq!(back[1].eval_accuracy, Some(0.2 + 2.0 / 20.0));
         let png = dir.path().join("curves.png");
         plot_curves(&back, Some(0.1), &png).unwrap();
         let bytes = std::fs::read(&png).unwrap();

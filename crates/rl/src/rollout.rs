@@ -1,10 +1,11 @@
 //! Rollouts: sampling `G` completions per question from the current policy.
 //!
-//! The trainer talks to a [`RolloutSampler`] rather than to a concrete engine so that the fast batched engine of
-//! the model crate (KV cache, shared prefill, CUDA graphs) plugs in from the CLI, while this crate keeps a small,
-//! obviously-correct [`ReferenceSampler`] (full re-forward per token) for CPU tests and as a fallback.
+//! The trainer talks to a [`RolloutSampler`]. [`EngineSampler`] adapts the model crate's fast batched engine (KV
+//! cache, shared prefill, CUDA graphs) and is what runs; [`ReferenceSampler`] (a full re-forward per token) is
+//! small enough to trust at a glance and is what the engine is checked against in the tests.
 
-use seekmath_model::{CausalLm, KvCache, Tokenizer};
+use seekmath_model::engine::{Engine, EngineOptions, FinishReason, SamplingParams};
+use seekmath_model::{CausalLm, Tokenizer};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
@@ -165,21 +166,29 @@ impl RolloutSampler for ReferenceSampler<'_> {
     }
 }
 
-/// A KV-cached sampler: one prefill per prompt shared by its `n` samples, then one cached decode step per token.
-/// Linear in the completion length; the default sampler of `seekmath rl grpo`.
-pub struct CachedSampler<'a> {
-    model: &'a CausalLm,
-    tokenizer: &'a Tokenizer,
+/// The default sampler of `seekmath rl grpo`: the model crate's batched [`Engine`] (shared prefill per group,
+/// preallocated KV cache, batch-bucket compaction, CUDA-graph decode on GPU). Its random stream per sample is a
+/// function of (seed, prompt index, sample index) only, so rollouts do not depend on batch layout or on other
+/// users of libtorch's global generator.
+pub struct EngineSampler<'a> {
+    engine: Engine<'a>,
 }
 
-impl<'a> CachedSampler<'a> {
-    /// A sampler over `model` with `tokenizer` (for EOS ids and decoding).
+impl<'a> EngineSampler<'a> {
+    /// A sampler over `model` with `tokenizer` and the engine's default options.
     pub fn new(model: &'a CausalLm, tokenizer: &'a Tokenizer) -> Self {
-        Self { model, tokenizer }
+        Self::with_options(model, tokenizer, EngineOptions::default())
+    }
+
+    /// A sampler with explicit engine options (batch rows per wave, CUDA graphs).
+    pub fn with_options(model: &'a CausalLm, tokenizer: &'a Tokenizer, options: EngineOptions) -> Self {
+        Self {
+            engine: Engine::with_options(model, tokenizer, options),
+        }
     }
 }
 
-impl RolloutSampler for CachedSampler<'_> {
+impl RolloutSampler for EngineSampler<'_> {
     fn sample(
         &mut self,
         prompts: &[Vec<u32>],
@@ -188,79 +197,27 @@ impl RolloutSampler for CachedSampler<'_> {
         seed: u64,
     ) -> anyhow::Result<Vec<Rollout>> {
         let _guard = tch::no_grad_guard();
-        tch::manual_seed(seed as i64);
-        let device = self.model.device();
-        let p = prompts.len() as i64;
-        let pmax = prompts.iter().map(|x| x.len()).max().unwrap_or(0) as i64;
-        anyhow::ensure!(prompts.iter().all(|x| !x.is_empty()), "empty prompt");
-        let pad = self
-            .tokenizer
-            .pad_token_id()
-            .or_else(|| self.tokenizer.eos_token_ids().first().copied())
-            .unwrap_or(0);
-        let mut ids = Vec::with_capacity((p * pmax) as usize);
-        let mut valid = Vec::with_capacity((p * pmax) as usize);
-        for x in prompts {
-            let k = pmax as usize - x.len();
-            ids.extend(std::iter::repeat_n(pad as i64, k).chain(x.iter().map(|&t| t as i64)));
-            valid.extend(std::iter::repeat_n(false, k).chain(std::iter::repeat_n(true, x.len())));
-        }
-        let ids = Tensor::from_slice(&ids).view([p, pmax]).to_device(device);
-        let prompt_valid = Tensor::from_slice(&valid).view([p, pmax]).to_device(device);
-        let positions = (prompt_valid.cumsum(-1, Kind::Int64) - 1).clamp_min(0);
-        let slots = Tensor::arange(pmax, (Kind::Int64, device))
-            .unsqueeze(0)
-            .expand([p, pmax], true);
-        let max_len = pmax + params.max_new_tokens as i64;
-        let cfg = self.model.config();
-        let mut cache = KvCache::new(cfg, p, max_len.max(pmax + 1), self.model.kind(), device);
-        // A left-pad query has no valid key; letting it see itself keeps its (unused) K/V finite.
-        let diagonal = Tensor::eye(pmax, (Kind::Bool, device)).view([1, 1, pmax, pmax]);
-        let mask = KvCache::attention_mask(&slots, &prompt_valid).logical_or(&diagonal);
-        let hidden = self
-            .model
-            .forward_step_hidden(&ids, &positions, &mut cache, &slots, &mask);
-        let mut logits = self.model.logits(&hidden.select(1, pmax - 1));
-
-        let rows = Tensor::arange(p, (Kind::Int64, device)).repeat_interleave_self_int(n as i64, 0, None);
-        let b = p * n as i64;
-        let mut cache = cache.select_rows(&rows);
-        logits = logits.index_select(0, &rows);
-        let mut valid = Tensor::zeros([b, max_len.max(pmax + 1)], (Kind::Bool, device));
-        valid.narrow(1, 0, pmax).copy_(&prompt_valid.index_select(0, &rows));
-        let prompt_lens = prompt_valid
-            .sum_dim_intlist(-1, false, Kind::Int64)
-            .index_select(0, &rows)
-            .view([b, 1]);
-
-        let eos: Vec<u32> = self.tokenizer.eos_token_ids().to_vec();
-        let mut generated: Vec<Vec<u32>> = vec![Vec::new(); b as usize];
-        let mut done = vec![false; b as usize];
-        for step in 0..params.max_new_tokens as i64 {
-            let next = sample_next(&logits, params);
-            let next_ids: Vec<i64> = Vec::try_from(next.to_device(tch::Device::Cpu))?;
-            for (r, &t) in next_ids.iter().enumerate() {
-                if done[r] {
-                    continue;
-                }
-                generated[r].push(t as u32);
-                if eos.contains(&(t as u32)) || hits_stop(self.tokenizer, &generated[r], &params.stop)? {
-                    done[r] = true;
-                }
-            }
-            if done.iter().all(|d| *d) || step + 1 == params.max_new_tokens as i64 {
-                break;
-            }
-            let slot = pmax + step;
-            let _ = valid.narrow(1, slot, 1).fill_(1);
-            let slot_t = Tensor::full([b, 1], slot, (Kind::Int64, device));
-            let mask = KvCache::attention_mask(&slot_t, &valid.narrow(1, 0, slot + 1));
-            let hidden =
-                self.model
-                    .forward_step_hidden(&next.view([b, 1]), &(&prompt_lens + step), &mut cache, &slot_t, &mask);
-            logits = self.model.logits(&hidden.squeeze_dim(1));
-        }
-        finish(self.tokenizer, prompts, n, generated, &done, params)
+        let request = SamplingParams {
+            max_new_tokens: params.max_new_tokens,
+            temperature: params.temperature,
+            top_p: params.top_p,
+            top_k: params.top_k,
+            seed,
+            stop: params.stop.clone(),
+            n,
+            ignore_eos: false,
+        };
+        Ok(self
+            .engine
+            .generate(prompts, &request)?
+            .into_iter()
+            .map(|c| Rollout {
+                prompt_index: c.prompt_index,
+                truncated: c.finish_reason == FinishReason::Length,
+                tokens: c.tokens,
+                text: c.text,
+            })
+            .collect())
     }
 }
 

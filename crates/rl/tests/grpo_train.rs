@@ -1,7 +1,6 @@
 //! End-to-end GRPO on CPU with the tiny llama2.c model `stories260K` from the shared data pack: the KV-cached
 //! sampler against the reference sampler, learning a simple reward, and a full run with metrics, checkpoints,
 //! `--resume` and the Hugging Face export. Skips with a reason when the shared data is missing.
-#![cfg(feature = "grpo")]
 
 use std::path::PathBuf;
 
@@ -10,7 +9,7 @@ use seekmath_rl::config::GrpoConfig;
 use seekmath_rl::metrics::read_metrics;
 use seekmath_rl::models::Models;
 use seekmath_rl::reward::{RewardFunction, RewardInput, RewardOutput, VerifierReward};
-use seekmath_rl::rollout::{CachedSampler, ReferenceSampler, RolloutParams, RolloutSampler};
+use seekmath_rl::rollout::{EngineSampler, ReferenceSampler, RolloutParams, RolloutSampler};
 use seekmath_rl::run::{run_grpo, RunOptions};
 use seekmath_rl::task::Problem;
 use seekmath_rl::trainer::GrpoTrainer;
@@ -68,7 +67,7 @@ fn cached_sampler_matches_reference_sampler() {
         temperature: 0.0,
         ..Default::default()
     };
-    let mut fast = CachedSampler::new(models.sampling_model(), tok);
+    let mut fast = EngineSampler::new(models.sampling_model(), tok);
     let mut slow = ReferenceSampler::new(models.sampling_model(), tok);
     let a = fast.sample(&prompts, 2, &greedy, 0).unwrap();
     let b = slow.sample(&prompts, 2, &greedy, 0).unwrap();
@@ -116,7 +115,7 @@ fn grpo_raises_the_reward_it_is_given() {
     config.grpo.micro_batch_size = 16;
     let models = tiny_models(&path, true);
     let mut trainer = GrpoTrainer::new(config.clone(), &models);
-    let mut sampler = CachedSampler::new(models.sampling_model(), models.tokenizer());
+    let mut sampler = EngineSampler::new(models.sampling_model(), models.tokenizer());
     let questions = vec![
         Problem {
             question: "Once upon a time".into(),
@@ -153,7 +152,7 @@ fn run_logs_checkpoints_resumes_and_exports() {
     {
         let models = tiny_models(&path, true);
         // The sampler borrows the network immutably while the run updates its weights in place.
-        let mut sampler = CachedSampler::new(models.sampling_model(), models.tokenizer());
+        let mut sampler = EngineSampler::new(models.sampling_model(), models.tokenizer());
         let summary = run_grpo(&config, &models, &mut sampler, &reward, &RunOptions { resume: false }).unwrap();
         assert_eq!(summary.steps, 2);
         assert!(summary.baseline_eval.is_some() && summary.final_eval.is_some());
@@ -164,7 +163,7 @@ fn run_logs_checkpoints_resumes_and_exports() {
     config.grpo.steps = 3;
     {
         let models = tiny_models(&path, true);
-        let mut sampler = CachedSampler::new(models.sampling_model(), models.tokenizer());
+        let mut sampler = EngineSampler::new(models.sampling_model(), models.tokenizer());
         let summary = run_grpo(&config, &models, &mut sampler, &reward, &RunOptions { resume: true }).unwrap();
         assert_eq!(summary.steps, 3);
     }

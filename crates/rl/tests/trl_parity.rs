@@ -5,7 +5,6 @@
 //! case: (1) from the recorded hidden states and `lm_head.weight` (no model crate involved): loss, ∂L/∂hidden and
 //! ∂L/∂lm_head; (2) end to end through `seekmath_model::load` + `CausalLm::forward`: loss and every parameter's
 //! gradient. Tolerance 1e-5 absolute. Skips (with a reason) when the venv or `trl` is missing.
-#![cfg(feature = "grpo")]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
