@@ -9,7 +9,11 @@
 # Run from the repo root on the GPU host:
 #   OUT=... scripts/gpu/grpo_learn.sh --model /tmp/SmolLM2-135M-Instruct.Q4_1.gguf [--set key=value ...]
 # CPU smoke test (tiny settings):  scripts/gpu/grpo_learn.sh --model M --cpu-smoke
-# Knobs (env): SEEKMATH_BIN (.gpu/seekmath, else target/release/seekmath), TORCH_VENV (/opt/torch/.venv).
+# Knobs (env): SEEKMATH_BIN (.gpu/seekmath, else target/release/seekmath), TORCH_VENV (/opt/torch/.venv),
+#   RUN_DIR (run folder with checkpoints; default /tmp/grpo-smollm2-arith, outside $OUT because checkpoints are
+#   large), TIME_LIMIT (seconds; the run is stopped after it and continues with `--resume` on the next call,
+#   from the last checkpoint: the device tool allows 10 minutes per command).
+# `--resume` continues the run in RUN_DIR; the tables in $OUT always cover every step done so far.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -23,6 +27,7 @@ while [ $# -gt 0 ]; do
         --model) MODEL="$2"; shift 2 ;;
         --set) EXTRA+=(--set "$2"); shift 2 ;;
         --cpu-smoke) SMOKE=1; shift ;;
+        --resume) EXTRA+=(--resume); shift ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -31,14 +36,16 @@ TORCH_VENV="${TORCH_VENV:-/opt/torch/.venv}"
 if [ -x "$TORCH_VENV/bin/python" ]; then
     TORCH_LIB="$("$TORCH_VENV/bin/python" -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')"
     export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    PY="$TORCH_VENV/bin/python"
 else
     source "$ROOT/scripts/env.sh"
+    PY="$SEEKMATH_PYTHON"
 fi
 BIN="${SEEKMATH_BIN:-}"
 if [ -z "$BIN" ]; then
     if [ -x "$ROOT/.gpu/seekmath" ]; then BIN="$ROOT/.gpu/seekmath"; else BIN="$ROOT/target/release/seekmath"; fi
 fi
-RUN="$OUT/grpo-smollm2-arith"
+RUN="${RUN_DIR:-/tmp/grpo-smollm2-arith}"
 SETTINGS=(--set "model.path=$MODEL" --set "output.dir=$RUN")
 if [ "$SMOKE" = 1 ]; then
     SETTINGS+=(--set model.device=cpu --set grpo.steps=2 --set grpo.group_size=4 --set grpo.questions_per_step=2
@@ -47,9 +54,12 @@ if [ "$SMOKE" = 1 ]; then
 fi
 "$BIN" doctor --device "$([ "$SMOKE" = 1 ] && echo cpu || echo cuda)" > "$OUT/doctor.txt" 2>&1 || {
     cat "$OUT/doctor.txt" >&2; exit 1; }
-"$BIN" rl grpo --config configs/grpo-smollm2-arith.toml "${SETTINGS[@]}" "${EXTRA[@]}" 2> "$OUT/grpo_learn.log" \
-    | tee "$OUT/summary.json"
-python3 - "$RUN" <<'PY' | tee "$OUT/grpo_learn.md"
+rc=0
+timeout --signal=KILL "${TIME_LIMIT:-100000}" "$BIN" rl grpo --config configs/grpo-smollm2-arith.toml \
+    "${SETTINGS[@]}" "${EXTRA[@]}" 2>> "$OUT/grpo_learn.log" > "$OUT/summary.json" || rc=$?
+[ "$rc" = 0 ] || echo "seekmath rl grpo stopped with status $rc (137: TIME_LIMIT reached; continue with --resume)"
+for f in metrics.jsonl samples.jsonl config.toml; do cp "$RUN/$f" "$OUT/grpo_$f" 2>/dev/null || true; done
+"$PY" - "$RUN" <<'PY' | tee "$OUT/grpo_learn.md"
 import json, sys
 run = sys.argv[1]
 rows = [json.loads(l) for l in open(f"{run}/metrics.jsonl")]
@@ -70,3 +80,4 @@ if steps:
           f"final KL {steps[-1]['kl']:.4f}")
 PY
 cp "$RUN/curves.png" "$OUT/grpo_curves.png" 2>/dev/null || true
+exit "$rc"

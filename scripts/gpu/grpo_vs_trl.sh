@@ -48,7 +48,7 @@ TASK="$OUT/arith-task"
 # seekmath: same task file, no held-out eval inside the timed run.
 RUN="$OUT/seekmath-speed"
 "$BIN" rl grpo --config configs/grpo-smollm2-arith.toml --set "model.path=$MODEL" --set "output.dir=$RUN" \
-    --set task.kind=jsonl --set "task.train_path=$TASK/train.jsonl" --set "task.eval_path=$TASK/test.jsonl" \
+    --set task.kind=jsonl --set "task.train_path=$TASK/train.jsonl" \
     --set task.eval_size=0 --set eval.every=0 --set "grpo.steps=$STEPS" --set "grpo.group_size=$G" \
     --set "grpo.questions_per_step=$Q" --set "grpo.micro_batch_size=$MICRO" --set "rollout.max_new_tokens=$LEN" \
     --set optim.lr=1e-6 --set "model.device=$DEVICE" 2> "$OUT/seekmath_speed.log" > /dev/null

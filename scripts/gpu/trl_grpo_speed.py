@@ -16,12 +16,30 @@ import os
 import re
 import time
 
+import uuid
+
+import datasets.fingerprint
 import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
 INSTRUCTION = "{question}\nThink step by step, then finish with \"The answer is N.\" where N is a number."
+
+
+def tolerate_unhashable_datasets():
+    """On the GPU host (Python 3.12, wheels brought in by hand) `datasets` cannot dill-pickle a pyarrow type while
+    fingerprinting a new Dataset (PicklingError on `MonthDayNano`). Fingerprints only key the on-disk cache, which
+    this script does not use, so fall back to a random one instead of failing; timing is unaffected."""
+    original = datasets.fingerprint.Hasher.hash
+
+    def safe_hash(cls, value):
+        try:
+            return original(value)
+        except Exception:  # noqa: BLE001 - any pickling failure: an uncached fingerprint is fine here
+            return uuid.uuid4().hex
+
+    datasets.fingerprint.Hasher.hash = classmethod(safe_hash)
 
 
 def plain_checkpoint(model_path, scratch):
@@ -79,6 +97,7 @@ def main():
     ap.add_argument("--device", default="cuda")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    tolerate_unhashable_datasets()
     rows = [json.loads(l) for l in open(os.path.join(a.task, "train.jsonl"))]
     data = Dataset.from_list([
         {"prompt": [{"role": "user", "content": INSTRUCTION.format(question=r["question"])}], "answer": r["answer"]}
