@@ -41,34 +41,58 @@ pub fn forward(model: &CausalLm, batch: &Batch, autocast: Option<Kind>) -> Resul
     Ok(model.forward(&batch.input_ids, batch.attention_mask.as_ref()))
 }
 
+/// How a step runs, apart from its data.
+#[derive(Debug, Clone, Copy)]
+pub struct StepSettings {
+    /// Learning rate.
+    pub lr: f64,
+    /// Global-norm clipping threshold (≤ 0: off).
+    pub grad_clip: f64,
+    /// Where the batches go.
+    pub device: Device,
+    /// Autocast kind (bf16 on GPU), None for plain f32.
+    pub autocast: Option<Kind>,
+    /// Recompute each decoder layer in the backward pass ([`CausalLm::backward_checkpointed`]).
+    pub activation_checkpointing: bool,
+}
+
 /// Runs forward+backward over `micro_batches` (the loss is the mean over *all* their target tokens, so
-/// accumulation equals one big batch), clips, and applies AdamW with `lr`.
+/// accumulation equals one big batch), clips, and applies AdamW.
 pub fn train_step(
     model: &CausalLm,
     optimizer: &mut AdamW,
     micro_batches: &[Batch],
-    lr: f64,
-    grad_clip: f64,
-    device: Device,
-    autocast: Option<Kind>,
+    settings: &StepSettings,
 ) -> Result<StepStats> {
     let target_tokens: i64 = micro_batches.iter().map(|b| b.target_tokens).sum();
     let input_tokens: i64 = micro_batches.iter().map(|b| b.input_tokens).sum();
     optimizer.zero_grad();
-    let mut loss_total = Tensor::zeros([], (Kind::Float, device));
+    let mut loss_total = Tensor::zeros([], (Kind::Float, settings.device));
     for batch in micro_batches {
-        let batch = batch.to_device(device);
-        let logits = forward(model, &batch, autocast)?;
-        let loss = lm_loss_sum(&logits, &batch.labels) / target_tokens.max(1) as f64;
-        loss.backward();
-        loss_total += loss.detach();
+        let batch = batch.to_device(settings.device);
+        let scale = target_tokens.max(1) as f64;
+        let loss = if settings.activation_checkpointing {
+            let _guard = match settings.autocast {
+                Some(kind) => Some(AutocastGuard::new(settings.device, kind)?),
+                None => None,
+            };
+            model.backward_checkpointed(&batch.input_ids, batch.attention_mask.as_ref(), |hidden| {
+                lm_loss_sum(&model.logits(hidden), &batch.labels) / scale
+            })
+        } else {
+            let logits = forward(model, &batch, settings.autocast)?;
+            let loss = lm_loss_sum(&logits, &batch.labels) / scale;
+            loss.backward();
+            loss.detach()
+        };
+        loss_total += loss;
     }
-    let grad_norm = optimizer.clip_grad_norm(grad_clip);
-    optimizer.step(lr)?;
+    let grad_norm = optimizer.clip_grad_norm(settings.grad_clip);
+    optimizer.step(settings.lr)?;
     Ok(StepStats {
         loss: loss_total.double_value(&[]),
         grad_norm,
-        lr,
+        lr: settings.lr,
         input_tokens,
         target_tokens,
     })

@@ -9,7 +9,7 @@ use crate::data::{collate, derive_seed, Batch, Sequence, SequenceStream};
 use crate::metrics::{flops_per_token, known_peak_flops, JsonlWriter, TensorBoardWriter};
 use crate::optim::{AdamW, AdamWSettings};
 use crate::schedule::LrSchedule;
-use crate::step::{eval_loss, train_step};
+use crate::step::{eval_loss, train_step, StepSettings};
 use anyhow::{bail, Context, Result};
 use seekmath_model::{LoadedModel, ModelConfig, Tokenizer};
 use serde_json::{json, Map, Value};
@@ -200,9 +200,6 @@ pub fn run(cfg: &TrainConfig, stage: Stage, options: &RunOptions) -> Result<RunS
             );
         }
     }
-    if cfg.run.activation_checkpointing {
-        bail!("run.activation_checkpointing is not available yet: seekmath-model's CausalLm exposes no per-layer recomputation hook");
-    }
     let autocast = match (cfg.run.precision, device) {
         (Precision::Bf16Autocast, _) => Some(Kind::BFloat16),
         (Precision::F32, _) => None,
@@ -361,15 +358,14 @@ pub fn run(cfg: &TrainConfig, stage: Stage, options: &RunOptions) -> Result<RunS
         let batches = micro_batches(&sequences, cfg.optim.micro_batch_size, isolate);
         let lr = schedule.lr(step as usize);
         let started = Instant::now();
-        let stats = train_step(
-            &loaded.model,
-            &mut optimizer,
-            &batches,
+        let settings = StepSettings {
             lr,
-            cfg.optim.grad_clip,
+            grad_clip: cfg.optim.grad_clip,
             device,
             autocast,
-        )?;
+            activation_checkpointing: cfg.run.activation_checkpointing,
+        };
+        let stats = train_step(&loaded.model, &mut optimizer, &batches, &settings)?;
         if !stats.loss.is_finite() {
             bail!("step {}: loss is {} (lr {lr:e}); stopping", step + 1, stats.loss);
         }

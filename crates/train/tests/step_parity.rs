@@ -1,10 +1,10 @@
 //! Acceptance: one training step of a tiny Llama matches a PyTorch/transformers step with the same weights, batch
 //! and AdamW settings (parameters after the step within 1e-5), both as one batch and split into two micro-batches
-//! (gradient accumulation).
+//! (gradient accumulation), and with per-layer activation checkpointing.
 
 use seekmath_train::data::Batch;
 use seekmath_train::optim::{AdamW, AdamWSettings};
-use seekmath_train::step::train_step;
+use seekmath_train::step::{train_step, StepSettings};
 use std::path::Path;
 use std::process::Command;
 use tch::{Device, Kind, Tensor};
@@ -27,7 +27,7 @@ fn batch_of(ids: &Tensor, labels: &Tensor, mask: &Tensor) -> Batch {
     }
 }
 
-fn run_case(python: &Path, dir: &Path, split: bool) -> serde_json::Value {
+fn run_case(python: &Path, dir: &Path, split: bool, activation_checkpointing: bool) -> serde_json::Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/reference_step.py");
     let prep = Command::new(python)
         .arg(&script)
@@ -63,7 +63,14 @@ fn run_case(python: &Path, dir: &Path, split: bool) -> serde_json::Value {
         fused: true,
     };
     let mut opt = AdamW::new(&loaded.vs, settings).unwrap();
-    let stats = train_step(&loaded.model, &mut opt, &micro, 1e-3, 1.0, Device::Cpu, None).unwrap();
+    let step = StepSettings {
+        lr: 1e-3,
+        grad_clip: 1.0,
+        device: Device::Cpu,
+        autocast: None,
+        activation_checkpointing,
+    };
+    let stats = train_step(&loaded.model, &mut opt, &micro, &step).unwrap();
     let named: Vec<(String, Tensor)> = loaded.vs.variables().into_iter().collect();
     Tensor::write_safetensors(&named, dir.join("rust_after.safetensors")).unwrap();
     std::fs::write(
@@ -78,7 +85,7 @@ fn run_case(python: &Path, dir: &Path, split: bool) -> serde_json::Value {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&check.stdout).to_string();
-    eprintln!("split={split}: {stdout}");
+    eprintln!("split={split} checkpointing={activation_checkpointing}: {stdout}");
     assert!(
         check.status.success(),
         "parity check failed: {stdout}\n{}",
@@ -101,9 +108,9 @@ fn one_step_matches_transformers_and_torch_adamw() {
         eprintln!("skipping: transformers/torch not importable in {}", python.display());
         return;
     }
-    for split in [false, true] {
+    for (split, checkpointing) in [(false, false), (true, false), (true, true)] {
         let dir = tempfile::tempdir().unwrap();
-        let result = run_case(&python, dir.path(), split);
+        let result = run_case(&python, dir.path(), split, checkpointing);
         assert!(result["max_abs_diff"].as_f64().unwrap() <= 1e-5, "{result}");
         // The step really changed the weights (by about lr), so agreement is not vacuous.
         assert!(result["max_update"].as_f64().unwrap() > 5e-4, "{result}");
