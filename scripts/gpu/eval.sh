@@ -37,14 +37,8 @@ if [ "$STEP" = prepare ]; then
     exit 0
 fi
 
-OUT="${OUT:-$ROOT/.gpu/out}"
-mkdir -p "$OUT"
-TORCH_VENV="${TORCH_VENV:-/opt/torch/.venv}"
-PY="$TORCH_VENV/bin/python"
-TORCH_LIB="$("$PY" -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')"
-export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 export SEEKMATH_PYTHON="${SEEKMATH_PYTHON:-$PY}"   # sandbox interpreter (only PoT/TIR use it)
-BIN="${SEEKMATH_BIN:-$ROOT/.gpu/seekmath}"
 MODEL="${MODEL:-/tmp/SmolLM2-135M-Instruct.Q4_1.gguf}"
 DATA="${DATA:-$ROOT/.gpu/benchdata}"
 DEVICE="${DEVICE:-cuda}"

@@ -13,15 +13,7 @@
 #   SHAPES=tiny BATCHES=1,4 NEW_TOKENS=16 DEVICE=cpu PYTHON=.venv/bin/python SEEKMATH_BIN=target/debug/seekmath \
 #     scripts/gpu/generate_bench.sh
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$ROOT"
-OUT="${OUT:-$ROOT/.gpu/out}"
-mkdir -p "$OUT"
-TORCH_VENV="${TORCH_VENV:-/opt/torch/.venv}"
-PY="${PYTHON:-$TORCH_VENV/bin/python}"
-TORCH_LIB="$("$PY" -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')"
-export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-BIN="${SEEKMATH_BIN:-$ROOT/.gpu/seekmath}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 SHAPES="${SHAPES:-0.5b 1.5b}"
 BATCHES="${BATCHES:-1,64,256,512}"
 TF_BATCHES="${TF_BATCHES:-$BATCHES}"

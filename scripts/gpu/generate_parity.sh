@@ -6,15 +6,7 @@
 # for carrying it in parts). Run from the repo root on the GPU host:
 #   OUT=/path MODEL=/tmp/SmolLM2-135M-Instruct.Q4_1.gguf scripts/gpu/generate_parity.sh
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$ROOT"
-OUT="${OUT:-$ROOT/.gpu/out}"
-mkdir -p "$OUT"
-TORCH_VENV="${TORCH_VENV:-/opt/torch/.venv}"
-PY="${PYTHON:-$TORCH_VENV/bin/python}"
-TORCH_LIB="$("$PY" -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')"
-export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-BIN="${SEEKMATH_BIN:-$ROOT/.gpu/seekmath}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 MODEL="${MODEL:-$ROOT/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
 NEW="${NEW_TOKENS:-64}"
 

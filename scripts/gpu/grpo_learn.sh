@@ -15,10 +15,7 @@
 #   from the last checkpoint: the device tool allows 10 minutes per command).
 # `--resume` continues the run in RUN_DIR; the tables in $OUT always cover every step done so far.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$ROOT"
-OUT="${OUT:-$ROOT/.gpu/out}"
-mkdir -p "$OUT"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 MODEL=""
 SMOKE=0
 EXTRA=()
@@ -32,19 +29,6 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$MODEL" ] && [ -e "$MODEL" ] || { echo "usage: $0 --model PATH (missing: '$MODEL')" >&2; exit 2; }
-TORCH_VENV="${TORCH_VENV:-/opt/torch/.venv}"
-if [ -x "$TORCH_VENV/bin/python" ]; then
-    TORCH_LIB="$("$TORCH_VENV/bin/python" -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')"
-    export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    PY="$TORCH_VENV/bin/python"
-else
-    source "$ROOT/scripts/env.sh"
-    PY="$SEEKMATH_PYTHON"
-fi
-BIN="${SEEKMATH_BIN:-}"
-if [ -z "$BIN" ]; then
-    if [ -x "$ROOT/.gpu/seekmath" ]; then BIN="$ROOT/.gpu/seekmath"; else BIN="$ROOT/target/release/seekmath"; fi
-fi
 RUN="${RUN_DIR:-/tmp/grpo-smollm2-arith}"
 SETTINGS=(--set "model.path=$MODEL" --set "output.dir=$RUN")
 if [ "$SMOKE" = 1 ]; then

@@ -4,16 +4,17 @@
 # Writes $OUT/grpo_vs_trl.md (+ trl_speed.json, seekmath metrics).
 #
 # Prepare: scripts/build-gpu.sh (carry .gpu); the model GGUF in the host's /tmp (docs/gpu.md). TRL on the host:
-# if `import trl` fails in $TORCH_VENV, wheels are installed from $WHEELS (default .gpu/wheels), e.g. prepared with
-#   pip download trl datasets --python-version 3.12 --only-binary=:all: -d .gpu/wheels
+# if `import trl` fails in $TORCH_VENV, the wheels in $WHEELS (default .gpu/wheels) are unpacked into $PYLIB
+# (/tmp/pylib). The host has transformers, accelerate, numpy and torch; bring the rest (~70 MB, over one call's
+# carry limit, so in two calls like the model; pyarrow alone is 55 MB), prepared here with
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 \
+#     --platform manylinux2014_x86_64 -d WHEELS trl==1.16.0 datasets==5.2.0 pyarrow pandas dill multiprocess \
+#     xxhash fsspec python-dateutil six gguf
 # Run on the GPU host:  OUT=... scripts/gpu/grpo_vs_trl.sh --model /tmp/SmolLM2-135M-Instruct.Q4_1.gguf
 # CPU smoke test:       scripts/gpu/grpo_vs_trl.sh --model M --cpu-smoke
 # Knobs (env): G (16), Q (32), MICRO (64), LEN (256), STEPS (5).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$ROOT"
-OUT="${OUT:-$ROOT/.gpu/out}"
-mkdir -p "$OUT"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 MODEL=""
 SMOKE=0
 while [ $# -gt 0 ]; do
@@ -26,21 +27,13 @@ done
 [ -n "$MODEL" ] && [ -e "$MODEL" ] || { echo "usage: $0 --model PATH (missing: '$MODEL')" >&2; exit 2; }
 G="${G:-16}"; Q="${Q:-32}"; MICRO="${MICRO:-64}"; LEN="${LEN:-256}"; STEPS="${STEPS:-5}"; DEVICE=cuda
 if [ "$SMOKE" = 1 ]; then G=2; Q=2; MICRO=2; LEN=8; STEPS=2; DEVICE=cpu; fi
-TORCH_VENV="${TORCH_VENV:-/opt/torch/.venv}"
-if [ -x "$TORCH_VENV/bin/python" ]; then
-    PY="$TORCH_VENV/bin/python"
-else
-    source "$ROOT/scripts/env.sh"; PY="$SEEKMATH_PYTHON"
-fi
-TORCH_LIB="$("$PY" -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')"
-export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if ! "$PY" -c "import trl" 2>/dev/null; then
+    # The host's venv has no pip: wheels are zip archives, so unpack them into a folder on PYTHONPATH.
     WHEELS="${WHEELS:-$ROOT/.gpu/wheels}"
-    "$PY" -m pip install -q --no-index --find-links "$WHEELS" trl datasets
-fi
-BIN="${SEEKMATH_BIN:-}"
-if [ -z "$BIN" ]; then
-    if [ -x "$ROOT/.gpu/seekmath" ]; then BIN="$ROOT/.gpu/seekmath"; else BIN="$ROOT/target/release/seekmath"; fi
+    PYLIB="${PYLIB:-/tmp/pylib}"
+    mkdir -p "$PYLIB"
+    for w in "$WHEELS"/*.whl; do "$PY" -m zipfile -e "$w" "$PYLIB"; done
+    export PYTHONPATH="$PYLIB${PYTHONPATH:+:$PYTHONPATH}"
 fi
 TASK="$OUT/arith-task"
 "$BIN" rl make-task --out "$TASK" --seed 0 --train 2000 --held-out 500 > /dev/null

@@ -10,15 +10,7 @@
 # Run from the repo root on the GPU host:  OUT=... MODEL=... scripts/gpu/sft_gsm8k.sh
 # Knobs: STEPS (60), LR (5e-5), TORCH_VENV (/opt/torch/.venv), EVAL_LIMIT (GSM8K test problems, 500).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$ROOT"
-OUT="${OUT:-$ROOT/.gpu/out}"
-mkdir -p "$OUT"
-TORCH_VENV="${TORCH_VENV:-/opt/torch/.venv}"
-PY="${PYTHON:-$TORCH_VENV/bin/python}"
-TORCH_LIB="$("$PY" -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')"
-export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-BIN="${SEEKMATH_BIN:-$ROOT/.gpu/seekmath}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 MODEL="${MODEL:-/tmp/SmolLM2-135M-Instruct.Q4_1.gguf}"
 DATA="${DATA:-$ROOT/.gpu/data/gsm8k}"
 STEPS="${STEPS:-60}"

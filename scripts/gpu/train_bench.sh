@@ -9,15 +9,7 @@
 #   OUT=/path/for/results scripts/gpu/train_bench.sh            (the device tool sets $OUT)
 # Knobs: SIZES="0.5b 1.5b", STEPS=12, WARMUP=4, MICRO=4, ACCUM=2, CONTEXT=4096, TORCH_VENV=/opt/torch/.venv
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$ROOT"
-OUT="${OUT:-$ROOT/.gpu/out}"
-mkdir -p "$OUT"
-TORCH_VENV="${TORCH_VENV:-/opt/torch/.venv}"
-PY="${PYTHON:-$TORCH_VENV/bin/python}"
-TORCH_LIB="$("$PY" -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')"
-export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-BIN="${SEEKMATH_BIN:-$ROOT/.gpu/seekmath}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 SIZES="${SIZES:-0.5b 1.5b}"
 STEPS="${STEPS:-12}"
 WARMUP="${WARMUP:-4}"
