@@ -1,16 +1,23 @@
-//! `seekmath rl ...`: reinforcement learning (GRPO) and its task tools. All behaviour lives in `seekmath-rl`.
+//! `seekmath rl ...`: reinforcement learning (GRPO with outcome or process supervision, reward models, iterative
+//! RL, the §5.2 methods) and its task tools. All behaviour lives in `seekmath-rl`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use seekmath_rl::config::GrpoConfig;
+use seekmath_rl::advantage::AdvantageEstimator;
+use seekmath_rl::config::{load_with_section, GrpoConfig};
+use seekmath_rl::iterative::{load_iterative, run_iterative};
 use seekmath_rl::models::Models;
+use seekmath_rl::paradigm::Method;
 use seekmath_rl::reward::VerifierReward;
+use seekmath_rl::reward_model::{configured_outcome_reward, configured_process_reward};
+use seekmath_rl::reward_training::{initial_reward_model, train_reward_model, RmSection};
 use seekmath_rl::rollout::EngineSampler;
-use seekmath_rl::run::{run_grpo, RunOptions};
+use seekmath_rl::run::{load_task, run_grpo_with_process, RunOptions};
 use seekmath_rl::task::{arithmetic_splits, ArithmeticOptions};
+use seekmath_rl::unified::{load_unified, run_unified};
 
 /// `seekmath rl`.
 #[derive(Args, Debug)]
@@ -21,9 +28,18 @@ pub struct RlArgs {
 
 #[derive(Subcommand, Debug)]
 enum RlCommand {
-    /// GRPO (DeepSeekMath §4.1) with the verifier reward: sample G outputs per question, group-relative
-    /// advantages, clipped ratio with k3 KL to the reference; metrics, eval, checkpoints, HF export.
+    /// GRPO (DeepSeekMath §4.1): sample G outputs per question, group-relative advantages, clipped ratio with k3
+    /// KL to the reference; outcome reward from the verifier and/or an ORM (`[reward_model]`), or process
+    /// supervision from a PRM (`grpo.estimator = "process"`); metrics, eval, checkpoints, HF export.
     Grpo(GrpoArgs),
+    /// Train an outcome or process reward model (`[rm]`): Math-Shepherd labels from policy rollouts or a
+    /// user-labelled JSONL file; reports held-out step-level accuracy.
+    TrainRm(GrpoArgs),
+    /// Iterative RL (Algorithm 1): PRM training, then iterations of process-supervised GRPO, each followed by new
+    /// PRM data with 10% replay and a reference reset (`[rm]`, `[iterative]`).
+    Iterative(GrpoArgs),
+    /// One of the §5.2 methods from a config with `[method] name = sft|rft|online_rft|dpo|ppo|grpo`.
+    Train(GrpoArgs),
     /// Write the generated arithmetic word-problem task (train and disjoint held-out JSONL).
     MakeTask(MakeTaskArgs),
 }
@@ -70,6 +86,9 @@ struct MakeTaskArgs {
 pub fn run(args: RlArgs) -> Result<ExitCode> {
     match args.command {
         RlCommand::Grpo(a) => grpo(a),
+        RlCommand::TrainRm(a) => train_rm(a),
+        RlCommand::Iterative(a) => iterative(a),
+        RlCommand::Train(a) => train(a),
         RlCommand::MakeTask(a) => make_task(a),
     }
 }
@@ -78,15 +97,70 @@ fn grpo(args: GrpoArgs) -> Result<ExitCode> {
     let config = GrpoConfig::load(&args.config, &args.overrides)?;
     tracing::info!(seed = config.seed, model = %config.model.path.display(), "GRPO run");
     let models = Models::load(&config.model, config.grpo.loss.beta != 0.0)?;
-    let reward = VerifierReward::new(config.reward.clone())?;
+    let reward = configured_outcome_reward(&config, models.device)?;
+    let prm = configured_process_reward(&config, models.device)?;
+    anyhow::ensure!(
+        prm.is_some() == (config.grpo.estimator == AdvantageEstimator::Process),
+        "grpo.estimator = \"process\" and reward_model.process go together"
+    );
     let mut sampler = EngineSampler::new(models.sampling_model(), models.tokenizer());
-    let summary = run_grpo(
+    let summary = run_grpo_with_process(
         &config,
         &models,
         &mut sampler,
-        &reward,
+        reward.as_ref(),
+        prm.as_ref().map(|p| p as &dyn seekmath_rl::process::StepScorer),
         &RunOptions { resume: args.resume },
     )?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn train_rm(args: GrpoArgs) -> Result<ExitCode> {
+    anyhow::ensure!(!args.resume, "rl train-rm has no --resume");
+    let (config, section) = load_with_section::<RmSection>(&args.config, &args.overrides, "rm")?;
+    let models = Models::load(&config.model, false)?;
+    let verifier = VerifierReward::new(config.reward.clone())?;
+    let (train, _) = load_task(&config)?;
+    let mut sampler = EngineSampler::new(models.sampling_model(), models.tokenizer());
+    let (_, _, _, _, report) = train_reward_model(&config, &section, &models, &mut sampler, &verifier, &train)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn iterative(args: GrpoArgs) -> Result<ExitCode> {
+    let (config, extra) = load_iterative(&args.config, &args.overrides)?;
+    let models = Models::load(&config.model, config.grpo.loss.beta != 0.0)?;
+    let verifier = VerifierReward::new(config.reward.clone())?;
+    let (train, _) = load_task(&config)?;
+    let mut sampler = EngineSampler::new(models.sampling_model(), models.tokenizer());
+    let (rm, mut rm_trainer, history, held_out) =
+        initial_reward_model(&config, &extra.rm, &models, &mut sampler, &verifier, &train)?;
+    let summary = run_iterative(
+        &config,
+        &extra.iterative,
+        &extra.rm,
+        &models,
+        &mut sampler,
+        &verifier,
+        &rm,
+        &mut rm_trainer,
+        history,
+        &held_out,
+        args.resume,
+    )?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn train(args: GrpoArgs) -> Result<ExitCode> {
+    let (config, method) = load_unified(&args.config, &args.overrides)?;
+    tracing::info!(method = ?method.name, seed = config.seed, "§5.2 run");
+    let need_reference = method.name == Method::Ppo || (method.name == Method::Grpo && config.grpo.loss.beta != 0.0);
+    let models = Models::load(&config.model, need_reference)?;
+    let reward = configured_outcome_reward(&config, models.device)?;
+    let mut sampler = EngineSampler::new(models.sampling_model(), models.tokenizer());
+    let summary = run_unified(&config, &method, &models, &mut sampler, reward.as_ref(), args.resume)?;
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(ExitCode::SUCCESS)
 }

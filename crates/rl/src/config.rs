@@ -31,6 +31,8 @@ pub struct GrpoConfig {
     pub optim: OptimSection,
     /// Rule-based reward.
     pub reward: VerifierRewardConfig,
+    /// Learned reward models (outcome reward mixed into the verifier reward; process reward for §4.1.3).
+    pub reward_model: RewardModelSection,
     /// Periodic held-out evaluation.
     pub eval: EvalSection,
     /// Output folder, logging, checkpoints.
@@ -149,6 +151,31 @@ impl Default for GrpoSection {
     }
 }
 
+/// `[reward_model]`: learned rewards. The outcome reward is `verifier_weight · verifier + outcome_weight · ORM`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RewardModelSection {
+    /// Outcome reward model folder (`seekmath rl train-rm --kind outcome`); `None` = verifier only.
+    pub outcome: Option<PathBuf>,
+    /// Process reward model folder; required by `grpo.estimator = "process"`.
+    pub process: Option<PathBuf>,
+    /// Weight of the verifier reward in the outcome reward (0 = ORM alone).
+    pub verifier_weight: f64,
+    /// Weight of the ORM's probability of correctness in the outcome reward.
+    pub outcome_weight: f64,
+}
+
+impl Default for RewardModelSection {
+    fn default() -> Self {
+        Self {
+            outcome: None,
+            process: None,
+            verifier_weight: 1.0,
+            outcome_weight: 0.0,
+        }
+    }
+}
+
 /// `[optim]` (AdamW).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -259,8 +286,8 @@ impl GrpoConfig {
         );
         anyhow::ensure!(g.loss.beta >= 0.0, "grpo.loss.beta must be ≥ 0");
         anyhow::ensure!(
-            g.estimator == AdvantageEstimator::Outcome,
-            "grpo.estimator = process needs a process reward model, which `rl grpo` does not load yet"
+            self.reward_model.outcome.is_some() || self.reward_model.outcome_weight == 0.0,
+            "reward_model.outcome_weight ≠ 0 needs reward_model.outcome"
         );
         anyhow::ensure!(self.optim.lr > 0.0, "optim.lr must be positive");
         anyhow::ensure!(
@@ -278,6 +305,51 @@ impl GrpoConfig {
         );
         Ok(())
     }
+}
+
+/// Reads a config that is a [`GrpoConfig`] plus one extra top-level table `section` (e.g. `[method]`, `[rm]`,
+/// `[iterative]`), applying `--set` overrides to both; the extra table is absent = its defaults.
+pub fn load_with_section<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+    overrides: &[String],
+    section: &str,
+) -> anyhow::Result<(GrpoConfig, T)> {
+    let (config, mut tables) = load_with_tables(path, overrides, &[section])?;
+    let extra: T = match tables.remove(section) {
+        Some(v) => v
+            .try_into()
+            .with_context(|| format!("invalid [{section}] in {} (after --set overrides)", path.display()))?,
+        None => T::default(),
+    };
+    Ok((config, extra))
+}
+
+/// Reads a config that is a [`GrpoConfig`] plus the extra top-level tables `sections`; returns the GRPO part and a
+/// table holding those of the extra tables that are present (deserialise it into a struct with those fields).
+pub fn load_with_tables(
+    path: &Path,
+    overrides: &[String],
+    sections: &[&str],
+) -> anyhow::Result<(GrpoConfig, toml::Table)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+    let mut value: toml::Value = toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+    for o in overrides {
+        apply_override(&mut value, o)?;
+    }
+    let root = value
+        .as_table_mut()
+        .with_context(|| format!("{}: not a TOML table", path.display()))?;
+    let mut extra = toml::Table::new();
+    for s in sections {
+        if let Some(v) = root.remove(*s) {
+            extra.insert(s.to_string(), v);
+        }
+    }
+    let config: GrpoConfig = value
+        .try_into()
+        .with_context(|| format!("invalid config {} (after --set overrides)", path.display()))?;
+    config.validate()?;
+    Ok((config, extra))
 }
 
 /// Sets `a.b.c = value` in a TOML tree, creating tables as needed.

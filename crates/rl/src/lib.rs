@@ -16,19 +16,39 @@
 //! bf16 rollout copy, reference), [`optim`] (AdamW with checkpointable state), [`trainer`] (one step),
 //! [`run`] (the loop: eval, metrics, checkpoints, resume, export), [`config`] (TOML + `--set`).
 //!
-//! Groundwork for the paper's other methods: [`advantage::process_advantages`] (process supervision, §4.1.3)
-//! and [`paradigm`] (the §5.2 unified view: data source, reward function, gradient coefficient; GAE; DPO).
+//! Beyond plain GRPO (§4.1.2–4.1.4, §5.2), what the open trainers do not ship:
+//! * [`reward_model`] (ORM/PRM on the policy architecture, BCE training, save/load, the ORM as a reward) with
+//!   [`shepherd`] (Math-Shepherd step labels from policy rollouts) and [`reward_training`] (`rl train-rm`);
+//! * [`process`] (step boundaries, the [`process::StepScorer`] trait, per-token process advantages the trainer
+//!   accepts);
+//! * [`iterative`] (Algorithm 1: GRPO iterations, PRM replay, reference resets);
+//! * [`unified`] (SFT, RFT, online RFT, DPO, PPO and GRPO as one trainer) over [`paradigm`] (the §5.2 coefficients,
+//!   GAE), [`dpo`], [`ppo`] and [`seqbatch`] (padded batches and their log-probabilities).
+
+// `a = a + b` on tensors must stay out of place: `+=` is an in-place op that breaks autograd's saved tensors.
+#![allow(clippy::assign_op_pattern)]
+// Trainer steps return (metrics, samples) tuples; naming every such tuple would not make them clearer.
+#![allow(clippy::type_complexity)]
 
 pub mod advantage;
 pub mod config;
+pub mod dpo;
+pub mod iterative;
 pub mod logprobs;
 pub mod loss;
 pub mod metrics;
 pub mod models;
 pub mod optim;
 pub mod paradigm;
+pub mod ppo;
+pub mod process;
 pub mod reward;
+pub mod reward_model;
+pub mod reward_training;
 pub mod rollout;
 pub mod run;
+pub mod seqbatch;
+pub mod shepherd;
 pub mod task;
 pub mod trainer;
+pub mod unified;

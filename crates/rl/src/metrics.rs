@@ -47,6 +47,9 @@ pub struct StepMetrics {
     pub time_score: f64,
     /// Seconds spent on old/reference log-probs and policy updates.
     pub time_train: f64,
+    /// Mean process-reward-model score over all steps of the step's outputs (process supervision only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub step_reward_mean: Option<f64>,
     /// Held-out accuracy, on the steps where it was measured.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub eval_accuracy: Option<f64>,

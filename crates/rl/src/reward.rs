@@ -176,6 +176,24 @@ impl RewardFunction for WeightedRewards {
         }
         out
     }
+
+    fn score_batch(&self, inputs: &[RewardInput]) -> Vec<RewardOutput> {
+        let mut out = vec![
+            RewardOutput {
+                reward: 0.0,
+                correct: None
+            };
+            inputs.len()
+        ];
+        // Batch each component (a reward model scores the whole batch in a few forwards).
+        for (w, f) in &self.parts {
+            for (o, r) in out.iter_mut().zip(f.score_batch(inputs)) {
+                o.reward += w * r.reward;
+                o.correct = o.correct.or(r.correct);
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]

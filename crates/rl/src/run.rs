@@ -43,7 +43,12 @@ pub fn load_task(config: &GrpoConfig) -> anyhow::Result<(Vec<Problem>, Vec<Probl
                 }
                 Ok(problems)
             };
-            (read(&t.train_path, "train_path")?, read(&t.eval_path, "eval_path")?)
+            // No held-out file: a run without periodic evaluation (speed runs).
+            let eval = match &t.eval_path {
+                Some(_) => read(&t.eval_path, "eval_path")?,
+                None => Vec::new(),
+            };
+            (read(&t.train_path, "train_path")?, eval)
         }
     };
     if t.eval_size > 0 && eval.len() > t.eval_size {
@@ -74,7 +79,7 @@ pub struct RunState {
 }
 
 /// The `i`-th question of the seeded epoch-wise shuffled order.
-fn question_at(train: &[Problem], seed: u64, index: usize) -> &Problem {
+pub(crate) fn question_at(train: &[Problem], seed: u64, index: usize) -> &Problem {
     let epoch = index / train.len();
     let mut order: Vec<usize> = (0..train.len()).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(
@@ -119,7 +124,7 @@ fn save_checkpoint(out: &Path, trainer: &GrpoTrainer, models: &Models, state: &R
 }
 
 /// Copies weights saved by `VarStore::save` into `vs` in place, so samplers borrowing the network see them.
-fn load_weights(vs: &tch::nn::VarStore, path: &Path) -> anyhow::Result<()> {
+pub(crate) fn load_weights(vs: &tch::nn::VarStore, path: &Path) -> anyhow::Result<()> {
     let saved: std::collections::HashMap<String, tch::Tensor> = tch::Tensor::read_safetensors(path)
         .with_context(|| format!("reading {}", path.display()))?
         .into_iter()
@@ -169,6 +174,18 @@ pub fn run_grpo(
     models: &Models,
     sampler: &mut dyn RolloutSampler,
     reward: &dyn RewardFunction,
+    options: &RunOptions,
+) -> anyhow::Result<RunSummary> {
+    run_grpo_with_process(config, models, sampler, reward, None, options)
+}
+
+/// [`run_grpo`] with process supervision from `process` (needs `grpo.estimator = "process"`).
+pub fn run_grpo_with_process(
+    config: &GrpoConfig,
+    models: &Models,
+    sampler: &mut dyn RolloutSampler,
+    reward: &dyn RewardFunction,
+    process: Option<&dyn crate::process::StepScorer>,
     options: &RunOptions,
 ) -> anyhow::Result<RunSummary> {
     let out = config.output.dir.clone();
@@ -229,7 +246,7 @@ pub fn run_grpo(
         let questions: Vec<Problem> = (0..config.grpo.questions_per_step)
             .map(|k| question_at(&train, config.seed, state.questions_seen + k).clone())
             .collect();
-        let (mut m, step_samples) = trainer.step(models, sampler, reward, &questions)?;
+        let (mut m, step_samples) = trainer.step_with_process(models, sampler, reward, process, &questions)?;
         state.questions_seen += questions.len();
         state.step = trainer.step;
         let last = state.step == config.grpo.steps;

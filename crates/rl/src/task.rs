@@ -123,7 +123,7 @@ pub fn arithmetic_splits(
 ) -> anyhow::Result<TaskSplits> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut seen = HashSet::new();
-    let mut take = |n: usize, rng: &mut ChaCha8Rng, seen: &mut HashSet<String>| -> anyhow::Result<Vec<Problem>> {
+    let take = |n: usize, rng: &mut ChaCha8Rng, seen: &mut HashSet<String>| -> anyhow::Result<Vec<Problem>> {
         let mut out = Vec::with_capacity(n);
         let mut attempts = 0usize;
         while out.len() < n {

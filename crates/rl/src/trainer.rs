@@ -17,6 +17,7 @@ use crate::loss::{grpo_loss, PolicyTerms, StepTotals};
 use crate::metrics::StepMetrics;
 use crate::models::Models;
 use crate::optim::AdamW;
+use crate::process::{group_token_advantages, StepScorer};
 use crate::reward::{RewardFunction, RewardInput};
 use crate::rollout::{Rollout, RolloutSampler};
 use crate::task::Problem;
@@ -42,6 +43,8 @@ struct Sequence {
     ids: Vec<i64>,
     prompt_len: usize,
     advantage: f64,
+    /// Per-completion-token advantages (process supervision); overrides `advantage` when present.
+    token_advantages: Option<Vec<f64>>,
     in_loss: bool,
 }
 
@@ -66,6 +69,8 @@ fn build_micro_batch(seqs: &[&Sequence], pad: i64, device: Device) -> MicroBatch
     let mut attn = vec![0i64; seqs.len() * t];
     let mut scored = vec![0u8; seqs.len() * (t - 1)];
     let mut loss = vec![0f32; seqs.len() * (t - 1)];
+    let per_token = seqs.iter().any(|s| s.token_advantages.is_some());
+    let mut token_adv = vec![0f32; if per_token { seqs.len() * (t - 1) } else { 0 }];
     for (r, s) in seqs.iter().enumerate() {
         ids[r * t..r * t + s.ids.len()].copy_from_slice(&s.ids);
         attn[r * t..r * t + s.ids.len()].fill(1);
@@ -73,6 +78,12 @@ fn build_micro_batch(seqs: &[&Sequence], pad: i64, device: Device) -> MicroBatch
         for j in s.prompt_len..s.ids.len() {
             scored[r * (t - 1) + j - 1] = 1;
             loss[r * (t - 1) + j - 1] = if s.in_loss { 1.0 } else { 0.0 };
+            if per_token {
+                token_adv[r * (t - 1) + j - 1] = match &s.token_advantages {
+                    Some(a) => a[j - s.prompt_len] as f32,
+                    None => s.advantage as f32,
+                };
+            }
         }
     }
     let input_ids = Tensor::from_slice(&ids).view([b, t as i64]).to_device(device);
@@ -84,7 +95,11 @@ fn build_micro_batch(seqs: &[&Sequence], pad: i64, device: Device) -> MicroBatch
             .to_kind(Kind::Bool)
             .to_device(device),
         loss_mask: Tensor::from_slice(&loss).view([b, t as i64 - 1]).to_device(device),
-        advantages: Tensor::from_slice(&seqs.iter().map(|s| s.advantage as f32).collect::<Vec<_>>()).to_device(device),
+        advantages: if per_token {
+            Tensor::from_slice(&token_adv).view([b, t as i64 - 1]).to_device(device)
+        } else {
+            Tensor::from_slice(&seqs.iter().map(|s| s.advantage as f32).collect::<Vec<_>>()).to_device(device)
+        },
         targets,
         input_ids,
         old_logprobs: None,
@@ -156,7 +171,7 @@ impl GrpoTrainer {
         }
     }
 
-    /// Runs one exploration stage and its μ updates on `questions`.
+    /// Runs one exploration stage and its μ updates on `questions` (outcome supervision).
     pub fn step(
         &mut self,
         models: &Models,
@@ -164,7 +179,26 @@ impl GrpoTrainer {
         reward: &dyn RewardFunction,
         questions: &[Problem],
     ) -> anyhow::Result<(StepMetrics, Vec<(Problem, Rollout, f64)>)> {
+        self.step_with_process(models, sampler, reward, None, questions)
+    }
+
+    /// [`GrpoTrainer::step`] with process supervision when `process` is given (§4.1.3): its step rewards replace
+    /// the outcome advantages; `reward` still scores outcomes for the accuracy metric.
+    pub fn step_with_process(
+        &mut self,
+        models: &Models,
+        sampler: &mut dyn RolloutSampler,
+        reward: &dyn RewardFunction,
+        process: Option<&dyn StepScorer>,
+        questions: &[Problem],
+    ) -> anyhow::Result<(StepMetrics, Vec<(Problem, Rollout, f64)>)> {
         let cfg = &self.config;
+        anyhow::ensure!(
+            process.is_some() == (cfg.grpo.estimator == crate::advantage::AdvantageEstimator::Process),
+            "grpo.estimator = {:?} but a step scorer was {}given",
+            cfg.grpo.estimator,
+            if process.is_some() { "" } else { "not " }
+        );
         let g = cfg.grpo.group_size;
         let started = Instant::now();
         let prompts: Vec<Vec<u32>> = questions
@@ -199,12 +233,23 @@ impl GrpoTrainer {
         let scored = reward.score_batch(&inputs);
         let rewards: Vec<f64> = scored.iter().map(|s| s.reward).collect();
         let advantages = outcome_advantages(&rewards, g, &cfg.grpo.advantage)?;
+        let mut step_reward_mean = None;
+        let token_advantages = match process {
+            Some(scorer) => {
+                let rollout_prompts: Vec<&[u32]> =
+                    rollouts.iter().map(|r| prompts[r.prompt_index].as_slice()).collect();
+                let steps = scorer.score_steps(&rollout_prompts, &rollouts)?;
+                step_reward_mean = Some(mean_std(&steps.iter().flatten().map(|s| s.reward).collect::<Vec<_>>()).0);
+                Some(group_token_advantages(&steps, &rollouts, g, &cfg.grpo.advantage)?)
+            }
+            None => None,
+        };
         let time_score = scoring.elapsed().as_secs_f64();
 
         let training = Instant::now();
         let mut seqs = Vec::new();
         for (i, r) in rollouts.iter().enumerate() {
-            if cfg.grpo.filter_zero_variance && advantages.zero_variance[i / g] {
+            if cfg.grpo.filter_zero_variance && token_advantages.is_none() && advantages.zero_variance[i / g] {
                 continue;
             }
             if r.tokens.is_empty() {
@@ -216,6 +261,7 @@ impl GrpoTrainer {
                 ids,
                 prompt_len: prompt.len(),
                 advantage: advantages.advantages[i],
+                token_advantages: token_advantages.as_ref().map(|a| a[i].clone()),
                 in_loss: !(cfg.grpo.mask_truncated && r.truncated),
             });
         }
@@ -232,6 +278,7 @@ impl GrpoTrainer {
             lr: self.learning_rate(),
             time_generate,
             time_score,
+            step_reward_mean,
             ..Default::default()
         };
         if seqs.iter().any(|s| s.in_loss) {
@@ -381,4 +428,35 @@ pub fn evaluate(
         }
     }
     Ok(correct as f64 / problems.len().max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_advantages_land_on_their_completion_positions() {
+        // Sequence A: prompt [1, 2], completion [3, 4, 5] with process advantages; B: outcome advantage 0.5.
+        let a = Sequence {
+            ids: vec![1, 2, 3, 4, 5],
+            prompt_len: 2,
+            advantage: 9.0,
+            token_advantages: Some(vec![0.1, 0.2, 0.3]),
+            in_loss: true,
+        };
+        let b = Sequence {
+            ids: vec![1, 7],
+            prompt_len: 1,
+            advantage: 0.5,
+            token_advantages: None,
+            in_loss: true,
+        };
+        let mb = build_micro_batch(&[&a, &b], 0, Device::Cpu);
+        assert_eq!(mb.advantages.size(), vec![2, 4]);
+        let adv: Vec<f32> = Vec::try_from(mb.advantages.flatten(0, -1)).unwrap();
+        assert_eq!(adv, vec![0.0, 0.1, 0.2, 0.3, 0.5, 0.0, 0.0, 0.0]);
+        // Outcome-only batches keep one advantage per sequence.
+        let mb = build_micro_batch(&[&b], 0, Device::Cpu);
+        assert_eq!(mb.advantages.size(), vec![1]);
+    }
 }

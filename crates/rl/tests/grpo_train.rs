@@ -28,7 +28,7 @@ fn tiny_model() -> Option<PathBuf> {
     }
 }
 
-fn tiny_models(path: &PathBuf, with_reference: bool) -> Models {
+fn tiny_models(path: &std::path::Path, with_reference: bool) -> Models {
     let policy = load(path, Device::Cpu, Kind::Float).unwrap();
     let reference = with_reference.then(|| {
         let mut r = load(path, Device::Cpu, Kind::Float).unwrap();
