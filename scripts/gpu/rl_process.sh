@@ -16,13 +16,10 @@
 # the host's /tmp (see docs/gpu.md). Run from the repo root on the GPU host:
 #   OUT=... scripts/gpu/rl_process.sh --model /tmp/SmolLM2-135M-Instruct.Q4_1.gguf [--set key=value ...]
 # CPU smoke test (tiny settings, checks the pipeline end to end):  scripts/gpu/rl_process.sh --model M --cpu-smoke
-# Knobs (env): SEEKMATH_BIN (.gpu/seekmath, else target/release/seekmath, else target/debug/seekmath),
+# Knobs (env): SEEKMATH_BIN (.gpu/seekmath, else target/release/seekmath; see scripts/gpu/common.sh),
 # TORCH_VENV (/opt/torch/.venv). `--set` applies to every phase, so only use keys all four configs share.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$ROOT"
-OUT="${OUT:-$ROOT/.gpu/out}"
-mkdir -p "$OUT"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 MODEL=""
 SMOKE=0
 EXTRA=()
@@ -35,19 +32,6 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$MODEL" ] && [ -e "$MODEL" ] || { echo "usage: $0 --model PATH (missing: '$MODEL')" >&2; exit 2; }
-TORCH_VENV="${TORCH_VENV:-/opt/torch/.venv}"
-if [ -x "$TORCH_VENV/bin/python" ]; then
-    TORCH_LIB="$("$TORCH_VENV/bin/python" -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')"
-    export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-else
-    source "$ROOT/scripts/env.sh"
-fi
-BIN="${SEEKMATH_BIN:-}"
-if [ -z "$BIN" ]; then
-    for b in "$ROOT/.gpu/seekmath" "$ROOT/target/release/seekmath" "$ROOT/target/debug/seekmath"; do
-        if [ -x "$b" ]; then BIN="$b"; break; fi
-    done
-fi
 [ -x "$BIN" ] || { echo "no seekmath binary (set SEEKMATH_BIN)" >&2; exit 2; }
 
 PRM="$OUT/prm"
@@ -86,7 +70,7 @@ phase iterative "$BIN" rl iterative --config configs/iterative-smollm2-arith.tom
 for run in grpo-process grpo-outcome iterative; do
     cp "$OUT/$run/curves.png" "$OUT/${run}_curves.png" 2>/dev/null || true
 done
-python3 - "$OUT" <<'PY' | tee "$OUT/rl_process.md"
+"$PY" - "$OUT" <<'PY' | tee "$OUT/rl_process.md"
 import json, os, sys
 out = sys.argv[1]
 def rows(path):
