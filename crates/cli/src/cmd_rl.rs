@@ -42,6 +42,19 @@ enum RlCommand {
     Train(GrpoArgs),
     /// Write the generated arithmetic word-problem task (train and disjoint held-out JSONL).
     MakeTask(MakeTaskArgs),
+    /// Draw a run's curves (training reward, held-out accuracy) from its metrics.jsonl, e.g. again on a machine
+    /// with fonts when the run's host had none (the plot then carries no labels).
+    Plot(PlotArgs),
+}
+
+#[derive(Args, Debug)]
+struct PlotArgs {
+    /// A run's metrics.jsonl.
+    #[arg(long)]
+    metrics: PathBuf,
+    /// Output PNG.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -90,7 +103,22 @@ pub fn run(args: RlArgs) -> Result<ExitCode> {
         RlCommand::Iterative(a) => iterative(a),
         RlCommand::Train(a) => train(a),
         RlCommand::MakeTask(a) => make_task(a),
+        RlCommand::Plot(a) => plot(a),
     }
+}
+
+fn plot(args: PlotArgs) -> Result<ExitCode> {
+    let all = seekmath_rl::metrics::read_metrics(&args.metrics)?;
+    let baseline = all.iter().find(|m| m.step == 0).and_then(|m| m.eval_accuracy);
+    let steps: Vec<_> = all.into_iter().filter(|m| m.step > 0).collect();
+    anyhow::ensure!(
+        !steps.is_empty(),
+        "{}: no training steps recorded",
+        args.metrics.display()
+    );
+    seekmath_rl::metrics::plot_curves(&steps, baseline, &args.out)?;
+    println!("{}", args.out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn grpo(args: GrpoArgs) -> Result<ExitCode> {

@@ -130,3 +130,48 @@ fn train_runs_sft_from_its_config() {
         3
     );
 }
+
+/// `rl plot` redraws a run's curves from its metrics.jsonl (step-0 record = accuracy before training); a file
+/// without training steps is a clear error.
+#[test]
+fn plot_redraws_curves_from_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = dir.path().join("metrics.jsonl");
+    let lines: Vec<String> = (0..=4)
+        .map(|step| {
+            let eval = if step % 2 == 0 {
+                format!("{}", 0.1 + step as f64 / 20.0)
+            } else {
+                "null".into()
+            };
+            format!(
+                "{{\"step\":{step},\"reward_mean\":{},\"eval_accuracy\":{eval}}}",
+                step as f64 / 10.0
+            )
+        })
+        .collect();
+    std::fs::write(&metrics, lines.join("\n") + "\n").unwrap();
+    let png = dir.path().join("curves.png");
+    let args: Vec<String> = [
+        "rl",
+        "plot",
+        "--metrics",
+        metrics.to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    seekmath(&args);
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+
+    std::fs::write(&metrics, "{\"step\":0,\"eval_accuracy\":0.1}\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_seekmath"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no training steps"));
+}

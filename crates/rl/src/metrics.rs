@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 /// Everything logged for one training step.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+// Missing fields read as zero/None, so files written by older or newer versions still load.
+#[serde(default)]
 pub struct StepMetrics {
     /// 1-based step number.
     pub step: usize,
