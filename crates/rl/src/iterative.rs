@@ -141,22 +141,15 @@ fn save_iteration_checkpoint(
     history: &[RmExample],
 ) -> anyhow::Result<()> {
     let dir = out.join("checkpoints").join(format!("iteration-{}", state.iteration));
-    let tmp = dir.with_extension("partial");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)?;
-    models
-        .policy
-        .vs
-        .save(tmp.join("policy.safetensors"))
-        .context("saving policy weights")?;
-    trainer.optimizer.save(&tmp.join("optimizer.safetensors"))?;
-    rm.save(&tmp.join("reward_model"))?;
-    rm_trainer.save(&tmp.join("rm_optimizer.safetensors"))?;
-    crate::reward_training::write_examples(&tmp.join("history.jsonl"), history)?;
-    std::fs::write(tmp.join("state.json"), serde_json::to_string_pretty(state)?)?;
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&tmp, &dir).with_context(|| format!("finalising checkpoint {}", dir.display()))?;
-    Ok(())
+    crate::run::write_checkpoint(&dir, models, &trainer.optimizer, |tmp| {
+        rm.save(&tmp.join("reward_model"))?;
+        rm_trainer.save(&tmp.join("rm_optimizer.safetensors"))?;
+        crate::reward_training::write_examples(&tmp.join("history.jsonl"), history)?;
+        Ok(std::fs::write(
+            tmp.join("state.json"),
+            serde_json::to_string_pretty(state)?,
+        )?)
+    })
 }
 
 /// Final numbers of an iterative run.

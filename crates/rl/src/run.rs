@@ -105,8 +105,15 @@ pub fn latest_checkpoint(out: &Path) -> Option<PathBuf> {
         .map(|(_, p)| p)
 }
 
-fn save_checkpoint(out: &Path, trainer: &GrpoTrainer, models: &Models, state: &RunState) -> anyhow::Result<()> {
-    let dir = checkpoint_dir(out, state.step);
+/// Writes a checkpoint folder atomically: `fill` writes into `dir.partial`, which then replaces `dir`, so a crash
+/// leaves either the old checkpoint or the new one, never half of one. The policy weights and its optimiser state
+/// (`policy.safetensors`, `optimizer.safetensors`) are written first; `fill` adds the rest, `state.json` included.
+pub(crate) fn write_checkpoint(
+    dir: &Path,
+    models: &Models,
+    optimizer: &crate::optim::AdamW,
+    fill: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let tmp = dir.with_extension("partial");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
@@ -115,12 +122,21 @@ fn save_checkpoint(out: &Path, trainer: &GrpoTrainer, models: &Models, state: &R
         .vs
         .save(tmp.join("policy.safetensors"))
         .context("saving policy weights")?;
-    trainer.optimizer.save(&tmp.join("optimizer.safetensors"))?;
-    std::fs::write(tmp.join("state.json"), serde_json::to_string_pretty(state)?)?;
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&tmp, &dir).with_context(|| format!("finalising checkpoint {}", dir.display()))?;
+    optimizer.save(&tmp.join("optimizer.safetensors"))?;
+    fill(&tmp)?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::rename(&tmp, dir).with_context(|| format!("finalising checkpoint {}", dir.display()))?;
     tracing::info!("checkpoint {}", dir.display());
     Ok(())
+}
+
+fn save_checkpoint(out: &Path, trainer: &GrpoTrainer, models: &Models, state: &RunState) -> anyhow::Result<()> {
+    write_checkpoint(&checkpoint_dir(out, state.step), models, &trainer.optimizer, |tmp| {
+        Ok(std::fs::write(
+            tmp.join("state.json"),
+            serde_json::to_string_pretty(state)?,
+        )?)
+    })
 }
 
 /// Copies weights saved by `VarStore::save` into `vs` in place, so samplers borrowing the network see them.

@@ -221,33 +221,26 @@ impl UnifiedTrainer {
         models: &Models,
         baseline_eval: Option<f64>,
     ) -> anyhow::Result<()> {
-        let tmp = dir.with_extension("partial");
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp)?;
-        models
-            .policy
-            .vs
-            .save(tmp.join("policy.safetensors"))
-            .context("saving policy weights")?;
-        self.policy_optimizer().save(&tmp.join("optimizer.safetensors"))?;
-        if let Some((value, opt)) = &self.value {
-            value
-                .model
-                .vs
-                .save(tmp.join("value.safetensors"))
-                .context("saving the value model")?;
-            opt.save(&tmp.join("value_optimizer.safetensors"))?;
-        }
-        let state = UnifiedState {
-            step: self.step,
-            baseline_eval,
-            order: self.order.clone(),
-            cursor: self.cursor,
-        };
-        std::fs::write(tmp.join("state.json"), serde_json::to_string_pretty(&state)?)?;
-        let _ = std::fs::remove_dir_all(dir);
-        std::fs::rename(&tmp, dir).with_context(|| format!("finalising checkpoint {}", dir.display()))?;
-        Ok(())
+        crate::run::write_checkpoint(dir, models, self.policy_optimizer(), |tmp| {
+            if let Some((value, opt)) = &self.value {
+                value
+                    .model
+                    .vs
+                    .save(tmp.join("value.safetensors"))
+                    .context("saving the value model")?;
+                opt.save(&tmp.join("value_optimizer.safetensors"))?;
+            }
+            let state = UnifiedState {
+                step: self.step,
+                baseline_eval,
+                order: self.order.clone(),
+                cursor: self.cursor,
+            };
+            Ok(std::fs::write(
+                tmp.join("state.json"),
+                serde_json::to_string_pretty(&state)?,
+            )?)
+        })
     }
 
     /// Restores what [`UnifiedTrainer::save_checkpoint`] wrote.

@@ -6,8 +6,11 @@
 //! completion log-probabilities and `dpo_loss`: the loss and every parameter gradient. Tolerance 1e-5 absolute.
 //! Skips (with a reason) when the venv, `torch` or `trl` is missing.
 
+mod common;
+use common::{max_abs_diff, python};
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use seekmath_rl::dpo::dpo_loss;
@@ -17,18 +20,6 @@ use seekmath_rl::seqbatch::{token_logprobs, TokenBatch, TokenSequence};
 use tch::{Device, Kind, Tensor};
 
 const TOL: f64 = 1e-5;
-
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("SEEKMATH_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: no project venv python (set SEEKMATH_PYTHON or run scripts/setup.sh)");
-        None
-    }
-}
 
 fn run_script(py: &Path, modules: &str, script: &str, out: &Path) -> bool {
     let probe = Command::new(py).args(["-c", &format!("import {modules}")]).output();
@@ -52,13 +43,6 @@ fn run_script(py: &Path, modules: &str, script: &str, out: &Path) -> bool {
 
 fn tensors(path: &Path) -> HashMap<String, Tensor> {
     Tensor::read_safetensors(path).unwrap().into_iter().collect()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
-        .abs()
-        .max()
-        .double_value(&[])
 }
 
 #[test]

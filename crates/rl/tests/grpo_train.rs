@@ -2,7 +2,9 @@
 //! sampler against the reference sampler, learning a simple reward, and a full run with metrics, checkpoints,
 //! `--resume` and the Hugging Face export. Skips with a reason when the shared data is missing.
 
-use std::path::PathBuf;
+mod common;
+use common::tiny_model;
+
 
 use seekmath_model::load;
 use seekmath_rl::config::GrpoConfig;
@@ -14,19 +16,6 @@ use seekmath_rl::run::{run_grpo, RunOptions};
 use seekmath_rl::task::Problem;
 use seekmath_rl::trainer::GrpoTrainer;
 use tch::{Device, Kind};
-
-fn tiny_model() -> Option<PathBuf> {
-    let root = std::env::var_os("SEEKMATH_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    let p = root.join("models/tiny/stories260K.bin");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} not found (set SEEKMATH_SHARED_DATA)", p.display());
-        None
-    }
-}
 
 fn tiny_models(path: &std::path::Path, with_reference: bool) -> Models {
     let policy = load(path, Device::Cpu, Kind::Float).unwrap();

@@ -7,7 +7,10 @@
 //! stand-in "verifier" (a completion is "correct" when its text has an even number of bytes), which gives the mixed
 //! right/wrong outcomes the methods need.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{max_abs_diff, tiny_model};
+
+use std::path::Path;
 
 use seekmath_model::load;
 use seekmath_rl::advantage::{AdvantageEstimator, StepReward};
@@ -27,19 +30,6 @@ use seekmath_rl::task::Problem;
 use seekmath_rl::trainer::GrpoTrainer;
 use seekmath_rl::unified::{run_unified, MethodSection};
 use tch::{Device, Kind, Tensor};
-
-fn tiny_model() -> Option<PathBuf> {
-    let root = std::env::var_os("SEEKMATH_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    let p = root.join("models/tiny/stories260K.bin");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} not found (set SEEKMATH_SHARED_DATA)", p.display());
-        None
-    }
-}
 
 fn tiny_models(path: &Path) -> Models {
     let policy = load(path, Device::Cpu, Kind::Float).unwrap();
@@ -330,15 +320,11 @@ fn iterative_rl_resets_the_reference_and_replays_prm_data() {
     assert_eq!((first.steps, second.steps), (1, 2));
     // The reference moved away from the initial policy (reset after iteration 1) and the policy moved on after it.
     let reference = models.reference.as_ref().unwrap().vs.variables()["model.norm.weight"].detach();
-    assert!(max_diff(&reference, &initial) > 0.0, "reference was never reset");
-    assert!(max_diff(&param(&models, "model.norm.weight"), &reference) > 0.0);
+    assert!(max_abs_diff(&reference, &initial) > 0.0, "reference was never reset");
+    assert!(max_abs_diff(&param(&models, "model.norm.weight"), &reference) > 0.0);
     let m = read_metrics(&dir.path().join("iter/metrics.jsonl")).unwrap();
     assert_eq!(m.iter().map(|r| r.step).collect::<Vec<_>>(), vec![0, 1, 2]);
     assert!(dir.path().join("iter/reward_model/reward_model.json").is_file());
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b).abs().max().double_value(&[])
 }
 
 /// Runs one §5.2 method for `steps` steps and returns the per-step metrics and whether the policy moved.
@@ -370,7 +356,7 @@ fn run_method(
     assert!(dir.path().join("final/config.json").is_file());
     let losses: Vec<f64> = m.iter().skip(1).map(|r| r.loss).collect();
     assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
-    let moved = max_diff(&param(&models, "model.norm.weight"), &before) > 0.0;
+    let moved = max_abs_diff(&param(&models, "model.norm.weight"), &before) > 0.0;
     Some((losses, moved))
 }
 
@@ -525,7 +511,7 @@ fn resume_matches_uninterrupted(method: Method) {
     let m = read_metrics(&b.path().join("metrics.jsonl")).unwrap();
     assert_eq!(m.iter().map(|r| r.step).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
     for (name, w) in straight.policy.vs.variables() {
-        let d = max_diff(&w, &resumed.policy.vs.variables()[&name]);
+        let d = max_abs_diff(&w, &resumed.policy.vs.variables()[&name]);
         assert!(d < 1e-6, "{method:?}: {name} differs by {d} after resume");
     }
 }
@@ -586,11 +572,11 @@ fn iterative_rl_resumes_after_a_completed_iteration() {
     let m = read_metrics(&b.path().join("iter/metrics.jsonl")).unwrap();
     assert_eq!(m.iter().map(|r| r.step).collect::<Vec<_>>(), vec![0, 1, 2]);
     for (name, w) in straight.policy.vs.variables() {
-        let d = max_diff(&w, &resumed.policy.vs.variables()[&name]);
+        let d = max_abs_diff(&w, &resumed.policy.vs.variables()[&name]);
         assert!(d < 1e-6, "policy {name} differs by {d} after resume");
     }
     for (name, w) in straight_rm.model.vs.variables() {
-        let d = max_diff(&w, &resumed_rm.model.vs.variables()[&name]);
+        let d = max_abs_diff(&w, &resumed_rm.model.vs.variables()[&name]);
         assert!(d < 1e-6, "PRM {name} differs by {d} after resume");
     }
 }

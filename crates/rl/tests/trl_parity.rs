@@ -6,8 +6,11 @@
 //! ∂L/∂lm_head; (2) end to end through `seekmath_model::load` + `CausalLm::forward`: loss and every parameter's
 //! gradient. Tolerance 1e-5 absolute. Skips (with a reason) when the venv or `trl` is missing.
 
+mod common;
+use common::{max_abs_diff, python};
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use seekmath_rl::advantage::{outcome_advantages, AdvantageOptions, RewardScaling};
@@ -17,18 +20,8 @@ use tch::{Device, Kind, Tensor};
 
 const TOL: f64 = 1e-5;
 
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("SEEKMATH_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    p.exists().then_some(p)
-}
-
 fn generate_references(out: &Path) -> Option<serde_json::Value> {
-    let Some(py) = python() else {
-        eprintln!("SKIP: no project venv python (set SEEKMATH_PYTHON or run scripts/setup.sh)");
-        return None;
-    };
+    let py = python()?;
     let probe = Command::new(&py)
         .args(["-c", "import trl, transformers, datasets"])
         .output()
@@ -49,13 +42,6 @@ fn generate_references(out: &Path) -> Option<serde_json::Value> {
     );
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     Some(serde_json::from_str(&manifest).unwrap())
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
-        .abs()
-        .max()
-        .double_value(&[])
 }
 
 struct Case {
