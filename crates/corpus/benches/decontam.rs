@@ -7,13 +7,12 @@ use seekmath_corpus::readers;
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// CPU seconds this thread has used (user + system), from /proc; wall time is meaningless on a shared machine.
+/// CPU seconds this thread has used (nanosecond clock); wall time is meaningless on a shared machine.
 fn thread_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // After the command name: state is field 0, utime field 11, stime field 12; 100 ticks per second on Linux.
-    (ticks(11) + ticks(12)) / 100.0
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the valid timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 fn main() {
@@ -61,36 +60,36 @@ fn main() {
         texts.len(),
         corpus_bytes as f64 / 1e6
     );
-    let t = Instant::now();
-    let cpu = thread_cpu_seconds();
-    let mut matches = 0usize;
-    for _ in 0..rounds {
-        for text in &texts {
-            matches += index.find_matches(text).len();
+    // Under load, one slow stretch (another process evicting the filter from cache) drags the total down; the
+    // best of the per-pass CPU rates shows what the code does when it has the core to itself.
+    let stage = |name: &str, f: &dyn Fn(&str) -> usize| -> usize {
+        let t = Instant::now();
+        let cpu_total = thread_cpu_seconds();
+        let (mut count, mut best) = (0usize, 0f64);
+        for _ in 0..rounds {
+            let cpu = thread_cpu_seconds();
+            for text in &texts {
+                count += f(text);
+            }
+            let pass_cpu = thread_cpu_seconds() - cpu;
+            if pass_cpu > 0.0 {
+                best = best.max(corpus_bytes as f64 / 1e6 / pass_cpu);
+            }
         }
-    }
-    let s = t.elapsed().as_secs_f64();
-    let cpu_s = thread_cpu_seconds() - cpu;
-    let mb = (corpus_bytes * rounds) as f64 / 1e6;
-    println!("| stage | MB scanned | wall s | CPU s | MB/s per CPU-second |\n|---|---|---|---|---|");
-    println!(
-        "| 10-gram match (find_matches) | {mb:.0} | {s:.2} | {cpu_s:.2} | {:.0} |",
-        mb / cpu_s
-    );
-    let t = Instant::now();
-    let cpu = thread_cpu_seconds();
-    let mut removed = 0usize;
-    for _ in 0..rounds {
-        for text in &texts {
-            removed += clean_text(&index, text).removed_bytes;
-        }
-    }
-    let s2 = t.elapsed().as_secs_f64();
-    let cpu2 = thread_cpu_seconds() - cpu;
-    println!(
-        "| match + line removal (clean_text) | {mb:.0} | {s2:.2} | {cpu2:.2} | {:.0} |",
-        mb / cpu2
-    );
+        let s = t.elapsed().as_secs_f64();
+        let cpu_s = thread_cpu_seconds() - cpu_total;
+        let mb = (corpus_bytes * rounds) as f64 / 1e6;
+        println!(
+            "| {name} | {mb:.0} | {s:.2} | {cpu_s:.2} | {:.0} | {best:.0} |",
+            mb / cpu_s
+        );
+        count
+    };
+    println!("| stage | MB scanned | wall s | CPU s | MB/s per CPU-second | best pass, MB/s per CPU-second |\n|---|---|---|---|---|---|");
+    let matches = stage("10-gram match (find_matches)", &|text| index.find_matches(text).len());
+    let removed = stage("match + line removal (clean_text)", &|text| {
+        clean_text(&index, text).removed_bytes
+    });
     let removed = removed / rounds.max(1);
     println!(
         "matches per pass: {}; bytes removed per pass: {removed}",

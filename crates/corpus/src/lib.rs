@@ -10,6 +10,7 @@ pub mod dedup;
 pub mod document;
 pub mod domains;
 pub mod extract;
+pub mod huge;
 pub mod langid;
 pub mod pipeline;
 pub mod rank;

@@ -5,7 +5,6 @@
 mod common;
 use common::tiny_model;
 
-
 use seekmath_model::load;
 use seekmath_rl::config::GrpoConfig;
 use seekmath_rl::metrics::read_metrics;

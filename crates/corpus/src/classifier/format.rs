@@ -4,6 +4,7 @@
 //! Layout: magic, version, [`ModelArgs`], [`Dictionary`], `quant_input` flag, input matrix, `qout` flag, output
 //! matrix. Matrices are either dense (`m`, `n`, row-major f32) or quantized ([`QuantMatrix`]).
 
+use crate::huge::HugeBuf;
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -127,8 +128,8 @@ pub struct DenseMatrix {
     pub m: usize,
     /// Columns.
     pub n: usize,
-    /// `m * n` values.
-    pub data: Vec<f32>,
+    /// `m * n` values, on huge pages (rows are read at random; see [`crate::huge`]).
+    pub data: HugeBuf<f32>,
 }
 
 impl DenseMatrix {
@@ -265,6 +266,20 @@ impl<R: Read> In<'_, R> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect())
+    }
+    /// Like [`Self::f32s`], straight into a huge-page buffer (the input matrix can be gigabytes).
+    fn f32s_huge(&mut self, count: usize) -> Result<HugeBuf<f32>> {
+        let mut buf = HugeBuf::<f32>::zeroed(count).context("mapping memory for a matrix")?;
+        // SAFETY: any byte pattern is a valid f32; the byte view covers exactly the buffer's elements.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), count * 4) };
+        self.0
+            .read_exact(bytes)
+            .context("unexpected end of model file in matrix data")?;
+        #[cfg(target_endian = "big")]
+        for v in buf.iter_mut() {
+            *v = f32::from_bits(u32::from_le(v.to_bits()));
+        }
+        Ok(buf)
     }
     fn u8s(&mut self, count: usize) -> Result<Vec<u8>> {
         let mut raw = vec![0u8; count];
@@ -450,7 +465,7 @@ impl Matrix {
             let m = r.size("rows", MAX_ELEMENTS)?;
             let n = r.size("cols", 1 << 16)?;
             ensure!((m as u64) * (n as u64) <= MAX_ELEMENTS, "matrix too large");
-            let data = r.f32s(m * n)?;
+            let data = r.f32s_huge(m * n)?;
             return Ok(Matrix::Dense(DenseMatrix { m, n, data }));
         }
         let qnorm = r.bool()?;

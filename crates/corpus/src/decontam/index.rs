@@ -1,7 +1,7 @@
 //! The benchmark n-gram index and the per-document scan.
 
 use super::benchmarks::Benchmark;
-use super::tokens::{for_each_token, ngram_key, tokens, Token, ROLL_BASE};
+use super::tokens::{for_each_token, for_each_token_hash, ngram_key, tokens, Token, TokenScratch, ROLL_BASE};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -123,7 +123,7 @@ pub struct DecontamIndex {
     benchmarks: Vec<IndexedBenchmark>,
     ngrams: KeyMap,
     short: KeyMap,
-    filter: Vec<u64>,
+    filter: crate::huge::HugeBuf<u64>,
     filter_shift: u32,
 }
 
@@ -131,8 +131,11 @@ pub struct DecontamIndex {
 #[derive(Default)]
 struct Scratch {
     tokens: Vec<Token>,
+    hashes: Vec<u64>,
+    starts: Vec<u32>,
     keys: Vec<u64>,
     candidates: Vec<u32>,
+    token_scratch: TokenScratch,
 }
 
 thread_local! {
@@ -212,10 +215,11 @@ impl DecontamIndex {
             }
             summaries.push(summary);
         }
-        // 16 filter bits per key, two bits set per key in one 64-bit word: ~1-2% false positives.
-        let words = (ngrams.len() * 16 / 64).max(1024).next_power_of_two();
+        let words = (ngrams.len() * filter_bits_per_key() / 64)
+            .max(1024)
+            .next_power_of_two();
         let filter_shift = 64 - words.trailing_zeros();
-        let mut filter = vec![0u64; words];
+        let mut filter = crate::huge::HugeBuf::<u64>::zeroed(words).expect("mapping the n-gram filter");
         for &key in ngrams.keys() {
             let (w, mask) = filter_slot(key, filter_shift);
             filter[w] |= mask;
@@ -253,41 +257,56 @@ impl DecontamIndex {
         SCRATCH.with(|scratch| self.find_matches_with(text, &mut scratch.borrow_mut()))
     }
 
-    /// The scan in three passes over reusable buffers: tokens and window keys; the filter, in a tight loop of
-    /// independent loads so that cache misses overlap (interleaved with tokenising, each miss stalled the scan);
-    /// then exact lookups and run merging for the few windows that pass.
+    /// The scan in three passes over reusable buffers: (1) one tokenising pass that keeps only each token's hash
+    /// and start, rolls the window keys and prefetches each key's filter word; (2) the filter, in a tight loop of
+    /// independent loads so that cache misses overlap; (3) exact lookups for the few windows that pass. Token end
+    /// offsets and word flags are only needed to report a match, so the rare document with a hit is tokenised
+    /// again in full instead of paying for them on every token.
     fn find_matches_with(&self, text: &str, scratch: &mut Scratch) -> Vec<Match> {
         let n = self.config.ngram;
         let Scratch {
             tokens: toks,
+            hashes,
+            starts,
             keys,
             candidates,
+            token_scratch,
         } = scratch;
-        toks.clear();
+        hashes.clear();
+        starts.clear();
         keys.clear();
         candidates.clear();
-        for_each_token(text, |t| toks.push(t));
-        let mut matches = Vec::new();
-        if !self.ngrams.is_empty() && toks.len() >= n {
-            let top = ROLL_BASE.wrapping_pow(n as u32);
-            let mut rolling = 0u64;
-            for (i, t) in toks.iter().enumerate() {
+        let scan_ngrams = !self.ngrams.is_empty();
+        let top = ROLL_BASE.wrapping_pow(n as u32);
+        let mut rolling = 0u64;
+        let (filter, shift) = (&self.filter[..], self.filter_shift);
+        for_each_token_hash(text, token_scratch, |t| {
+            let i = hashes.len();
+            hashes.push(t.hash);
+            starts.push(t.start);
+            if scan_ngrams {
                 rolling = rolling.wrapping_mul(ROLL_BASE).wrapping_add(t.hash);
                 if i >= n {
-                    rolling = rolling.wrapping_sub(toks[i - n].hash.wrapping_mul(top));
+                    rolling = rolling.wrapping_sub(hashes[i - n].wrapping_mul(top));
                 }
                 if i + 1 >= n {
                     let key = super::tokens::finish_key(rolling);
-                    prefetch(&self.filter[filter_slot(key, self.filter_shift).0]);
+                    prefetch(&filter[filter_slot(key, shift).0]);
                     keys.push(key);
                 }
             }
-            for (w, &key) in keys.iter().enumerate() {
-                let (slot, mask) = filter_slot(key, self.filter_shift);
-                if self.filter[slot] & mask == mask {
-                    candidates.push(w as u32);
-                }
+        });
+        let mut matches = Vec::new();
+        for (w, &key) in keys.iter().enumerate() {
+            if filter_contains(filter, shift, key) {
+                candidates.push(w as u32);
             }
+        }
+        candidates.retain(|&w| self.ngrams.contains_key(&keys[w as usize]));
+        if !candidates.is_empty() {
+            toks.clear();
+            for_each_token(text, |t| toks.push(t));
+            debug_assert_eq!(toks.len(), hashes.len());
             // Window `w` covers tokens w..w+n. Runs of consecutive matching windows count when anchored.
             let mut run: Option<(Match, bool, u32)> = None;
             let finish = |run: &mut Option<(Match, bool, u32)>, matches: &mut Vec<Match>| {
@@ -296,9 +315,7 @@ impl DecontamIndex {
                 }
             };
             for &w in candidates.iter() {
-                let Some(entry) = self.ngrams.get(&keys[w as usize]) else {
-                    continue;
-                };
+                let entry = self.ngrams[&keys[w as usize]];
                 let end = toks[w as usize + n - 1].end as usize;
                 match &mut run {
                     Some((m, anchored, last)) if *last + 1 == w => {
@@ -324,18 +341,18 @@ impl DecontamIndex {
             finish(&mut run, &mut matches);
         }
         if !self.short.is_empty() {
-            // Whole-line matches of short questions, reusing the tokens: a line's tokens are those starting in it.
+            // Whole-line matches of short questions, reusing the hashes: a line's tokens are those starting in it.
             let mut ti = 0;
             let mut line_start = 0;
             for line in text.split_inclusive('\n') {
                 let line_end = line_start + line.len();
                 let first = ti;
-                while ti < toks.len() && (toks[ti].start as usize) < line_end {
+                while ti < starts.len() && (starts[ti] as usize) < line_end {
                     ti += 1;
                 }
                 let count = ti - first;
                 if count >= self.config.short_min_tokens && count < n {
-                    if let Some(entry) = self.short.get(&ngram_key(toks[first..ti].iter().map(|t| t.hash))) {
+                    if let Some(entry) = self.short.get(&ngram_key(hashes[first..ti].iter().copied())) {
                         matches.push(Match {
                             start: line_start,
                             end: line_end,
@@ -363,8 +380,31 @@ fn prefetch(word: &u64) {
     let _ = word;
 }
 
+/// Filter bits per indexed key before rounding the filter up to a power of two words (so 8–16 in effect); env
+/// `SEEKMATH_DECONTAM_FILTER_BITS` overrides it for measurements. With three bits per key in one 64-bit word that
+/// is a ~1-2% false-positive rate and, for the shipped benchmark sets (~635k keys), a 1 MB filter that fits the L2
+/// of a server core. (On the shared dev machine 4–32 bits per key scanned at about the same speed; see
+/// docs/benchmarks.md, Corpus II.)
+fn filter_bits_per_key() -> usize {
+    std::env::var("SEEKMATH_DECONTAM_FILTER_BITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8)
+}
+
+/// Bits of the filter word that `key` sets: three positions from the key's low 18 bits (the word index comes
+/// from its high bits).
 #[inline]
 fn filter_slot(key: u64, shift: u32) -> (usize, u64) {
     let word = if shift >= 64 { 0 } else { (key >> shift) as usize };
-    (word, (1u64 << (key & 63)) | (1u64 << ((key >> 6) & 63)))
+    (
+        word,
+        (1u64 << (key & 63)) | (1u64 << ((key >> 6) & 63)) | (1u64 << ((key >> 12) & 63)),
+    )
+}
+
+#[inline]
+fn filter_contains(filter: &[u64], shift: u32, key: u64) -> bool {
+    let (slot, mask) = filter_slot(key, shift);
+    filter[slot] & mask == mask
 }

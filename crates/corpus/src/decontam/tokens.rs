@@ -22,47 +22,31 @@ pub struct Token {
     pub is_word: bool,
 }
 
-const PRIME: u64 = 0x0000_0100_0000_01B3;
 const OFFSET: u64 = 0xCBF2_9CE4_8422_2325;
+/// Multiplier of the word-at-a-time token hash (odd, so each step is invertible).
+const WORD_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Sep,
-    Alnum,
-    Op,
-    Backslash,
-}
+/// Byte classes of ASCII; every byte ≥ 0x80 starts or continues a multi-byte character.
+const SEP: u8 = 0;
+const ALNUM: u8 = 1;
+const OP: u8 = 2;
+const BACKSLASH: u8 = 3;
+const NON_ASCII: u8 = 4;
 
-const fn class_table() -> [Class; 128] {
-    let mut t = [Class::Sep; 128];
+static CLASS: [u8; 256] = {
+    let mut t = [NON_ASCII; 256];
     let mut i = 0;
     while i < 128 {
         let b = i as u8;
         t[i] = if b.is_ascii_alphanumeric() {
-            Class::Alnum
+            ALNUM
         } else if matches!(b, b'+' | b'-' | b'*' | b'/' | b'=' | b'<' | b'>' | b'^' | b'%') {
-            Class::Op
+            OP
         } else if b == b'\\' {
-            Class::Backslash
+            BACKSLASH
         } else {
-            Class::Sep
+            SEP
         };
-        i += 1;
-    }
-    t
-}
-
-static CLASS: [Class; 128] = class_table();
-
-/// Lower-cased byte for ASCII letters and digits, 0 for every other byte.
-static LOWER_ALNUM: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 128 {
-        let b = i as u8;
-        if b.is_ascii_alphanumeric() {
-            t[i] = b.to_ascii_lowercase();
-        }
         i += 1;
     }
     t
@@ -91,112 +75,295 @@ fn fold_operator(c: char) -> Option<u8> {
     })
 }
 
-/// Calls `emit` for every token of `text`, in order.
 #[inline]
-pub fn for_each_token(text: &str, mut emit: impl FnMut(Token)) {
+fn operator_hash(op: u8) -> u64 {
+    mix(OFFSET ^ (op as u64) << 8)
+}
+
+/// Up to 8 bytes of `bytes` from `at` as a little-endian word, zero-padded past `len` bytes.
+#[inline(always)]
+fn load_word(bytes: &[u8], at: usize, len: usize) -> u64 {
+    let take = len.min(8);
+    let word = match bytes.get(at..at + 8) {
+        Some(w) => u64::from_le_bytes(w.try_into().expect("8 bytes")),
+        None => {
+            let mut buf = [0u8; 8];
+            buf[..take].copy_from_slice(&bytes[at..at + take]);
+            u64::from_le_bytes(buf)
+        }
+    };
+    if take == 8 {
+        word
+    } else {
+        word & ((1u64 << (8 * take)) - 1)
+    }
+}
+
+/// Hash of a word token: its lower-cased UTF-8 bytes, eight at a time. `fold` is OR-ed into every word; it is
+/// `0x20…20` for ASCII letters and digits read straight from the text (which lower-cases letters and leaves digits
+/// alone) and 0 for bytes that are already normalised.
+#[inline(always)]
+fn word_hash(bytes: &[u8], start: usize, len: usize, fold: u64) -> u64 {
+    let mut h = OFFSET ^ len as u64;
+    let mut off = 0;
+    while off < len {
+        let rem = len - off;
+        let mask = if rem >= 8 { u64::MAX } else { (1u64 << (8 * rem)) - 1 };
+        let w = load_word(bytes, start + off, rem) | (fold & mask);
+        h = (h ^ w).wrapping_mul(WORD_MUL).rotate_left(31);
+        off += 8;
+    }
+    mix(h)
+}
+
+/// The character at byte `i` (which starts a multi-byte character) and its length.
+#[inline]
+fn char_at(text: &str, i: usize) -> (char, usize) {
+    let c = text[i..].chars().next().expect("char boundary");
+    (c, c.len_utf8())
+}
+
+/// Whether `c` continues (or starts) a word run: alphanumeric and not a CJK character (those are tokens alone).
+#[inline]
+fn is_run_char(c: char) -> bool {
+    c.is_alphanumeric() && !is_cjk(c)
+}
+
+/// Letters and whether a non-letter occurs, for the word flag; only computed when callers need it.
+fn letters_and_digits(run: &str) -> (u32, bool) {
+    let (mut letters, mut digit) = (0u32, false);
+    for c in run.chars() {
+        if c.is_alphabetic() {
+            letters += c.to_lowercase().count() as u32;
+        } else {
+            digit = true;
+        }
+    }
+    (letters, digit)
+}
+
+/// Reusable buffers of the tokenizer: byte-class bitmaps of the text and a buffer for non-ASCII words.
+#[derive(Debug, Default, Clone)]
+pub struct TokenScratch {
+    /// Bit `i` set: byte `i` is an ASCII letter or digit.
+    alnum: Vec<u64>,
+    /// Bit `i` set: byte `i` is an operator, a backslash, or part of a non-ASCII character.
+    special: Vec<u64>,
+    /// Lower-cased bytes of a word with non-ASCII letters.
+    word: Vec<u8>,
+}
+
+/// Fills the class bitmaps of `bytes` (16 bytes per step with SSE2 on x86-64, the class table elsewhere).
+fn classify(bytes: &[u8], alnum: &mut Vec<u64>, special: &mut Vec<u64>) {
+    let words = bytes.len().div_ceil(64);
+    alnum.clear();
+    special.clear();
+    alnum.resize(words, 0);
+    special.resize(words, 0);
+    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: SSE2 is part of the x86-64 baseline; every load reads 16 bytes inside `bytes`.
+        unsafe {
+            use std::arch::x86_64::*;
+            let splat = |b: u8| _mm_set1_epi8(b as i8);
+            let (zero_lo, nine_hi) = (splat(b'0' - 1), splat(b'9' + 1));
+            let (a_lo, z_hi, case) = (splat(b'a' - 1), splat(b'z' + 1), splat(0x20));
+            let ops = [b'+', b'-', b'*', b'/', b'=', b'<', b'>', b'^', b'%', b'\\'].map(splat);
+            while i + 16 <= bytes.len() {
+                let v = _mm_loadu_si128(bytes.as_ptr().add(i).cast());
+                let digit = _mm_and_si128(_mm_cmpgt_epi8(v, zero_lo), _mm_cmpgt_epi8(nine_hi, v));
+                let lower = _mm_or_si128(v, case);
+                let letter = _mm_and_si128(_mm_cmpgt_epi8(lower, a_lo), _mm_cmpgt_epi8(z_hi, lower));
+                let mut op = _mm_cmpeq_epi8(v, ops[0]);
+                for &o in &ops[1..] {
+                    op = _mm_or_si128(op, _mm_cmpeq_epi8(v, o));
+                }
+                let a = _mm_movemask_epi8(_mm_or_si128(digit, letter)) as u32 as u64;
+                let sp = (_mm_movemask_epi8(op) | _mm_movemask_epi8(v)) as u32 as u64;
+                alnum[i / 64] |= a << (i % 64);
+                special[i / 64] |= sp << (i % 64);
+                i += 16;
+            }
+        }
+    }
+    for (j, &b) in bytes.iter().enumerate().skip(i) {
+        match CLASS[b as usize] {
+            ALNUM => alnum[j / 64] |= 1 << (j % 64),
+            SEP => {}
+            _ => special[j / 64] |= 1 << (j % 64),
+        }
+    }
+}
+
+/// First position ≥ `from` whose bit is set in `a | b` (or `n` if none).
+#[inline(always)]
+fn next_set(a: &[u64], b: &[u64], from: usize, n: usize) -> usize {
+    let mut w = from / 64;
+    if w >= a.len() {
+        return n;
+    }
+    let mut bits = (a[w] | b[w]) & (u64::MAX << (from % 64));
+    while bits == 0 {
+        w += 1;
+        if w >= a.len() {
+            return n;
+        }
+        bits = a[w] | b[w];
+    }
+    (w * 64 + bits.trailing_zeros() as usize).min(n)
+}
+
+/// First position ≥ `from` whose bit is clear in `a` (or `n` if none).
+#[inline(always)]
+fn next_clear(a: &[u64], from: usize, n: usize) -> usize {
+    let mut w = from / 64;
+    if w >= a.len() {
+        return n;
+    }
+    let mut bits = !a[w] & (u64::MAX << (from % 64));
+    while bits == 0 {
+        w += 1;
+        if w >= a.len() {
+            return n;
+        }
+        bits = !a[w];
+    }
+    (w * 64 + bits.trailing_zeros() as usize).min(n)
+}
+
+/// The tokenizer. `WORDS` says whether callers need [`Token::is_word`]; the scan (which only needs hashes and
+/// offsets) skips that bookkeeping. A vectorised pass first marks ASCII letters/digits and "special" bytes
+/// (operators, backslash, non-ASCII); the token loop then jumps between marked positions with bit scans instead
+/// of branching on every byte. ASCII words, by far the common case, are hashed eight bytes at a time straight
+/// from the text; a word holding a non-ASCII letter is lower-cased into a buffer first, so both paths hash the
+/// same lower-cased bytes.
+#[inline(always)]
+fn scan<const WORDS: bool>(text: &str, scratch: &mut TokenScratch, mut emit: impl FnMut(Token)) {
     let bytes = text.as_bytes();
     let n = bytes.len();
+    let TokenScratch { alnum, special, word } = scratch;
+    classify(bytes, alnum, special);
     let mut i = 0;
     let mut after_backslash = false;
-    // Pending alphanumeric run: hash, start, letters seen, whether it holds a non-letter.
-    let mut run: Option<(u64, usize, u32, bool)> = None;
-    macro_rules! flush {
-        ($end:expr) => {
-            if let Some((h, start, letters, has_digit)) = run.take() {
-                let is_word = !after_backslash && letters >= 2 && !has_digit;
-                emit(Token {
-                    hash: mix(h),
-                    start: start as u32,
-                    end: $end as u32,
-                    is_word,
-                });
+    loop {
+        let next = next_set(alnum, special, i, n);
+        if next > i {
+            after_backslash = false; // only separators in between
+        }
+        i = next;
+        if i >= n {
+            break;
+        }
+        // One call site for `emit`, so that it is inlined into the loop.
+        let token = match CLASS[bytes[i] as usize] {
+            ALNUM => {
+                let start = i;
+                i = next_clear(alnum, i, n);
+                let hash = if i < n && bytes[i] >= 0x80 && is_run_char(char_at(text, i).0) {
+                    i = word_slow(text, start, i, word);
+                    word_hash(word, 0, word.len(), 0)
+                } else {
+                    word_hash(bytes, start, i - start, 0x2020_2020_2020_2020)
+                };
+                word_token::<WORDS>(text, hash, start, i, after_backslash)
             }
-        };
-    }
-    while i < n {
-        let b = bytes[i];
-        if b < 128 {
-            match CLASS[b as usize] {
-                Class::Alnum => {
-                    // Hot loop: consume the whole ASCII run at once.
-                    let (mut h, start, mut letters, mut has_digit) = run.take().unwrap_or((OFFSET, i, 0, false));
-                    while i < n {
-                        let c = bytes[i];
-                        let lower = LOWER_ALNUM[c as usize];
-                        if lower == 0 {
-                            break;
-                        }
-                        h = (h ^ lower as u64).wrapping_mul(PRIME);
-                        let letter = c.is_ascii_alphabetic();
-                        letters += letter as u32;
-                        has_digit |= !letter;
-                        i += 1;
+            OP => {
+                after_backslash = false;
+                i += 1;
+                Token {
+                    hash: operator_hash(bytes[i - 1]),
+                    start: i as u32 - 1,
+                    end: i as u32,
+                    is_word: false,
+                }
+            }
+            BACKSLASH => {
+                after_backslash = true;
+                i += 1;
+                continue;
+            }
+            _ => {
+                let (c, len) = char_at(text, i);
+                let start = i;
+                if is_cjk(c) {
+                    after_backslash = false;
+                    i += len;
+                    Token {
+                        hash: mix(OFFSET ^ ((c as u64) << 16)),
+                        start: start as u32,
+                        end: i as u32,
+                        is_word: true,
                     }
-                    run = Some((h, start, letters, has_digit));
+                } else if c.is_alphanumeric() {
+                    i = word_slow(text, start, start, word);
+                    let hash = word_hash(word, 0, word.len(), 0);
+                    word_token::<WORDS>(text, hash, start, i, after_backslash)
+                } else if let Some(op) = fold_operator(c) {
+                    after_backslash = false;
+                    i += len;
+                    Token {
+                        hash: operator_hash(op),
+                        start: start as u32,
+                        end: i as u32,
+                        is_word: false,
+                    }
+                } else {
+                    after_backslash = false;
+                    i += len;
                     continue;
                 }
-                Class::Sep => {
-                    flush!(i);
-                    after_backslash = false;
-                }
-                Class::Op => {
-                    flush!(i);
-                    after_backslash = false;
-                    emit(Token {
-                        hash: mix(OFFSET ^ (b as u64) << 8),
-                        start: i as u32,
-                        end: i as u32 + 1,
-                        is_word: false,
-                    });
-                }
-                Class::Backslash => {
-                    flush!(i);
-                    after_backslash = true;
-                }
             }
-            i += 1;
-            continue;
-        }
-        let c = text[i..].chars().next().expect("char boundary");
-        let len = c.len_utf8();
-        if is_cjk(c) {
-            flush!(i);
-            after_backslash = false;
-            emit(Token {
-                hash: mix(OFFSET ^ ((c as u64) << 16)),
-                start: i as u32,
-                end: (i + len) as u32,
-                is_word: true,
-            });
-        } else if c.is_alphanumeric() {
-            let letter = c.is_alphabetic() as u32;
-            for lc in c.to_lowercase() {
-                let v = lc as u64;
-                match &mut run {
-                    Some((h, _, letters, has_digit)) => {
-                        *h = (*h ^ v).wrapping_mul(PRIME);
-                        *letters += letter;
-                        *has_digit |= letter == 0;
-                    }
-                    None => run = Some(((OFFSET ^ v).wrapping_mul(PRIME), i, letter, letter == 0)),
-                }
-            }
-        } else if let Some(op) = fold_operator(c) {
-            flush!(i);
-            after_backslash = false;
-            emit(Token {
-                hash: mix(OFFSET ^ (op as u64) << 8),
-                start: i as u32,
-                end: (i + len) as u32,
-                is_word: false,
-            });
-        } else {
-            flush!(i);
-            after_backslash = false;
-        }
-        i += len;
+        };
+        emit(token);
     }
-    flush!(n);
+}
+
+/// Lower-cases the word that starts at `start` into `buf` (its ASCII prefix up to `ascii_end` is already known)
+/// and returns where the word ends.
+#[cold]
+fn word_slow(text: &str, start: usize, ascii_end: usize, buf: &mut Vec<u8>) -> usize {
+    buf.clear();
+    buf.extend(text.as_bytes()[start..ascii_end].iter().map(u8::to_ascii_lowercase));
+    let mut i = ascii_end;
+    let mut utf8 = [0u8; 4];
+    for c in text[ascii_end..].chars() {
+        if !is_run_char(c) {
+            break;
+        }
+        for lc in c.to_lowercase() {
+            buf.extend_from_slice(lc.encode_utf8(&mut utf8).as_bytes());
+        }
+        i += c.len_utf8();
+    }
+    i
+}
+
+#[inline(always)]
+fn word_token<const WORDS: bool>(text: &str, hash: u64, start: usize, end: usize, after_backslash: bool) -> Token {
+    let is_word = WORDS && !after_backslash && {
+        let (letters, has_digit) = letters_and_digits(&text[start..end]);
+        letters >= 2 && !has_digit
+    };
+    Token {
+        hash,
+        start: start as u32,
+        end: end as u32,
+        is_word,
+    }
+}
+
+/// Calls `emit` for every token of `text`, in order.
+#[inline]
+pub fn for_each_token(text: &str, emit: impl FnMut(Token)) {
+    scan::<true>(text, &mut TokenScratch::default(), emit);
+}
+
+/// [`for_each_token`] without the word flag (`is_word` is always false), for scans that only need hashes and
+/// offsets, with reusable buffers.
+#[inline]
+pub fn for_each_token_hash(text: &str, scratch: &mut TokenScratch, emit: impl FnMut(Token)) {
+    scan::<false>(text, scratch, emit);
 }
 
 /// All tokens of `text` (convenience for building indexes and tests).
@@ -224,6 +391,164 @@ pub fn finish_key(rolling: u64) -> u64 {
 
 /// Base of the rolling polynomial hash used for n-gram keys (odd, so multiplication is invertible mod 2⁶⁴).
 pub const ROLL_BASE: u64 = 0x100_0000_01B3_u64 | 1;
+
+/// The first, byte-at-a-time tokenizer, kept as the oracle for the word-at-a-time one: same tokens, same offsets
+/// and word flags, and equal hashes exactly where its hashes are equal.
+#[cfg(test)]
+mod reference {
+    use super::{fold_operator, is_cjk, mix, Token, OFFSET};
+    const PRIME: u64 = 0x0000_0100_0000_01B3;
+
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Class {
+        Sep,
+        Alnum,
+        Op,
+        Backslash,
+    }
+
+    const fn class_table() -> [Class; 128] {
+        let mut t = [Class::Sep; 128];
+        let mut i = 0;
+        while i < 128 {
+            let b = i as u8;
+            t[i] = if b.is_ascii_alphanumeric() {
+                Class::Alnum
+            } else if matches!(b, b'+' | b'-' | b'*' | b'/' | b'=' | b'<' | b'>' | b'^' | b'%') {
+                Class::Op
+            } else if b == b'\\' {
+                Class::Backslash
+            } else {
+                Class::Sep
+            };
+            i += 1;
+        }
+        t
+    }
+
+    static CLASS: [Class; 128] = class_table();
+
+    /// Lower-cased byte for ASCII letters and digits, 0 for every other byte.
+    static LOWER_ALNUM: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut i = 0;
+        while i < 128 {
+            let b = i as u8;
+            if b.is_ascii_alphanumeric() {
+                t[i] = b.to_ascii_lowercase();
+            }
+            i += 1;
+        }
+        t
+    };
+
+    /// Calls `emit` for every token of `text`, in order.
+    pub fn reference_tokens(text: &str, mut emit: impl FnMut(Token)) {
+        let bytes = text.as_bytes();
+        let n = bytes.len();
+        let mut i = 0;
+        let mut after_backslash = false;
+        // Pending alphanumeric run: hash, start, letters seen, whether it holds a non-letter.
+        let mut run: Option<(u64, usize, u32, bool)> = None;
+        macro_rules! flush {
+            ($end:expr) => {
+                if let Some((h, start, letters, has_digit)) = run.take() {
+                    let is_word = !after_backslash && letters >= 2 && !has_digit;
+                    emit(Token {
+                        hash: mix(h),
+                        start: start as u32,
+                        end: $end as u32,
+                        is_word,
+                    });
+                }
+            };
+        }
+        while i < n {
+            let b = bytes[i];
+            if b < 128 {
+                match CLASS[b as usize] {
+                    Class::Alnum => {
+                        // Hot loop: consume the whole ASCII run at once.
+                        let (mut h, start, mut letters, mut has_digit) = run.take().unwrap_or((OFFSET, i, 0, false));
+                        while i < n {
+                            let c = bytes[i];
+                            let lower = LOWER_ALNUM[c as usize];
+                            if lower == 0 {
+                                break;
+                            }
+                            h = (h ^ lower as u64).wrapping_mul(PRIME);
+                            let letter = c.is_ascii_alphabetic();
+                            letters += letter as u32;
+                            has_digit |= !letter;
+                            i += 1;
+                        }
+                        run = Some((h, start, letters, has_digit));
+                        continue;
+                    }
+                    Class::Sep => {
+                        flush!(i);
+                        after_backslash = false;
+                    }
+                    Class::Op => {
+                        flush!(i);
+                        after_backslash = false;
+                        emit(Token {
+                            hash: mix(OFFSET ^ (b as u64) << 8),
+                            start: i as u32,
+                            end: i as u32 + 1,
+                            is_word: false,
+                        });
+                    }
+                    Class::Backslash => {
+                        flush!(i);
+                        after_backslash = true;
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            let c = text[i..].chars().next().expect("char boundary");
+            let len = c.len_utf8();
+            if is_cjk(c) {
+                flush!(i);
+                after_backslash = false;
+                emit(Token {
+                    hash: mix(OFFSET ^ ((c as u64) << 16)),
+                    start: i as u32,
+                    end: (i + len) as u32,
+                    is_word: true,
+                });
+            } else if c.is_alphanumeric() {
+                let letter = c.is_alphabetic() as u32;
+                for lc in c.to_lowercase() {
+                    let v = lc as u64;
+                    match &mut run {
+                        Some((h, _, letters, has_digit)) => {
+                            *h = (*h ^ v).wrapping_mul(PRIME);
+                            *letters += letter;
+                            *has_digit |= letter == 0;
+                        }
+                        None => run = Some(((OFFSET ^ v).wrapping_mul(PRIME), i, letter, letter == 0)),
+                    }
+                }
+            } else if let Some(op) = fold_operator(c) {
+                flush!(i);
+                after_backslash = false;
+                emit(Token {
+                    hash: mix(OFFSET ^ (op as u64) << 8),
+                    start: i as u32,
+                    end: (i + len) as u32,
+                    is_word: false,
+                });
+            } else {
+                flush!(i);
+                after_backslash = false;
+            }
+            i += len;
+        }
+        flush!(n);
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -266,5 +591,80 @@ mod tests {
             .map(|t| &text[t.start as usize..t.end as usize])
             .collect();
         assert_eq!(got, vec!["Héllo", "wörld", "+", "2"]);
+    }
+
+    #[test]
+    fn matches_the_reference_tokenizer() {
+        use std::collections::HashMap;
+        let texts = [
+            "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May.",
+            "Héllo, WÖRLD + 2 − 3 ≤ 4; İstanbul ΣΊΣΥΦΟΣ straße STRASSE x² ½ \\alpha\\beta2 \\frac{a}{b}",
+            "已知 a+b=3，求 ab 的最大值。日本語のテキスト 한국어 mixedİcase ǅemal",
+            "averyveryverylongwordthatspansmorethaneightbytes AVERYVERYVERYLONGWORDTHATSPANSMORETHANEIGHTBYTES",
+            "1234567 12345678 123456789 a1 1a ab Ab aB \\x2 x_1^{10} $$\\int_0^1 f(x)\\,dx$$ end",
+            "trailing ascii run at the very end z",
+            "ünïcödé at start and ÅNGSTRÖM, ﬁne ligature, Ⅻ roman, ٣ arabic digit, ä",
+        ];
+        let mut new_of_old: HashMap<u64, u64> = HashMap::new();
+        let mut old_of_new: HashMap<u64, u64> = HashMap::new();
+        for text in texts {
+            let mut old = Vec::new();
+            reference::reference_tokens(text, |t| old.push(t));
+            let new = tokens(text);
+            assert_eq!(old.len(), new.len(), "{text}");
+            for (o, n) in old.iter().zip(&new) {
+                assert_eq!((o.start, o.end, o.is_word), (n.start, n.end, n.is_word), "{text}");
+                assert_eq!(*new_of_old.entry(o.hash).or_insert(n.hash), n.hash, "{text}");
+                assert_eq!(*old_of_new.entry(n.hash).or_insert(o.hash), o.hash, "{text}");
+            }
+            let mut scratch = TokenScratch::default();
+            let mut fast = Vec::new();
+            for_each_token_hash(text, &mut scratch, |t| fast.push((t.hash, t.start, t.end)));
+            let full: Vec<_> = new.iter().map(|t| (t.hash, t.start, t.end)).collect();
+            assert_eq!(fast, full);
+        }
+        assert!(new_of_old.len() > 60);
+    }
+
+    #[test]
+    fn matches_the_reference_on_random_text() {
+        // Seeded random strings over an alphabet that hits every branch: ASCII words crossing the 16-byte SIMD
+        // and 64-bit bitmap boundaries, operators, backslashes, non-ASCII letters, CJK, folded operators.
+        let alphabet: Vec<char> = "aZz09 \n\t+-*/=<>^%\\$.,{}éÉİß中ア한−×≤½Ⅻ٣ﬁ"
+            .chars()
+            .chain(
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                    .chars()
+                    .cycle()
+                    .take(120),
+            )
+            .collect();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let len = (next() % 300) as usize;
+            let text: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            let mut old = Vec::new();
+            reference::reference_tokens(&text, |t| old.push(t));
+            let new = tokens(&text);
+            let key = |t: &Token| (t.start, t.end, t.is_word);
+            assert_eq!(
+                old.iter().map(key).collect::<Vec<_>>(),
+                new.iter().map(key).collect::<Vec<_>>(),
+                "{text:?}"
+            );
+            for (i, a) in old.iter().enumerate() {
+                for (j, b) in old.iter().enumerate().skip(i + 1) {
+                    assert_eq!(a.hash == b.hash, new[i].hash == new[j].hash, "{text:?}");
+                }
+            }
+        }
     }
 }

@@ -18,6 +18,7 @@ pub mod mathml;
 
 use crate::document::Document;
 use dom::{Dom, NodeId, NodeKind};
+use std::collections::HashMap;
 
 /// Extraction settings.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -74,7 +75,8 @@ pub fn extract_document(doc: &mut Document, options: &ExtractOptions) -> bool {
 /// Extracts text from an HTML page.
 pub fn extract(html: &str, options: &ExtractOptions) -> Extraction {
     let dom = Dom::parse(html);
-    let holds_content = content_ancestry(&dom);
+    let (is_container, holds_content) = content_ancestry(&dom);
+    let text_lengths = text_lengths(&dom);
     let mut renderer = Renderer {
         dom: &dom,
         options,
@@ -83,6 +85,9 @@ pub fn extract(html: &str, options: &ExtractOptions) -> Extraction {
         formulas: 0,
         title: None,
         holds_content,
+        is_container,
+        text_lengths,
+        container_parent: HashMap::new(),
     };
     renderer.walk(0, &Context::default(), 0);
     renderer.flush();
@@ -90,10 +95,11 @@ pub fn extract(html: &str, options: &ExtractOptions) -> Extraction {
         blocks,
         formulas,
         title,
+        container_parent,
         ..
     } = renderer;
     let kept = if options.remove_boilerplate {
-        select_blocks(&blocks, options)
+        select_blocks(&blocks, &container_parent, options)
     } else {
         (0..blocks.len()).collect()
     };
@@ -145,10 +151,41 @@ struct Renderer<'a> {
     /// Whether each node is or contains a main-content container: such nodes are never dropped as boilerplate
     /// (broken pages wrap everything in an unclosed `<header>`; themes name wrappers `content-sidebar-wrap`).
     holds_content: Vec<bool>,
+    /// Whether each node is a main-content container.
+    is_container: Vec<bool>,
+    /// Per node: text characters outside and inside links (see [`text_lengths`]).
+    text_lengths: Vec<(u32, u32)>,
+    /// Each content container met, with the container enclosing it (if any).
+    container_parent: HashMap<NodeId, Option<NodeId>>,
 }
 
-/// Marks every node that is, or has a descendant that is, a main-content container.
-fn content_ancestry(dom: &Dom) -> Vec<bool> {
+/// Per node: visible text characters outside links and inside links (scripts, styles and the head excluded).
+fn text_lengths(dom: &Dom) -> Vec<(u32, u32)> {
+    let n = dom.nodes.len();
+    let mut lens = vec![(0u32, 0u32); n];
+    for id in (0..n).rev() {
+        let node = &dom.nodes[id];
+        let (mut plain, mut linked) = (0u32, 0u32);
+        match &node.kind {
+            NodeKind::Text(t) => plain = t.split_whitespace().map(|w| w.chars().count() as u32 + 1).sum(),
+            NodeKind::Element { name, .. } if matches!(name.as_str(), "script" | "style" | "head" | "template") => {}
+            _ => {
+                for &c in &node.children {
+                    plain = plain.saturating_add(lens[c].0);
+                    linked = linked.saturating_add(lens[c].1);
+                }
+                if node.name() == "a" {
+                    (plain, linked) = (0, plain.saturating_add(linked));
+                }
+            }
+        }
+        lens[id] = (plain, linked);
+    }
+    lens
+}
+
+/// Per node: whether it is a main-content container, and whether it is or has a descendant that is one.
+fn content_ancestry(dom: &Dom) -> (Vec<bool>, Vec<bool>) {
     let n = dom.nodes.len();
     let mut parent = vec![usize::MAX; n];
     for (id, node) in dom.nodes.iter().enumerate() {
@@ -157,6 +194,7 @@ fn content_ancestry(dom: &Dom) -> Vec<bool> {
         }
     }
     let mut holds = vec![false; n];
+    let mut is_container = vec![false; n];
     // Children are created after their parents, so a reverse sweep sees every child before its parent.
     for id in (0..n).rev() {
         let node = &dom.nodes[id];
@@ -165,13 +203,14 @@ fn content_ancestry(dom: &Dom) -> Vec<bool> {
                 format!("{} {}", node.attr("class").unwrap_or(""), node.attr("id").unwrap_or("")).to_ascii_lowercase();
             if is_content_container(node, name, &class) {
                 holds[id] = true;
+                is_container[id] = true;
             }
         }
         if holds[id] && parent[id] != usize::MAX {
             holds[parent[id]] = true;
         }
     }
-    holds
+    (is_container, holds)
 }
 
 const BLOCK_TAGS: &[&str] = &[
@@ -210,8 +249,31 @@ const BLOCK_TAGS: &[&str] = &[
     "tfoot",
 ];
 const DROP_TAGS: &[&str] = &[
-    "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed", "button", "select", "option",
-    "textarea", "input", "nav", "aside", "footer", "head", "label", "video", "audio", "map", "dialog", "menu",
+    "style",
+    "noscript",
+    "template",
+    "svg",
+    "canvas",
+    "iframe",
+    "object",
+    "embed",
+    "button",
+    "select",
+    "option",
+    "textarea",
+    "input",
+    "nav",
+    "aside",
+    "footer",
+    "head",
+    "label",
+    "video",
+    "audio",
+    "map",
+    "dialog",
+    "menu",
+    // Image captions are mostly credits ("Foto: ...") and repeat the picture, not the article.
+    "figcaption",
 ];
 /// Class/id words marking boilerplate.
 const BOILERPLATE_WORDS: &[&str] = &[
@@ -263,13 +325,122 @@ const BOILERPLATE_WORDS: &[&str] = &[
     "copyright",
     "tagcloud",
     "taglist",
+    "tags",
+    "socials",
+    "dropdown",
+    "credit",
+    "credits",
+    "caption",
+    "print",
 ];
+
+/// Fragments that mark boilerplate anywhere inside a class/id word, for run-together names (`recipeCopyright`,
+/// `mainNavigation`, `footerLinks`).
+const BOILERPLATE_FRAGMENTS: &[&str] = &[
+    "copyright",
+    "cookie",
+    "newsletter",
+    "breadcrumb",
+    "navigation",
+    "sidebar",
+    "footer",
+];
+
+/// Whether one class/id word marks boilerplate: a listed word, a listed fragment inside it, or a `nav…`/`…nav`
+/// compound (`navdrop`, `topnav`).
+fn is_boilerplate_word(w: &str) -> bool {
+    BOILERPLATE_WORDS.contains(&w)
+        || BOILERPLATE_FRAGMENTS.iter().any(|f| w.contains(f))
+        || (w.len() > 3 && (w.starts_with("nav") || w.ends_with("nav")))
+}
+
+/// Headings that announce a section of links to other pages rather than the page's own content ("related
+/// articles", "read more", ...), in the languages most common in crawls. Such a heading and the blocks under it,
+/// up to the next heading, are boilerplate.
+const RELATED_HEADINGS: &[&str] = &[
+    "related",
+    "related articles",
+    "related posts",
+    "related stories",
+    "read more",
+    "read also",
+    "more on this topic",
+    "more from",
+    "you may also like",
+    "you might also like",
+    "recommended",
+    "latest news",
+    "latest articles",
+    "most popular",
+    "popular posts",
+    "recent posts",
+    "further reading",
+    "mehr zum thema",
+    "weiterführende links",
+    "weiterführende informationen",
+    "weitere artikel",
+    "neueste artikel",
+    "das könnte sie auch interessieren",
+    "lesen sie auch",
+    "auch interessant",
+    "themen in diesem artikel",
+    "zobacz także",
+    "czytaj także",
+    "czytaj też",
+    "à lire aussi",
+    "lire aussi",
+    "sur le même sujet",
+    "articles similaires",
+    "te puede interesar",
+    "noticias relacionadas",
+    "leia também",
+    "veja também",
+    "leggi anche",
+];
+
+/// Whether a heading's text announces a related-links section (case-insensitive, trailing punctuation ignored).
+fn is_related_heading(text: &str) -> bool {
+    let t = text
+        .trim()
+        .trim_end_matches(|c: char| c == ':' || c == '.' || c == '…' || c.is_whitespace())
+        .to_lowercase();
+    RELATED_HEADINGS.contains(&t.as_str())
+}
 /// Class/id words marking the main content.
 const CONTENT_WORDS: &[&str] = &[
     "content", "article", "post", "entry", "story", "body", "text", "main", "answer", "question", "prose", "markdown",
 ];
 
 impl Renderer<'_> {
+    /// Whether a node flagged only by its class words is really a block of prose: hundreds of characters, few of
+    /// them in links, and not a comment or related-links section. Layout wrappers are often named after what sits
+    /// next to them (`row--sidebar`, `cuerpo-ad`); menus, sidebars and ad slots hold links and short labels.
+    fn is_prose(&self, id: NodeId, class: &str) -> bool {
+        let (plain, linked) = self.text_lengths[id];
+        plain >= 400
+            && (linked as f32) < 0.15 * (plain + linked) as f32
+            && !class_words(class).any(|w| {
+                matches!(
+                    w,
+                    "comment"
+                        | "comments"
+                        | "disqus"
+                        | "related"
+                        | "recommended"
+                        | "newsletter"
+                        | "cookie"
+                        | "cookies"
+                        | "consent"
+                        | "popup"
+                        | "modal"
+                        | "subscribe"
+                        | "subscription"
+                        | "footer"
+                        | "copyright"
+                )
+            })
+    }
+
     fn flush(&mut self) {
         let block = std::mem::take(&mut self.current);
         let text = if block.preformatted {
@@ -391,8 +562,12 @@ impl Renderer<'_> {
         if (name == "mjx-container" && node.attr("display") == Some("true")) || class.contains("katex-display") {
             ctx.display_math = true;
         }
-        if self.options.remove_boilerplate && !self.holds_content[id] && is_boilerplate(node, name, &class) {
-            return;
+        if self.options.remove_boilerplate && !self.holds_content[id] {
+            match boilerplate_signal(node, name, &class) {
+                Some(Signal::Structure) => return,
+                Some(Signal::ClassWord) if !self.is_prose(id, &class) => return,
+                _ => {}
+            }
         }
         if !self.options.remove_boilerplate && matches!(name, "style" | "noscript" | "template" | "svg" | "head") {
             return;
@@ -408,7 +583,8 @@ impl Renderer<'_> {
             "td" | "th" => self.push_text(" ", &ctx),
             _ => {}
         }
-        if self.options.remove_boilerplate && is_content_container(node, name, &class) {
+        if self.options.remove_boilerplate && self.is_container[id] {
+            self.container_parent.insert(id, ctx.container);
             ctx.container = Some(id);
         }
         for &child in &node.children {
@@ -443,23 +619,33 @@ fn class_words(class: &str) -> impl Iterator<Item = &str> {
         .filter(|w| !w.is_empty())
 }
 
-fn is_boilerplate(node: &dom::Node, name: &str, class: &str) -> bool {
+/// Why an element counts as boilerplate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// Its tag, ARIA role or visibility: always dropped.
+    Structure,
+    /// Only its class/id words: dropped unless it turns out to be prose.
+    ClassWord,
+}
+
+fn boilerplate_signal(node: &dom::Node, name: &str, class: &str) -> Option<Signal> {
+    let structure = Some(Signal::Structure);
     if DROP_TAGS.contains(&name) {
-        return true;
+        return structure;
     }
     if name == "header" && !class_words(class).any(|w| matches!(w, "entry" | "article" | "post")) {
-        return true;
+        return structure;
     }
     if let Some(role) = node.attr("role") {
         if matches!(
             role,
             "navigation" | "banner" | "contentinfo" | "complementary" | "search" | "menu" | "dialog" | "alert"
         ) {
-            return true;
+            return structure;
         }
     }
     if node.attr("hidden").is_some() || node.attr("aria-hidden") == Some("true") {
-        return !class.contains("math");
+        return (!class.contains("math")).then_some(Signal::Structure);
     }
     if let Some(style) = node.attr("style") {
         let style: String = style
@@ -468,26 +654,27 @@ fn is_boilerplate(node: &dom::Node, name: &str, class: &str) -> bool {
             .collect::<String>()
             .to_ascii_lowercase();
         if (style.contains("display:none") || style.contains("visibility:hidden")) && !class.contains("math") {
-            return true;
+            return structure;
         }
     }
     if matches!(name, "body" | "html" | "main" | "article") {
-        return false;
+        return None;
     }
     let words: Vec<&str> = class_words(class).collect();
     if words.iter().any(|w| CONTENT_WORDS.contains(w))
         && !words.iter().any(|w| {
             matches!(
                 *w,
-                "footer" | "sidebar" | "comment" | "comments" | "related" | "nav" | "menu"
+                "footer" | "sidebar" | "comment" | "comments" | "related" | "nav" | "menu" | "caption" | "credit"
             )
         })
     {
-        return false;
+        return None;
     }
     words
         .iter()
-        .any(|w| BOILERPLATE_WORDS.contains(w) || (*w == "header" && !words.contains(&"entry")))
+        .any(|w| is_boilerplate_word(w) || (*w == "header" && !words.contains(&"entry")))
+        .then_some(Signal::ClassWord)
 }
 
 fn is_content_container(node: &dom::Node, name: &str, class: &str) -> bool {
@@ -556,6 +743,25 @@ fn collapse(text: &str) -> String {
     out
 }
 
+/// Words of a block for the length rules: whitespace-separated words, where each Han/Kana/Hangul character counts
+/// as a word of its own (Chinese and Japanese prose has no spaces, so a whole paragraph would otherwise be one
+/// "word" and be dropped as too short).
+fn word_count(text: &str) -> usize {
+    text.split_whitespace()
+        .map(|w| {
+            let cjk = w
+                .chars()
+                .filter(|&c| matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF))
+                .count();
+            if cjk == 0 {
+                1
+            } else {
+                cjk
+            }
+        })
+        .sum()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Class {
     Good,
@@ -564,11 +770,15 @@ enum Class {
 }
 
 /// jusText-style block selection plus main-container restriction.
-fn select_blocks(blocks: &[Block], options: &ExtractOptions) -> Vec<usize> {
+fn select_blocks(
+    blocks: &[Block],
+    container_parent: &HashMap<NodeId, Option<NodeId>>,
+    options: &ExtractOptions,
+) -> Vec<usize> {
     let classes: Vec<Class> = blocks
         .iter()
         .map(|b| {
-            let words = b.text.split_whitespace().count();
+            let words = word_count(&b.text);
             let chars = b.text.chars().count().max(1);
             let density = b.link_chars as f32 / chars as f32;
             if density > options.max_link_density {
@@ -580,6 +790,17 @@ fn select_blocks(blocks: &[Block], options: &ExtractOptions) -> Vec<usize> {
             }
         })
         .collect();
+    // A related-links heading and everything under it up to the next heading is boilerplate.
+    let mut classes = classes;
+    let mut in_related = false;
+    for (i, b) in blocks.iter().enumerate() {
+        if b.heading {
+            in_related = is_related_heading(&b.text);
+        }
+        if in_related {
+            classes[i] = Class::Bad;
+        }
+    }
     // Short blocks (and headings) survive only next to content: look for the nearest non-short neighbours.
     let mut keep: Vec<bool> = classes.iter().map(|c| *c == Class::Good).collect();
     for i in 0..blocks.len() {
@@ -592,32 +813,41 @@ fn select_blocks(blocks: &[Block], options: &ExtractOptions) -> Vec<usize> {
             .map(|j| classes[j]);
         keep[i] = match (prev, next) {
             (Some(Class::Good), Some(Class::Good)) => true,
-            (Some(Class::Good), _) | (_, Some(Class::Good)) => {
-                blocks[i].heading || blocks[i].text.split_whitespace().count() >= 4
-            }
+            (Some(Class::Good), _) | (_, Some(Class::Good)) => blocks[i].heading || word_count(&blocks[i].text) >= 4,
             _ => false,
         };
     }
-    // Restrict to the container holding most of the good text, if one does.
+    // Restrict to the innermost container holding most (≥ 60%) of the good text, if one does. A block counts for
+    // every container around it, so an `<article>` nested in `<main>` does not split the text between the two.
     let total: usize = (0..blocks.len())
         .filter(|&i| keep[i])
         .map(|i| blocks[i].text.len())
         .sum();
-    let mut per_container: std::collections::HashMap<NodeId, usize> = std::collections::HashMap::new();
+    let chain = |mut c: Option<NodeId>| {
+        std::iter::from_fn(move || {
+            let id = c?;
+            c = container_parent.get(&id).copied().flatten();
+            Some(id)
+        })
+        .take(64)
+    };
+    let mut per_container: HashMap<NodeId, (usize, usize)> = HashMap::new();
     for i in (0..blocks.len()).filter(|&i| keep[i]) {
-        if let Some(c) = blocks[i].container {
-            *per_container.entry(c).or_default() += blocks[i].text.len();
+        for c in chain(blocks[i].container) {
+            per_container.entry(c).or_default().0 += blocks[i].text.len();
         }
     }
-    if let Some((&best, &len)) = per_container
+    for (&c, entry) in per_container.iter_mut() {
+        entry.1 = chain(Some(c)).count();
+    }
+    if let Some((&best, _)) = per_container
         .iter()
-        .max_by_key(|(id, len)| (**len, std::cmp::Reverse(**id)))
+        .filter(|(_, (len, _))| len * 10 >= total * 6 && *len > 0)
+        .max_by_key(|(id, (_, depth))| (*depth, std::cmp::Reverse(**id)))
     {
-        if len * 10 >= total * 6 {
-            return (0..blocks.len())
-                .filter(|&i| keep[i] && blocks[i].container == Some(best))
-                .collect();
-        }
+        return (0..blocks.len())
+            .filter(|&i| keep[i] && chain(blocks[i].container).any(|c| c == best))
+            .collect();
     }
     (0..blocks.len()).filter(|&i| keep[i]).collect()
 }
@@ -679,5 +909,43 @@ mod tests {
             },
         );
         assert!(all.text.contains("One link"));
+    }
+
+    #[test]
+    fn prose_in_a_misleadingly_named_wrapper_is_kept_but_real_sidebars_are_not() {
+        let prose = LOREM.repeat(6);
+        let html = format!(
+            r#"<body><article><div class="item-content__row--sidebar"><p>{prose}</p></div>
+            <div class="sidebar"><a href=a>Other story one</a> <a href=b>Other story two</a> <a href=c>Three</a></div>
+            <div class="comments"><p>{prose} A reader comment.</p></div></article></body>"#
+        );
+        let out = extract(&html, &ExtractOptions::default());
+        assert!(out.text.contains("quick brown"), "{}", out.text);
+        assert!(!out.text.contains("Other story"), "{}", out.text);
+        assert!(!out.text.contains("reader comment"), "{}", out.text);
+    }
+
+    #[test]
+    fn captions_credits_and_related_sections_are_dropped() {
+        let html = format!(
+            r#"<body><article><p>{LOREM}</p><figure><img src=x.jpg><figcaption>Foto: Agentur</figcaption></figure>
+            <p>{LOREM}</p><span class="photoCopyright">Bild: Someone</span>
+            <h2>Mehr zum Thema:</h2><p>{LOREM} Teaser of another article.</p>
+            <h2>Next section</h2><p>{LOREM} Back to the article.</p></article></body>"#
+        );
+        let out = extract(&html, &ExtractOptions::default());
+        for junk in ["Foto:", "Bild:", "Mehr zum Thema", "Teaser"] {
+            assert!(!out.text.contains(junk), "{junk} leaked: {}", out.text);
+        }
+        assert!(out.text.contains("Back to the article"), "{}", out.text);
+    }
+
+    #[test]
+    fn chinese_paragraphs_are_not_short() {
+        let zh = "数学是研究数量、结构、变化以及空间等概念的一门学科，从某种角度看属于形式科学的一种。";
+        let html = format!("<body><div><p>{zh}</p><p>{zh}</p></div></body>");
+        let out = extract(&html, &ExtractOptions::default());
+        assert_eq!(out.text.matches("数学是").count(), 2, "{}", out.text);
+        assert!(word_count(zh) > 30);
     }
 }
