@@ -186,6 +186,19 @@ pub fn plot_curves(metrics: &[StepMetrics], baseline_eval: Option<f64>, path: &P
     Ok(())
 }
 
+/// Every numeric field of `m` (except `step`) as a TensorBoard scalar named `grpo/<field>`; fields without a
+/// value (e.g. `eval_accuracy` between evaluations) are left out.
+pub fn tensorboard_scalars(m: &StepMetrics) -> Vec<(String, f32)> {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(m) else {
+        return Vec::new();
+    };
+    fields
+        .into_iter()
+        .filter(|(name, _)| name != "step")
+        .filter_map(|(name, value)| value.as_f64().map(|v| (format!("grpo/{name}"), v as f32)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +231,26 @@ mod tests {
         let bytes = std::fs::read(&png).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
         assert!(bytes.len() > 1000);
+    }
+
+    #[test]
+    fn tensorboard_scalars_cover_set_fields_only() {
+        let m = StepMetrics {
+            step: 3,
+            reward_mean: 0.5,
+            kl: 0.25,
+            ..Default::default()
+        };
+        let scalars = tensorboard_scalars(&m);
+        assert!(scalars.contains(&("grpo/reward_mean".to_string(), 0.5)));
+        assert!(scalars.contains(&("grpo/kl".to_string(), 0.25)));
+        assert!(scalars
+            .iter()
+            .all(|(n, _)| n != "grpo/step" && n != "grpo/eval_accuracy"));
+        let with_eval = StepMetrics {
+            eval_accuracy: Some(0.75),
+            ..m
+        };
+        assert!(tensorboard_scalars(&with_eval).contains(&("grpo/eval_accuracy".to_string(), 0.75)));
     }
 }

@@ -1,7 +1,8 @@
 //! A whole GRPO run: data, periodic held-out evaluation, metrics, curves, checkpoints, `--resume`, HF export.
 //!
 //! Run folder layout: `config.toml` (the resolved config), `metrics.jsonl` (one [`StepMetrics`] per step, plus the
-//! step-0 evaluation as a record with `step = 0`), `samples.jsonl`, `curves.png`, `checkpoints/step-N/`
+//! step-0 evaluation as a record with `step = 0`), `tensorboard/` (the same scalars as `grpo/*`), `samples.jsonl`,
+//! `curves.png`, `checkpoints/step-N/`
 //! (`policy.safetensors`, `optimizer.safetensors`, `state.json`), and `final/` (Hugging Face folder).
 
 use std::path::{Path, PathBuf};
@@ -241,17 +242,22 @@ pub fn run_grpo_with_process(
         }
     }
     let mut writer = JsonlWriter::append(&metrics_path)?;
+    // TensorBoard: one event file per process in `tensorboard/`; a resumed run adds a file, which TensorBoard merges.
+    let mut board = seekmath_train::metrics::TensorBoardWriter::create(&out.join("tensorboard"))?;
     let mut samples = JsonlWriter::append(&out.join("samples.jsonl"))?;
     let has_eval = !eval.is_empty();
     if has_eval && state.baseline_eval.is_none() {
         let acc = evaluate(config, models, sampler, &eval)?;
         tracing::info!(accuracy = acc, "held-out accuracy before training");
         state.baseline_eval = Some(acc);
-        writer.write(&StepMetrics {
+        let before = StepMetrics {
             step: 0,
             eval_accuracy: Some(acc),
             ..Default::default()
-        })?;
+        };
+        writer.write(&before)?;
+        // Step 0 carries only the evaluation: the other (zero) fields are not measurements.
+        board.scalars(0, &[("grpo/eval_accuracy", acc as f32)])?;
     }
     let bar = indicatif::ProgressBar::new(config.grpo.steps as u64);
     bar.set_position(state.step as u64);
@@ -282,6 +288,9 @@ pub fn run_grpo_with_process(
             "step"
         );
         writer.write(&m)?;
+        let scalars = crate::metrics::tensorboard_scalars(&m);
+        let named: Vec<(&str, f32)> = scalars.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        board.scalars(m.step as i64, &named)?;
         for (problem, rollout, r) in step_samples
             .iter()
             .step_by(config.grpo.group_size.max(1))

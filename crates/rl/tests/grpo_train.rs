@@ -166,4 +166,18 @@ fn run_logs_checkpoints_resumes_and_exports() {
         .iter()
         .skip(1)
         .all(|r| r.eval_accuracy.is_some() && r.time_generate > 0.0));
+    // TensorBoard: one non-empty event file per process (the first run and the resumed one).
+    let events: Vec<_> = std::fs::read_dir(dir.path().join("tensorboard"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("events.out.tfevents.")
+        })
+        .collect();
+    assert!(!events.is_empty());
+    assert!(events.iter().all(|p| std::fs::metadata(p).unwrap().len() > 100));
 }
