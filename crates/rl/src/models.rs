@@ -96,6 +96,11 @@ impl Models {
         self.policy.tokenizer.as_ref().expect("Models always hold a tokenizer")
     }
 
+    /// Token id used for padding batches (see [`pad_or_eos_id`]).
+    pub fn pad_id(&self) -> i64 {
+        pad_or_eos_id(self.tokenizer()) as i64
+    }
+
     /// The network the sampler should run.
     pub fn sampling_model(&self) -> &CausalLm {
         self.rollout.as_ref().map(|r| &r.model).unwrap_or(&self.policy.model)
@@ -130,6 +135,15 @@ impl Models {
         }
         Ok(())
     }
+}
+
+/// The tokenizer's pad token, else its first EOS token, else 0: padded positions are masked out everywhere, so any
+/// valid id works, but a real special token keeps decoded batches readable.
+pub fn pad_or_eos_id(tokenizer: &Tokenizer) -> u32 {
+    tokenizer
+        .pad_token_id()
+        .or_else(|| tokenizer.eos_token_ids().first().copied())
+        .unwrap_or(0)
 }
 
 fn load_model(path: &Path, device: Device, kind: Kind) -> anyhow::Result<LoadedModel> {

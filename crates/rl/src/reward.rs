@@ -196,6 +196,25 @@ impl RewardFunction for WeightedRewards {
     }
 }
 
+/// Scores each rollout against the reference answer of the question it answers (`prompt_index` into
+/// `questions`), in one batch.
+pub fn score_rollouts(
+    reward: &dyn RewardFunction,
+    questions: &[crate::task::Problem],
+    rollouts: &[crate::rollout::Rollout],
+) -> Vec<RewardOutput> {
+    let inputs: Vec<RewardInput> = rollouts
+        .iter()
+        .map(|r| RewardInput {
+            question: &questions[r.prompt_index].question,
+            completion: &r.text,
+            reference: &questions[r.prompt_index].answer,
+            truncated: r.truncated,
+        })
+        .collect();
+    reward.score_batch(&inputs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

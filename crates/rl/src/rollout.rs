@@ -118,11 +118,7 @@ impl RolloutSampler for ReferenceSampler<'_> {
             .flat_map(|(i, p)| std::iter::repeat_n((i, p), n))
             .collect();
         let longest = rows.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
-        let pad = self
-            .tokenizer
-            .pad_token_id()
-            .or_else(|| self.tokenizer.eos_token_ids().first().copied())
-            .unwrap_or(0);
+        let pad = crate::models::pad_or_eos_id(self.tokenizer);
         // Left-pad so every row's next token is at the last position.
         let mut ids = Vec::with_capacity(rows.len() * longest);
         let mut mask = Vec::with_capacity(rows.len() * longest);

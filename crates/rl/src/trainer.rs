@@ -18,7 +18,7 @@ use crate::metrics::StepMetrics;
 use crate::models::Models;
 use crate::optim::AdamW;
 use crate::process::{group_token_advantages, StepScorer};
-use crate::reward::{RewardFunction, RewardInput};
+use crate::reward::RewardFunction;
 use crate::rollout::{Rollout, RolloutSampler};
 use crate::task::Problem;
 
@@ -221,16 +221,7 @@ impl GrpoTrainer {
         let time_generate = started.elapsed().as_secs_f64();
 
         let scoring = Instant::now();
-        let inputs: Vec<RewardInput> = rollouts
-            .iter()
-            .map(|r| RewardInput {
-                question: &questions[r.prompt_index].question,
-                completion: &r.text,
-                reference: &questions[r.prompt_index].answer,
-                truncated: r.truncated,
-            })
-            .collect();
-        let scored = reward.score_batch(&inputs);
+        let scored = crate::reward::score_rollouts(reward, questions, &rollouts);
         let rewards: Vec<f64> = scored.iter().map(|s| s.reward).collect();
         let advantages = outcome_advantages(&rewards, g, &cfg.grpo.advantage)?;
         let mut step_reward_mean = None;
@@ -302,11 +293,7 @@ impl GrpoTrainer {
     fn update(&mut self, models: &Models, seqs: &[Sequence], metrics: &mut StepMetrics) -> anyhow::Result<()> {
         let cfg = self.config.clone();
         let temperature = cfg.rollout.temperature;
-        let pad = models
-            .tokenizer()
-            .pad_token_id()
-            .or_else(|| models.tokenizer().eos_token_ids().first().copied())
-            .unwrap_or(0) as i64;
+        let pad = models.pad_id();
         let refs: Vec<&Sequence> = seqs.iter().collect();
         let mut batches: Vec<MicroBatch> = refs
             .chunks(cfg.grpo.micro_batch_size)

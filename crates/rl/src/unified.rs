@@ -35,7 +35,7 @@ use crate::models::Models;
 use crate::optim::AdamW;
 use crate::paradigm::{DataSource, Method};
 use crate::ppo::{batch_advantages, clipped_value_loss, token_rewards, PpoOptions};
-use crate::reward::{RewardFunction, RewardInput, RewardOutput};
+use crate::reward::{RewardFunction, RewardOutput};
 use crate::reward_model::{RewardModel, RewardModelKind};
 use crate::rollout::{Rollout, RolloutSampler};
 use crate::run::{load_task, question_at, RunSummary};
@@ -138,14 +138,6 @@ pub struct UnifiedTrainer {
     cursor: usize,
     /// Steps completed.
     pub step: usize,
-}
-
-fn pad_id(models: &Models) -> i64 {
-    models
-        .tokenizer()
-        .pad_token_id()
-        .or_else(|| models.tokenizer().eos_token_ids().first().copied())
-        .unwrap_or(0) as i64
 }
 
 fn micro_chunks<T>(items: &[T], size: usize) -> std::slice::Chunks<'_, T> {
@@ -280,16 +272,7 @@ impl UnifiedTrainer {
             .map(|q| encode_prompt(&self.config, models.tokenizer(), &q.question))
             .collect::<anyhow::Result<_>>()?;
         let rollouts = sampler.sample(&prompts, n, &self.config.rollout, seed)?;
-        let inputs: Vec<RewardInput> = rollouts
-            .iter()
-            .map(|r| RewardInput {
-                question: &questions[r.prompt_index].question,
-                completion: &r.text,
-                reference: &questions[r.prompt_index].answer,
-                truncated: r.truncated,
-            })
-            .collect();
-        let scored = reward.score_batch(&inputs);
+        let scored = crate::reward::score_rollouts(reward, questions, &rollouts);
         Ok((prompts, rollouts, scored))
     }
 
@@ -386,7 +369,7 @@ impl UnifiedTrainer {
         let _guard = tch::no_grad_guard();
         let mut out = Vec::with_capacity(seqs.len());
         for chunk in micro_chunks(seqs, self.config.grpo.micro_batch_size) {
-            let batch = TokenBatch::new(chunk, pad_id(models), models.device)?;
+            let batch = TokenBatch::new(chunk, models.pad_id(), models.device)?;
             // DPO compares the untempered policy with the untempered reference (as TRL does).
             let logp = token_logprobs(&models.policy.model, &batch, 1.0, models.autocast)?;
             let sums: Vec<f64> = Vec::try_from(
@@ -449,7 +432,7 @@ impl UnifiedTrainer {
         for chunk in micro_chunks(&active, self.config.grpo.micro_batch_size) {
             let chunk_seqs: Vec<&TokenSequence> = chunk.iter().map(|(s, _)| *s).collect();
             let w: Vec<f32> = chunk.iter().map(|(_, w)| *w as f32).collect();
-            let batch = TokenBatch::new(&chunk_seqs, pad_id(models), models.device)?;
+            let batch = TokenBatch::new(&chunk_seqs, models.pad_id(), models.device)?;
             let logp = token_logprobs(&models.policy.model, &batch, 1.0, models.autocast)?;
             let per_seq = (logp * &batch.mask).sum_dim_intlist(-1, false, Kind::Float)
                 / batch.mask.sum_dim_intlist(-1, false, Kind::Float).clamp_min(1.0);
@@ -485,7 +468,7 @@ impl UnifiedTrainer {
         for chunk in micro_chunks(&pairs, per_mb) {
             let k = chunk.len() as i64;
             let seqs: Vec<&TokenSequence> = chunk.iter().map(|p| p.0).chain(chunk.iter().map(|p| p.1)).collect();
-            let batch = TokenBatch::new(&seqs, pad_id(models), models.device)?;
+            let batch = TokenBatch::new(&seqs, models.pad_id(), models.device)?;
             // DPO compares the untempered policy with the untempered reference (as TRL does).
             let logp = token_logprobs(&models.policy.model, &batch, 1.0, models.autocast)?;
             let sums = (logp * &batch.mask).sum_dim_intlist(-1, false, Kind::Float);
@@ -521,7 +504,7 @@ impl UnifiedTrainer {
         outcome: &[f64],
         metrics: &mut StepMetrics,
     ) -> anyhow::Result<()> {
-        let pad = pad_id(models);
+        let pad = models.pad_id();
         let temperature = self.config.rollout.temperature;
         let opts = self.method.ppo.clone();
         let reference = models.reference.as_ref().context("PPO needs a reference model")?;
