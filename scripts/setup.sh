@@ -7,6 +7,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PY="${PYTHON:-python3}"
 TORCH_VERSION="2.11.0"
+# pip's wheel cache would hold a second copy of torch and its CUDA libraries (~3 GB) for nothing.
+export PIP_NO_CACHE_DIR=1
+# torch with its CUDA libraries takes ~6 GB once installed; say so plainly instead of failing inside pip.
+need_gb=8
+free_gb=$(df -Pk . | awk 'NR==2 {print int($4 / 1048576)}')
+if [ ! -x .venv/bin/python ] && [ "$free_gb" -lt "$need_gb" ]; then
+    echo "setup: warning: only ${free_gb} GB free on $(df -P . | awk 'NR==2 {print $6}'); the torch venv needs ~${need_gb} GB while installing" >&2
+fi
 
 if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv"
