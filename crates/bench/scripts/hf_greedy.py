@@ -50,6 +50,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=1)
     ap.add_argument("--limit", type=int, default=None, help="only the first N items")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--shard", default="0/1", help="K/N: only items K, K+N, K+2N, ... (run N processes, concatenate)")
     args = ap.parse_args()
 
     import torch
@@ -69,6 +70,10 @@ def main():
     items.sort()
     if args.limit is not None:
         items = items[: args.limit]
+    shard, shards = (int(x) for x in args.shard.split("/"))
+    if not 0 <= shard < shards:
+        sys.exit(f"--shard {args.shard}: want K/N with 0 <= K < N")
+    items = items[shard::shards]
     stops = config.get("stop", [])
     max_new = int(config["max_new_tokens"])
 
