@@ -151,15 +151,6 @@ impl Attention {
             AttentionMask::Causal => {
                 Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, t > 1, None::<f64>, gqa)
             }
-            AttentionMask::Explicit(m) if gqa && t == 1 && m.size()[1] == 1 => {
-                // One query per row (decode): fold each K/V head's query group into the query axis, so attention
-                // runs on the cache as stored. SDPA's own `enable_gqa` with a mask lands in kernels that expand
-                // K/V to every query head each step, which at large batch reads the cache many times over.
-                let group = self.num_heads / self.num_kv_heads;
-                let folded = q.reshape([b, self.num_kv_heads, group, self.head_dim]);
-                Tensor::scaled_dot_product_attention(&folded, &k, &v, Some(m), 0.0, false, None::<f64>, false)
-                    .reshape([b, self.num_heads, 1, self.head_dim])
-            }
             AttentionMask::Explicit(m) => {
                 Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), 0.0, false, None::<f64>, gqa)
             }

@@ -8,7 +8,6 @@
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
-#include <c10/core/Event.h>
 #include <c10/core/Stream.h>
 
 #include <cstring>
@@ -189,27 +188,6 @@ char* seekmath_stream_synchronize(int64_t id, int64_t device_index, int64_t devi
     c10::Stream::unpack3(id, static_cast<c10::DeviceIndex>(device_index), static_cast<c10::DeviceType>(device_type))
         .synchronize();
   });
-}
-
-// ---- Events -------------------------------------------------------------------------------------------------
-// c10::Event dispatches through the device's guard implementation, so no CUDA runtime symbol is needed here; on a
-// build or machine without CUDA, creating or recording one for a CUDA stream throws.
-
-char* seekmath_event_new(int64_t device_type, void** out) {
-  return guarded([&] { *out = new c10::Event(static_cast<c10::DeviceType>(device_type)); });
-}
-
-void seekmath_event_free(void* event) { delete static_cast<c10::Event*>(event); }
-
-char* seekmath_event_record(void* event, int64_t id, int64_t device_index, int64_t device_type) {
-  return guarded([&] {
-    static_cast<c10::Event*>(event)->record(
-        c10::Stream::unpack3(id, static_cast<c10::DeviceIndex>(device_index), static_cast<c10::DeviceType>(device_type)));
-  });
-}
-
-char* seekmath_event_synchronize(void* event) {
-  return guarded([&] { static_cast<c10::Event*>(event)->synchronize(); });
 }
 
 // ---- CUDA graphs --------------------------------------------------------------------------------------------

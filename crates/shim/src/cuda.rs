@@ -126,43 +126,6 @@ impl Drop for StreamGuard {
     }
 }
 
-/// A CUDA event: a marker in a stream's queue that the host can wait for, without waiting for work queued after it.
-/// This is how a decode loop reads step `s`'s sampled tokens while step `s + 1` already runs.
-#[derive(Debug)]
-pub struct CudaEvent {
-    raw: *mut c_void,
-}
-
-impl CudaEvent {
-    /// An event for streams of `device` (which must be a usable CUDA device).
-    pub fn new(device: Device) -> Result<Self> {
-        let stream = CudaStream::current(device)?;
-        let mut raw = std::ptr::null_mut();
-        // SAFETY: the out-pointer is a live local; ownership passes to `Self` and is released in `Drop`.
-        ffi::check(unsafe { ffi::seekmath_event_new(stream.device_type, &mut raw) })?;
-        Ok(Self { raw })
-    }
-
-    /// Marks the current end of `stream`'s queue (re-recording moves the marker).
-    pub fn record(&self, stream: &CudaStream) -> Result<()> {
-        // SAFETY: `raw` is a live event; the triple came from libtorch.
-        ffi::check(unsafe { ffi::seekmath_event_record(self.raw, stream.id, stream.device_index, stream.device_type) })
-    }
-
-    /// Blocks until all work queued before the last [`CudaEvent::record`] has finished.
-    pub fn synchronize(&self) -> Result<()> {
-        // SAFETY: `raw` is a live event.
-        ffi::check(unsafe { ffi::seekmath_event_synchronize(self.raw) })
-    }
-}
-
-impl Drop for CudaEvent {
-    fn drop(&mut self) {
-        // SAFETY: `raw` was allocated by `seekmath_event_new` and is freed once.
-        unsafe { ffi::seekmath_event_free(self.raw) }
-    }
-}
-
 /// A captured CUDA graph (`at::cuda::CUDAGraph`).
 #[derive(Debug)]
 pub struct CudaGraph {

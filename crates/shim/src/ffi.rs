@@ -43,10 +43,6 @@ extern "C" {
     ) -> *mut c_char;
     pub fn seekmath_cuda_set_current_stream(id: i64, device_index: i64, device_type: i64) -> *mut c_char;
     pub fn seekmath_stream_synchronize(id: i64, device_index: i64, device_type: i64) -> *mut c_char;
-    pub fn seekmath_event_new(device_type: i64, out: *mut *mut c_void) -> *mut c_char;
-    pub fn seekmath_event_free(event: *mut c_void);
-    pub fn seekmath_event_record(event: *mut c_void, id: i64, device_index: i64, device_type: i64) -> *mut c_char;
-    pub fn seekmath_event_synchronize(event: *mut c_void) -> *mut c_char;
     pub fn seekmath_cuda_graph_new(out: *mut *mut c_void) -> *mut c_char;
     pub fn seekmath_cuda_graph_free(graph: *mut c_void);
     pub fn seekmath_cuda_graph_capture_begin(graph: *mut c_void, device: c_int) -> *mut c_char;

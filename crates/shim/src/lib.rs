@@ -18,7 +18,7 @@ mod ffi;
 
 pub use adamw::fused_adamw;
 pub use autocast::AutocastGuard;
-pub use cuda::{cuda_device_count, cuda_device_name, CudaEvent, CudaGraph, CudaStream, StreamGuard};
+pub use cuda::{cuda_device_count, cuda_device_name, CudaGraph, CudaStream, StreamGuard};
 
 /// Errors from the shim.
 #[derive(Debug, thiserror::Error)]

@@ -174,7 +174,7 @@ impl<'a> Engine<'a> {
                 .copy_(&src.index_select(0, &expand));
         }
         drop(prefill_cache);
-        let valid = Tensor::zeros([batch as i64, max_len as i64], (Kind::Bool, device));
+        let mut valid = Tensor::zeros([batch as i64, max_len as i64], (Kind::Bool, device));
         valid
             .narrow(0, 0, live as i64)
             .narrow(1, 0, padded as i64)
@@ -183,18 +183,7 @@ impl<'a> Engine<'a> {
 
         // `slot_rows[r]` = index into `rows` of batch row r (None for filler rows of the bucket).
         let mut slot_rows: Vec<Option<usize>> = (0..batch).map(|r| (r < live).then_some(r)).collect();
-        let mut state = DecodeState {
-            positions: row_positions(rows, &slot_rows, device),
-            valid,
-            cache,
-            runner: graph::DecodeRunner::new(self.use_graphs(), self.options.graph_slot_bucket, max_len),
-            padded,
-        };
-        let mut uniforms = UniformTable::new(params, rows, &slot_rows, 0, device);
-        let reader = HostReader::new(device)?;
-        // On CUDA the next step is queued before this step's tokens are read back, so the host's bookkeeping
-        // (stop strings, finished rows) overlaps the GPU's work instead of leaving it idle once per token.
-        let overlap = device.is_cuda();
+        let mut runner = graph::DecodeRunner::new(self.use_graphs(), self.options.graph_slot_bucket, max_len);
         let eos: Vec<u32> = if params.ignore_eos {
             Vec::new()
         } else {
@@ -203,14 +192,18 @@ impl<'a> Engine<'a> {
         let tail = stop::tail_tokens(&params.stop);
 
         for step in 0..params.max_new_tokens {
-            let (tokens, logprobs) = sampler::sample(&logits, params, &uniforms.at(step));
-            let pending = reader.start(&tokens, &logprobs)?;
-            let last = step + 1 == params.max_new_tokens;
-            let mut next_logits = match overlap && !last {
-                true => Some(state.advance(self.model, &tokens, step)?),
-                false => None,
-            };
-            let (host_tokens, host_logprobs) = reader.finish(pending)?;
+            let uniforms: Vec<f32> = slot_rows
+                .iter()
+                .map(|r| {
+                    r.map_or(0.0, |r| {
+                        rng::uniform(params.seed, rows[r].prompt_index, rows[r].sample_index, step)
+                    })
+                })
+                .collect();
+            let uniforms = Tensor::from_slice(&uniforms).to_device(device);
+            let (tokens, logprobs) = sampler::sample(&logits, params, &uniforms);
+            let host_tokens = Vec::<i64>::try_from(tokens.to_device(Device::Cpu))?;
+            let host_logprobs = Vec::<f32>::try_from(logprobs.to_device(Device::Cpu))?;
             for (r, slot_row) in slot_rows.iter().enumerate() {
                 let Some(i) = *slot_row else { continue };
                 let row = &mut rows[i];
@@ -236,7 +229,7 @@ impl<'a> Engine<'a> {
             let live_rows: Vec<usize> = (0..batch)
                 .filter(|&r| slot_rows[r].is_some_and(|i| rows[i].finish.is_none()))
                 .collect();
-            if live_rows.is_empty() || last {
+            if live_rows.is_empty() {
                 break;
             }
             let mut tokens = tokens;
@@ -245,22 +238,25 @@ impl<'a> Engine<'a> {
                 let new_batch = bucket(live_rows.len());
                 let mut keep: Vec<i64> = live_rows.iter().map(|&r| r as i64).collect();
                 keep.resize(new_batch, live_rows[0] as i64);
-                let keep = Tensor::from_slice(&keep).to_device(device);
-                state.select_rows(&keep);
-                tokens = tokens.index_select(0, &keep);
-                if let Some(next) = next_logits.as_mut() {
-                    *next = next.index_select(0, &keep);
-                }
+                let keep_t = Tensor::from_slice(&keep).to_device(device);
+                cache = cache.select_rows(&keep_t);
+                valid = valid.index_select(0, &keep_t);
+                tokens = tokens.index_select(0, &keep_t);
                 slot_rows = (0..new_batch)
                     .map(|k| (k < live_rows.len()).then(|| slot_rows[live_rows[k]]).flatten())
                     .collect();
                 batch = new_batch;
-                uniforms = UniformTable::new(params, rows, &slot_rows, step + 1, device);
+                runner.reset();
             }
-            logits = match next_logits {
-                Some(next) => next,
-                None => state.advance(self.model, &tokens, step)?,
-            };
+            let slot = padded + step;
+            let positions: Vec<i64> = slot_rows
+                .iter()
+                .map(|r| r.map_or(0, |i| (rows[i].prompt_len + step) as i64))
+                .collect();
+            let positions = Tensor::from_slice(&positions).to_device(device).view([batch as i64, 1]);
+            let _ = valid.narrow(1, slot as i64, 1).fill_(1);
+            let ids = tokens.view([batch as i64, 1]);
+            logits = runner.step(self.model, &mut cache, &valid, &ids, &positions, slot)?;
         }
         Ok(())
     }
@@ -322,147 +318,6 @@ impl<'a> Engine<'a> {
             text,
             finish_reason,
         })
-    }
-}
-
-/// The row-indexed decode tensors that move together when the batch shrinks.
-struct DecodeState {
-    /// RoPE position of the next token fed, [B, 1] i64.
-    positions: Tensor,
-    /// Which cache slots hold real tokens, [B, max_len] bool.
-    valid: Tensor,
-    cache: KvCache,
-    runner: graph::DecodeRunner,
-    /// Prompt slots before the first generated token.
-    padded: usize,
-}
-
-impl DecodeState {
-    /// Feeds the token sampled at `step` (one per row) and returns the next logits [B, V] f32. Only queues device
-    /// work: nothing here waits for the GPU.
-    fn advance(&mut self, model: &CausalLm, tokens: &Tensor, step: usize) -> Result<Tensor> {
-        let slot = self.padded + step;
-        let batch = tokens.size()[0];
-        let _ = self.valid.narrow(1, slot as i64, 1).fill_(1);
-        let ids = tokens.view([batch, 1]);
-        let logits = self
-            .runner
-            .step(model, &mut self.cache, &self.valid, &ids, &self.positions, slot)?;
-        let _ = self.positions.g_add_scalar_(1);
-        Ok(logits)
-    }
-
-    /// Keeps batch rows `keep` (i64 on the device), in that order.
-    fn select_rows(&mut self, keep: &Tensor) {
-        self.cache = self.cache.select_rows(keep);
-        self.valid = self.valid.index_select(0, keep);
-        self.positions = self.positions.index_select(0, keep);
-        self.runner.reset();
-    }
-}
-
-/// RoPE positions of each batch row's first generated token (its prompt length), [B, 1] i64.
-fn row_positions(rows: &[Row], slot_rows: &[Option<usize>], device: Device) -> Tensor {
-    let positions: Vec<i64> = slot_rows
-        .iter()
-        .map(|r| r.map_or(0, |i| rows[i].prompt_len as i64))
-        .collect();
-    Tensor::from_slice(&positions)
-        .view([slot_rows.len() as i64, 1])
-        .to_device(device)
-}
-
-/// The sampling uniforms of every remaining step for one batch layout, uploaded once ([`rng`] makes them a pure
-/// function of (seed, prompt, sample, step), so they can be drawn ahead).
-struct UniformTable {
-    /// [steps, B] f32, row `k` for step `first_step + k`; a single row of zeros for greedy decoding.
-    table: Tensor,
-    first_step: usize,
-    greedy: bool,
-}
-
-impl UniformTable {
-    fn new(
-        params: &SamplingParams,
-        rows: &[Row],
-        slot_rows: &[Option<usize>],
-        first_step: usize,
-        device: Device,
-    ) -> Self {
-        let greedy = params.is_greedy();
-        let steps = if greedy { 1 } else { params.max_new_tokens - first_step };
-        let mut table = Vec::with_capacity(steps * slot_rows.len());
-        for step in first_step..first_step + steps {
-            table.extend(slot_rows.iter().map(|r| match (greedy, r) {
-                (false, Some(i)) => rng::uniform(params.seed, rows[*i].prompt_index, rows[*i].sample_index, step),
-                _ => 0.0,
-            }));
-        }
-        let table = Tensor::from_slice(&table)
-            .view([steps as i64, slot_rows.len() as i64])
-            .to_device(device);
-        UniformTable {
-            table,
-            first_step,
-            greedy,
-        }
-    }
-
-    /// The uniforms [B] for sampling at `step`.
-    fn at(&self, step: usize) -> Tensor {
-        let k = if self.greedy { 0 } else { step - self.first_step };
-        self.table.select(0, k as i64)
-    }
-}
-
-/// Brings sampled tokens and log-probs back to the host. On CUDA the copy goes to pinned memory and an event marks
-/// its end, so the host waits for exactly that copy and not for work queued after it.
-struct HostReader {
-    event: Option<(seekmath_shim::CudaEvent, seekmath_shim::CudaStream)>,
-}
-
-/// A copy started by [`HostReader::start`].
-struct PendingCopy {
-    tokens: Tensor,
-    logprobs: Tensor,
-}
-
-impl HostReader {
-    fn new(device: Device) -> Result<Self> {
-        let event = match device {
-            Device::Cuda(_) if seekmath_shim::built_with_cuda() => Some((
-                seekmath_shim::CudaEvent::new(device)?,
-                seekmath_shim::CudaStream::current(device)?,
-            )),
-            _ => None,
-        };
-        Ok(HostReader { event })
-    }
-
-    fn start(&self, tokens: &Tensor, logprobs: &Tensor) -> Result<PendingCopy> {
-        let Some((event, stream)) = &self.event else {
-            return Ok(PendingCopy {
-                tokens: tokens.to_device(Device::Cpu),
-                logprobs: logprobs.to_device(Device::Cpu),
-            });
-        };
-        // non_blocking to the CPU lands in pinned memory and returns at once.
-        let copy = PendingCopy {
-            tokens: tokens.to_device_(Device::Cpu, Kind::Int64, true, false),
-            logprobs: logprobs.to_device_(Device::Cpu, Kind::Float, true, false),
-        };
-        event.record(stream)?;
-        Ok(copy)
-    }
-
-    fn finish(&self, copy: PendingCopy) -> Result<(Vec<i64>, Vec<f32>)> {
-        if let Some((event, _)) = &self.event {
-            event.synchronize()?;
-        }
-        Ok((
-            Vec::<i64>::try_from(&copy.tokens)?,
-            Vec::<f32>::try_from(&copy.logprobs)?,
-        ))
     }
 }
 
