@@ -14,7 +14,8 @@
 #   MODEL=/tmp/SmolLM2-135M-Instruct.Q4_1.gguf scripts/gpu/eval.sh gpu      # or: parity, all
 # Knobs: MODEL, SEEKMATH_BIN (.gpu/seekmath), DATA (.gpu/benchdata), TORCH_VENV (/opt/torch/.venv, for
 #        transformers), MAX_NEW_TOKENS (512), PARITY_N (200), PARITY_MAX_NEW_TOKENS (256), THREADS (CPU threads
-#        per process, default nproc/2), GSM_LIMIT / MATH_LIMIT (full sets by default).
+#        per process, default nproc/2), HF_SHARDS (transformers processes of 1 thread each sharing the parity items,
+#        default 1), GSM_LIMIT / MATH_LIMIT (full sets by default).
 # CPU smoke test of the whole script: SEEKMATH_BIN=target/debug/seekmath DATA=../shared/data/benchmarks \
 #   GSM_LIMIT=2 MATH_LIMIT=2 PARITY_N=2 MAX_NEW_TOKENS=16 PARITY_MAX_NEW_TOKENS=16 DEVICE=cpu TORCH_VENV=.venv \
 #   MODEL=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf scripts/gpu/eval.sh all
@@ -94,16 +95,30 @@ if [ "$STEP" = parity ] || [ "$STEP" = all ]; then
     export OMP_NUM_THREADS="$THREADS"
     run gsm8k_cpu_parity --device cpu --dtype f32 --bench gsm8k --shots 8 --mode cot --limit "$PARITY_N" \
         --max-new-tokens "$PARITY_MAX_NEW_TOKENS" --batch-size 8
+    # transformers greedy runs one prompt at a time (padding would change the numerics), so on a many-core host
+    # HF_SHARDS processes of one thread each share the items; their outputs are concatenated.
     start=$(date +%s.%N)
-    "$PY" "$ROOT/crates/bench/scripts/hf_greedy.py" --run "$RUNS/gsm8k_cpu_parity/gsm8k" --model "$MODEL" \
-        --threads "$THREADS" --out "$RUNS/hf_completions.jsonl" >> "$LOG" 2>&1 || { tail -n 40 "$LOG"; exit 1; }
+    HF_SHARDS="${HF_SHARDS:-1}"
+    hf_threads=$(( HF_SHARDS > 1 ? 1 : THREADS ))
+    pids=()
+    for ((k = 0; k < HF_SHARDS; k++)); do
+        OMP_NUM_THREADS="$hf_threads" "$PY" "$ROOT/crates/bench/scripts/hf_greedy.py" --run "$RUNS/gsm8k_cpu_parity/gsm8k" \
+            --model "$MODEL" --threads "$hf_threads" --shard "$k/$HF_SHARDS" --out "$RUNS/hf_completions.$k.jsonl" \
+            >> "$LOG.hf$k" 2>&1 &
+        pids+=($!)
+    done
+    for k in "${!pids[@]}"; do
+        wait "${pids[$k]}" || { cat "$LOG.hf$k" >> "$LOG"; tail -n 40 "$LOG"; exit 1; }
+        cat "$LOG.hf$k" >> "$LOG"; rm -f "$LOG.hf$k"
+    done
+    cat "$RUNS"/hf_completions.*.jsonl > "$RUNS/hf_completions.jsonl"
     hf_wall=$(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $start}")
     "$BIN" eval --bench gsm8k --data "$DATA" --output "$RUNS/gsm8k_cpu_parity" \
         --compare "$RUNS/hf_completions.jsonl" | tee -a "$LOG" > "$RUNS/parity.txt"
     cp "$RUNS/gsm8k_cpu_parity/gsm8k/parity.json" "$OUT/parity.json"
     {
         echo; echo "## CPU parity vs transformers greedy ($PARITY_N GSM8K test problems, 8-shot, $PARITY_MAX_NEW_TOKENS new tokens)"; echo
-        echo "transformers wall time: ${hf_wall} s ($THREADS threads)"; echo
+        echo "transformers wall time: ${hf_wall} s ($HF_SHARDS process(es) x $hf_threads thread(s))"; echo
         cat "$RUNS/parity.txt"
     } >> "$RESULTS"
 fi

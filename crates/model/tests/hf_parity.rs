@@ -168,7 +168,7 @@ struct ExpectedTokenizer {
 fn tokenizers_and_chat_templates_match_transformers() {
     let Some(dir) = fixture() else { return };
     let mut checked = 0;
-    for name in ["tok_smollm2", "tok_neo"] {
+    for name in ["tok_smollm2", "tok_neo", "tok_qwen2"] {
         let folder = dir.join(name);
         if !folder.is_dir() {
             eprintln!("{name}: not produced (source missing), skipped");
@@ -235,7 +235,8 @@ fn seekmath_saved_models_load_in_transformers() {
         "rope_theta": 1000000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 512}))
     .unwrap();
     qwen.eos_token_id = Some(seekmath_model::TokenIds::Many(vec![0, 2]));
-    let tok_dir = dir.join("tok_neo");
+    // transformers >= 5 reads every `qwen2` folder with Qwen2Tokenizer, so the qwen2 model carries a Qwen2-style one.
+    let tok_dir = dir.join("tok_qwen2");
     let mut dirs = Vec::new();
     let mut ours = Vec::new();
     for (name, cfg, seed) in [("llama", llama, 7), ("qwen2", qwen, 8)] {
@@ -280,12 +281,6 @@ fn seekmath_saved_models_load_in_transformers() {
             let diff = common::max_abs_diff(ours, theirs);
             println!("round trip {name}: max |Δlogit| = {diff:.2e}");
             assert!(diff <= TOLERANCE, "{name}: transformers logits differ by {diff}");
-        }
-        // Known gap (issue 4): for the qwen2 folder, transformers splits the digits of "3.14" differently after
-        // our save than our tokenizer does; the check runs only when asked for until that is fixed.
-        if std::env::var_os("SEEKMATH_CHECK_SAVED_TOKENIZER").is_none() {
-            println!("{name}: saved-tokenizer id check skipped (known gap; set SEEKMATH_CHECK_SAVED_TOKENIZER=1)");
-            continue;
         }
         if let (Some(ids), Some(tok)) = (&hf.tokenizer_ids, &model.tokenizer) {
             let exp: ExpectedTokenizer = read_json(&tok_dir.join("expected_tokenizer.json"));

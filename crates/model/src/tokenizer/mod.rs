@@ -367,8 +367,10 @@ impl Tokenizer {
                 o
             }
         };
-        // Without a class, transformers picks one from config.json's model_type (e.g. Qwen2Tokenizer), whose own
-        // pre-tokenizer then overrides tokenizer.json's; the generic fast class keeps the file authoritative.
+        // Without a class, transformers picks one from config.json's model_type, whose own pre-tokenizer then
+        // overrides tokenizer.json's; the generic fast class keeps the file authoritative. (transformers >= 5 ignores
+        // the declared class for some model types, qwen2 among them, and always uses its own: a qwen2 folder must
+        // carry a Qwen2-style tokenizer to round-trip, which real Qwen2 checkpoints do.)
         config
             .entry("tokenizer_class")
             .or_insert_with(|| "PreTrainedTokenizerFast".into());

@@ -149,6 +149,18 @@ def make_tokenizers(out_dir, gguf, neo):
         path = os.path.join(out_dir, "tok_neo")
         tok.save_pretrained(path)
         tokenizer_expectations(AutoTokenizer.from_pretrained(path), path)
+        # The same vocabulary behind Qwen2's own pipeline (NFC, digit-by-digit split): transformers >= 5 always
+        # tokenises a `qwen2` model folder with Qwen2Tokenizer, so that is what a saved qwen2 model must carry.
+        from transformers import Qwen2Tokenizer
+        with open(neo) as f:
+            bpe = json.load(f)["model"]
+        merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in bpe["merges"]]
+        tok = Qwen2Tokenizer(vocab=bpe["vocab"], merges=merges, unk_token=None, bos_token=None,
+                             eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+        tok.chat_template = OWN_TEMPLATE
+        path = os.path.join(out_dir, "tok_qwen2")
+        tok.save_pretrained(path)
+        tokenizer_expectations(AutoTokenizer.from_pretrained(path), path)
 
 
 def hf_logits(dirs):
