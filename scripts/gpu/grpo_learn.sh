@@ -16,19 +16,7 @@
 # `--resume` continues the run in RUN_DIR; the tables in $OUT always cover every step done so far.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-MODEL=""
-SMOKE=0
-EXTRA=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --model) MODEL="$2"; shift 2 ;;
-        --set) EXTRA+=(--set "$2"); shift 2 ;;
-        --cpu-smoke) SMOKE=1; shift ;;
-        --resume) EXTRA+=(--resume); shift ;;
-        *) echo "unknown argument $1" >&2; exit 2 ;;
-    esac
-done
-[ -n "$MODEL" ] && [ -e "$MODEL" ] || { echo "usage: $0 --model PATH (missing: '$MODEL')" >&2; exit 2; }
+RESUMABLE=1 parse_run_args "$@"
 RUN="${RUN_DIR:-/tmp/grpo-smollm2-arith}"
 SETTINGS=(--set "model.path=$MODEL" --set "output.dir=$RUN")
 if [ "$SMOKE" = 1 ]; then

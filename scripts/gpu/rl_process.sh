@@ -20,18 +20,7 @@
 # TORCH_VENV (/opt/torch/.venv). `--set` applies to every phase, so only use keys all four configs share.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-MODEL=""
-SMOKE=0
-EXTRA=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --model) MODEL="$2"; shift 2 ;;
-        --set) EXTRA+=(--set "$2"); shift 2 ;;
-        --cpu-smoke) SMOKE=1; shift ;;
-        *) echo "unknown argument $1" >&2; exit 2 ;;
-    esac
-done
-[ -n "$MODEL" ] && [ -e "$MODEL" ] || { echo "usage: $0 --model PATH (missing: '$MODEL')" >&2; exit 2; }
+parse_run_args "$@"
 [ -x "$BIN" ] || { echo "no seekmath binary (set SEEKMATH_BIN)" >&2; exit 2; }
 
 PRM="$OUT/prm"
