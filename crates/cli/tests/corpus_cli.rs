@@ -1,45 +1,20 @@
 //! End-to-end `seekmath corpus ...` on shared data: extract → train-classifier → score → rank → predict.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-fn shared_data() -> Option<PathBuf> {
-    let dir = std::env::var_os("SEEKMATH_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    if dir.join("web").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIP: shared data not found at {}", dir.display());
-        None
-    }
-}
+mod common;
 
+use common::jsonl;
+
+/// `seekmath ARGS...`: its summary (stderr).
 fn seekmath(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_seekmath"))
-        .args(args)
-        .output()
-        .expect("run seekmath");
-    assert!(
-        out.status.success(),
-        "seekmath {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn jsonl(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    String::from_utf8_lossy(&common::seekmath(args).stderr).into_owned()
 }
 
 #[test]
 fn extract_train_score_rank_predict() {
-    let Some(data) = shared_data() else { return };
+    let Some(data) = common::shared("") else { return };
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).display().to_string();
 

@@ -4,65 +4,23 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn model() -> Option<PathBuf> {
-    let dir = workspace().join(".cache/models");
-    let found = std::fs::read_dir(&dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| {
-            p.extension().is_some_and(|e| e == "gguf")
-                && p.file_name().is_some_and(|n| n.to_string_lossy().contains("SmolLM2"))
-        });
-    if found.is_none() {
-        eprintln!("skipping: no SmolLM2 GGUF in {} (run scripts/setup.sh)", dir.display());
-    }
-    found
-}
-
-fn bench_data() -> Option<PathBuf> {
-    let root = std::env::var_os("SEEKMATH_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("../shared/data"))
-        .join("benchmarks");
-    if root.join("gsm8k/test.jsonl").is_file() {
-        Some(root)
-    } else {
-        eprintln!("skipping: benchmark data not found at {}", root.display());
-        None
-    }
-}
+use common::workspace;
 
 fn eval(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_seekmath"))
-        .arg("eval")
-        .args(args)
-        .output()
-        .expect("run seekmath");
-    if !out.status.success() {
-        panic!(
-            "seekmath eval {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
+    let mut all = vec!["eval"];
+    all.extend_from_slice(args);
+    common::seekmath(&all)
 }
 
 fn items(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("gsm8k/items.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::jsonl(&dir.join("gsm8k/items.jsonl"))
 }
 
 #[test]
 fn gsm8k_slice_runs_resumes_and_reports() {
-    let (Some(model), Some(data)) = (model(), bench_data()) else {
+    let (Some(model), Some(data)) = (common::smollm2(), common::shared("benchmarks")) else {
         return;
     };
     let out = tempfile::tempdir().unwrap();
@@ -111,7 +69,7 @@ fn gsm8k_slice_runs_resumes_and_reports() {
 /// The same prompts through transformers (greedy, GGUF dequantised to f32) must give the same predictions.
 #[test]
 fn predictions_match_transformers_greedy() {
-    let (Some(model), Some(data)) = (model(), bench_data()) else {
+    let (Some(model), Some(data)) = (common::smollm2(), common::shared("benchmarks")) else {
         return;
     };
     let python = std::env::var_os("SEEKMATH_PYTHON")

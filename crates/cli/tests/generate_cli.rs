@@ -1,35 +1,13 @@
 //! End-to-end `seekmath generate` on the real small model (SmolLM2-135M-Instruct GGUF): a single chat prompt to
 //! stdout, and a JSONL batch with n samples (records, order, determinism, malformed lines skipped).
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn model() -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!("skipping: {} missing (run scripts/setup.sh)", path.display());
-        None
-    }
-}
-
-fn seekmath(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_seekmath"))
-        .args(args)
-        .output()
-        .expect("run seekmath");
-    assert!(
-        out.status.success(),
-        "seekmath {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::seekmath_stdout as seekmath;
 
 #[test]
 fn single_chat_prompt_prints_the_answer() {
-    let Some(model) = model() else { return };
+    let Some(model) = common::smollm2() else { return };
     let model = model.to_str().unwrap();
     let text = seekmath(&[
         "generate",
@@ -47,7 +25,7 @@ fn single_chat_prompt_prints_the_answer() {
 
 #[test]
 fn jsonl_batch_with_samples_is_deterministic() {
-    let Some(model) = model() else { return };
+    let Some(model) = common::smollm2() else { return };
     let dir = tempfile::tempdir().unwrap();
     let prompts = dir.path().join("prompts.jsonl");
     std::fs::write(

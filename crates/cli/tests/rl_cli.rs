@@ -2,42 +2,20 @@
 //! llama2.c model `stories260K` from the shared data pack, with the shipped configs shrunk by `--set`.
 //! Skips with a reason when the shared data is missing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn tiny_model() -> Option<PathBuf> {
-    let root = std::env::var_os("SEEKMATH_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    let p = root.join("models/tiny/stories260K.bin");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} not found (set SEEKMATH_SHARED_DATA)", p.display());
-        None
-    }
-}
+mod common;
+
+use common::seekmath_stdout as seekmath;
 
 fn config(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../configs")
+    common::workspace()
+        .join("configs")
         .join(name)
         .to_str()
         .unwrap()
         .to_string()
-}
-
-fn seekmath(args: &[String]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_seekmath"))
-        .args(args)
-        .output()
-        .expect("run seekmath");
-    assert!(
-        out.status.success(),
-        "seekmath {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn tiny_settings(model: &Path, out: &Path) -> Vec<String> {
@@ -60,7 +38,9 @@ fn tiny_settings(model: &Path, out: &Path) -> Vec<String> {
 
 #[test]
 fn train_rm_from_a_labelled_file_reports_held_out_step_accuracy() {
-    let Some(model) = tiny_model() else { return };
+    let Some(model) = common::shared("models/tiny/stories260K.bin") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let labels = dir.path().join("labels.jsonl");
     let mut lines = String::new();
@@ -104,7 +84,9 @@ fn train_rm_from_a_labelled_file_reports_held_out_step_accuracy() {
 
 #[test]
 fn train_runs_sft_from_its_config() {
-    let Some(model) = tiny_model() else { return };
+    let Some(model) = common::shared("models/tiny/stories260K.bin") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut args: Vec<String> = vec![
         "rl".into(),
