@@ -1,7 +1,9 @@
-//! Extraction quality on trafilatura's evaluation pages (snippets that must / must not appear), as a regression
-//! floor, reported on the documented dev/test split (`common::extraction_page_is_test`); `benches/corpus1.rs`
-//! compares against trafilatura and resiliparse side by side. Diagnostics (`SEEKMATH_EXTRACT_DIAG=1`) list
-//! misses and junk of dev pages only, so that tuning never looks at the test half.
+//! Extraction quality on trafilatura's evaluation pages (snippets that must / must not appear) and on
+//! scrapinghub's pages (bag-of-words precision/recall against the gold article text), as regression floors,
+//! reported on the documented dev/test split (`common::extraction_page_is_test`); `benches/corpus1.rs` compares
+//! against trafilatura and resiliparse side by side. Diagnostics (`SEEKMATH_EXTRACT_DIAG=1`: misses, junk and
+//! weak scrapinghub pages; `SEEKMATH_EXTRACT_DUMP=DIR`: extracted texts) cover dev pages only, so that tuning
+//! never looks at the test half.
 
 mod common;
 
@@ -12,13 +14,20 @@ fn normalize(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-#[test]
-fn trafilatura_eval_snippet_f1_stays_above_floor() {
-    let Some(data) = common::shared_data() else { return };
-    let dir = data.join("web/pages/trafilatura");
-    let eval: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("evaldata.json")).unwrap()).unwrap();
-    // Options can be varied from the environment for tuning sweeps (on the dev half).
+/// With `SEEKMATH_EXTRACT_DUMP=DIR`, writes the extracted text of each dev page to `DIR/<file>.txt` for
+/// side-by-side inspection (test pages are never written).
+fn dump_dev_output(split: usize, file: &str, text: &str) {
+    if let Some(dir) = std::env::var_os("SEEKMATH_EXTRACT_DUMP") {
+        if split == 0 {
+            let dir = std::path::PathBuf::from(dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(format!("{file}.txt")), text).unwrap();
+        }
+    }
+}
+
+/// Default options, varied from the environment for tuning sweeps (on the dev half).
+fn options_from_env() -> ExtractOptions {
     let mut options = ExtractOptions::default();
     if let Some(v) = std::env::var("SEEKMATH_EXTRACT_MIN_WORDS")
         .ok()
@@ -32,6 +41,16 @@ fn trafilatura_eval_snippet_f1_stays_above_floor() {
     {
         options.max_link_density = v;
     }
+    options
+}
+
+#[test]
+fn trafilatura_eval_snippet_f1_stays_above_floor() {
+    let Some(data) = common::shared_data() else { return };
+    let dir = data.join("web/pages/trafilatura");
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("evaldata.json")).unwrap()).unwrap();
+    let options = options_from_env();
     // [dev, test] counts of true positives, false positives, false negatives.
     let mut counts = [[0usize; 3]; 2];
     let verbose = std::env::var_os("SEEKMATH_EXTRACT_DIAG").is_some();
@@ -49,6 +68,7 @@ fn trafilatura_eval_snippet_f1_stays_above_floor() {
             .read_to_end(&mut raw)
             .unwrap();
         let full = extract(&String::from_utf8_lossy(&raw), &options).text;
+        dump_dev_output(split, file, &full);
         if std::env::var("SEEKMATH_EXTRACT_FILE").ok().as_deref() == entry["file"].as_str() {
             eprintln!("=== {}\n{full}\n===", entry["file"]);
         }
@@ -94,4 +114,69 @@ fn trafilatura_eval_snippet_f1_stays_above_floor() {
     }
     let (_, _, test_f1) = f1(counts[1]);
     assert!(test_f1 >= 0.85, "test-split F1 {test_f1:.3} fell below the floor");
+}
+
+fn bag(text: &str) -> std::collections::HashMap<String, usize> {
+    let mut m = std::collections::HashMap::new();
+    for w in text.split_whitespace() {
+        *m.entry(w.to_lowercase()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Bag-of-words precision and recall of `pred` against `gold` (as the benchmark computes them).
+fn token_precision_recall(pred: &str, gold: &str) -> (f64, f64) {
+    let (p, g) = (bag(pred), bag(gold));
+    let overlap: usize = p.iter().map(|(w, c)| (*c).min(*g.get(w).unwrap_or(&0))).sum();
+    let np: usize = p.values().sum();
+    let ng: usize = g.values().sum();
+    (
+        if np == 0 { 0.0 } else { overlap as f64 / np as f64 },
+        if ng == 0 { 1.0 } else { overlap as f64 / ng as f64 },
+    )
+}
+
+#[test]
+fn scrapinghub_token_f1_stays_above_floor() {
+    let Some(data) = common::shared_data() else { return };
+    let dir = data.join("web/pages/scrapinghub");
+    let gold: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ground-truth.json")).unwrap()).unwrap();
+    let mut keys: Vec<&String> = gold.as_object().unwrap().keys().collect();
+    keys.sort();
+    let verbose = std::env::var_os("SEEKMATH_EXTRACT_DIAG").is_some();
+    let options = options_from_env();
+    // [dev, test]: sums of precision and recall, and page counts.
+    let mut sums = [(0f64, 0f64, 0usize); 2];
+    for key in keys {
+        let path = dir.join("html").join(format!("{key}.html.gz"));
+        if !path.exists() {
+            continue;
+        }
+        let split = common::extraction_page_is_test(&format!("{key}.html")) as usize;
+        let mut raw = Vec::new();
+        seekmath_corpus::readers::compress::open_decompressed(&path)
+            .unwrap()
+            .read_to_end(&mut raw)
+            .unwrap();
+        let text = extract(&String::from_utf8_lossy(&raw), &options).text;
+        dump_dev_output(split, &format!("{key}.html"), &text);
+        let (p, r) = token_precision_recall(&text, gold[key]["articleBody"].as_str().unwrap_or(""));
+        if verbose && split == 0 && (p < 0.9 || r < 0.9) {
+            eprintln!("SCRAPINGHUB {key}: P {p:.3} R {r:.3}");
+        }
+        sums[split].0 += p;
+        sums[split].1 += r;
+        sums[split].2 += 1;
+    }
+    let f1 = |(p, r, n): (f64, f64, usize)| {
+        let (p, r) = (p / n.max(1) as f64, r / n.max(1) as f64);
+        (p, r, 2.0 * p * r / (p + r).max(f64::MIN_POSITIVE))
+    };
+    for (name, s) in [("dev", sums[0]), ("test", sums[1])] {
+        let (p, r, f) = f1(s);
+        eprintln!("scrapinghub token {name}: P {p:.3} R {r:.3} F1 {f:.3} ({} pages)", s.2);
+    }
+    let (_, _, test_f1) = f1(sums[1]);
+    assert!(test_f1 >= 0.92, "test-split token F1 {test_f1:.3} fell below the floor");
 }

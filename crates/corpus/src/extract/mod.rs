@@ -10,11 +10,15 @@
 //! 2. renders the rest into blocks, turning every formula into `$…$` / `$$…$$` LaTeX ([`mathml`]) and keeping
 //!    `<pre>` code verbatim;
 //! 3. classifies blocks by length and link density (as jusText does), keeping short blocks only between good
-//!    ones, and restricts to the main-content container (`<article>`, `<main>`, `entry-content`, ...) when that
-//!    container holds most of the good text.
+//!    ones and headings only before good ones, and restricts to the main-content container (`<article>`,
+//!    `<main>`, `entry-content`, ...) when that container holds most of the good text; inside it, sentences
+//!    with many links are still prose;
+//! 4. without such a container, restricts to the region that prose paragraphs vote for ([`region`], the
+//!    Readability idea), unless that region holds only a small share of the text.
 
 pub mod dom;
 pub mod mathml;
+mod region;
 
 use crate::document::Document;
 use dom::{Dom, NodeId, NodeKind};
@@ -75,8 +79,8 @@ pub fn extract_document(doc: &mut Document, options: &ExtractOptions) -> bool {
 /// Extracts text from an HTML page.
 pub fn extract(html: &str, options: &ExtractOptions) -> Extraction {
     let dom = Dom::parse(html);
-    let (is_container, holds_content) = content_ancestry(&dom);
     let text_lengths = text_lengths(&dom);
+    let (is_container, holds_content, parent) = content_ancestry(&dom, &text_lengths);
     let mut renderer = Renderer {
         dom: &dom,
         options,
@@ -96,10 +100,17 @@ pub fn extract(html: &str, options: &ExtractOptions) -> Extraction {
         formulas,
         title,
         container_parent,
+        text_lengths: renderer_text_lengths,
         ..
     } = renderer;
     let kept = if options.remove_boilerplate {
-        select_blocks(&blocks, &container_parent, options)
+        let page = Page {
+            dom: &dom,
+            parent: &parent,
+            text_lengths: &renderer_text_lengths,
+            container_parent: &container_parent,
+        };
+        select_blocks(&blocks, &page, options)
     } else {
         (0..blocks.len()).collect()
     };
@@ -130,6 +141,8 @@ struct Block {
     formulas: usize,
     /// Innermost main-content container this block is in.
     container: Option<NodeId>,
+    /// Innermost block element its text starts in.
+    node: NodeId,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -139,6 +152,7 @@ struct Context {
     heading: bool,
     container: Option<NodeId>,
     display_math: bool,
+    block_node: NodeId,
 }
 
 struct Renderer<'a> {
@@ -184,8 +198,11 @@ fn text_lengths(dom: &Dom) -> Vec<(u32, u32)> {
     lens
 }
 
-/// Per node: whether it is a main-content container, and whether it is or has a descendant that is one.
-fn content_ancestry(dom: &Dom) -> (Vec<bool>, Vec<bool>) {
+/// Per node: whether it is a main-content container, whether it is or has a descendant that is a sizeable one
+/// (a fifth of the page's text outside links or more: teaser cards marked up as `<article>` do not shield their
+/// sidebar), and its parent (`usize::MAX` for the root).
+fn content_ancestry(dom: &Dom, text_lengths: &[(u32, u32)]) -> (Vec<bool>, Vec<bool>, Vec<NodeId>) {
+    let page_chars = text_lengths[0].0 as u64;
     let n = dom.nodes.len();
     let mut parent = vec![usize::MAX; n];
     for (id, node) in dom.nodes.iter().enumerate() {
@@ -202,7 +219,7 @@ fn content_ancestry(dom: &Dom) -> (Vec<bool>, Vec<bool>) {
             let class =
                 format!("{} {}", node.attr("class").unwrap_or(""), node.attr("id").unwrap_or("")).to_ascii_lowercase();
             if is_content_container(node, name, &class) {
-                holds[id] = true;
+                holds[id] = text_lengths[id].0 as u64 * 5 >= page_chars;
                 is_container[id] = true;
             }
         }
@@ -210,7 +227,7 @@ fn content_ancestry(dom: &Dom) -> (Vec<bool>, Vec<bool>) {
             holds[parent[id]] = true;
         }
     }
-    (is_container, holds)
+    (is_container, holds, parent)
 }
 
 const BLOCK_TAGS: &[&str] = &[
@@ -458,6 +475,7 @@ impl Renderer<'_> {
             self.current.heading = ctx.heading;
             self.current.preformatted = ctx.in_pre;
             self.current.container = ctx.container;
+            self.current.node = ctx.block_node;
         }
         if ctx.in_link {
             self.current.link_chars += text.trim().chars().count();
@@ -575,6 +593,7 @@ impl Renderer<'_> {
         let block = BLOCK_TAGS.contains(&name);
         if block {
             self.flush();
+            ctx.block_node = id;
         }
         match name {
             "a" => ctx.in_link = true,
@@ -769,12 +788,41 @@ enum Class {
     Bad,
 }
 
+/// Whether `node` is `ancestor` or lies below it.
+fn is_descendant(parent: &[NodeId], mut node: NodeId, ancestor: NodeId) -> bool {
+    for _ in 0..=dom::MAX_DEPTH {
+        if node == ancestor {
+            return true;
+        }
+        match parent.get(node) {
+            Some(&up) if up != usize::MAX => node = up,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Least share of the kept text (in tenths) a scored region must hold to replace the whole page.
+const REGION_MIN_SHARE_TENTHS: usize = 2;
+
+/// Most text, in percent of the chosen container's, that prose before it in the enclosing container may have to
+/// be taken as the article's lead.
+const MAX_LEAD_PERCENT: usize = 25;
+
+/// Link density up to which a sentence-length block inside the chosen container is still prose.
+const MAX_PROSE_LINK_DENSITY: f32 = 0.75;
+
+/// The parsed page as block selection sees it.
+struct Page<'a> {
+    dom: &'a Dom,
+    parent: &'a [NodeId],
+    text_lengths: &'a [(u32, u32)],
+    container_parent: &'a HashMap<NodeId, Option<NodeId>>,
+}
+
 /// jusText-style block selection plus main-container restriction.
-fn select_blocks(
-    blocks: &[Block],
-    container_parent: &HashMap<NodeId, Option<NodeId>>,
-    options: &ExtractOptions,
-) -> Vec<usize> {
+fn select_blocks(blocks: &[Block], page: &Page, options: &ExtractOptions) -> Vec<usize> {
+    let container_parent = page.container_parent;
     let classes: Vec<Class> = blocks
         .iter()
         .map(|b| {
@@ -790,15 +838,34 @@ fn select_blocks(
             }
         })
         .collect();
-    // A related-links heading and everything under it up to the next heading is boilerplate.
+    // Sentences that carry a few links (sources, names) are prose inside an article even when most of their
+    // words are linked; outside one they look like menus. Remember them to take back once a container is chosen.
+    let mut linked_prose: Vec<bool> = blocks
+        .iter()
+        .zip(&classes)
+        .map(|(b, c)| {
+            let chars = b.text.chars().count().max(1);
+            *c == Class::Bad
+                && !b.heading
+                && (b.link_chars as f32 / chars as f32) <= MAX_PROSE_LINK_DENSITY
+                && word_count(&b.text) >= options.min_block_words
+        })
+        .collect();
+    // A related-links heading and everything under it is boilerplate; the section ends at the next heading or
+    // where the element around the heading closes, whichever comes first.
     let mut classes = classes;
-    let mut in_related = false;
+    let mut related_section: Option<NodeId> = None;
     for (i, b) in blocks.iter().enumerate() {
         if b.heading {
-            in_related = is_related_heading(&b.text);
+            related_section = is_related_heading(&b.text).then(|| page.parent[b.node]);
         }
-        if in_related {
-            classes[i] = Class::Bad;
+        if let Some(section) = related_section {
+            if is_descendant(page.parent, b.node, section) {
+                classes[i] = Class::Bad;
+                linked_prose[i] = false;
+            } else {
+                related_section = None;
+            }
         }
     }
     // Short blocks (and headings) survive only next to content: look for the nearest non-short neighbours.
@@ -812,8 +879,10 @@ fn select_blocks(
             .find(|&j| classes[j] != Class::Short)
             .map(|j| classes[j]);
         keep[i] = match (prev, next) {
+            // A heading introduces what follows it: after content, before boilerplate, it titles the boilerplate.
+            _ if blocks[i].heading => next == Some(Class::Good),
             (Some(Class::Good), Some(Class::Good)) => true,
-            (Some(Class::Good), _) | (_, Some(Class::Good)) => blocks[i].heading || word_count(&blocks[i].text) >= 4,
+            (Some(Class::Good), _) | (_, Some(Class::Good)) => word_count(&blocks[i].text) >= 4,
             _ => false,
         };
     }
@@ -840,14 +909,57 @@ fn select_blocks(
     for (&c, entry) in per_container.iter_mut() {
         entry.1 = chain(Some(c)).count();
     }
-    if let Some((&best, _)) = per_container
+    if let Some((&innermost, _)) = per_container
         .iter()
         .filter(|(_, (len, _))| len * 10 >= total * 6 && *len > 0)
         .max_by_key(|(id, (_, depth))| (*depth, std::cmp::Reverse(**id)))
     {
-        return (0..blocks.len())
-            .filter(|&i| keep[i] && chain(blocks[i].container).any(|c| c == best))
+        let best = innermost;
+        // Themes put the lead paragraph or intro beside the article body, inside the `<article>`: take the prose
+        // blocks (not bylines, dates or credits) of the enclosing container that come before the body, when they
+        // are short next to it.
+        let in_best = |i: usize| chain(blocks[i].container).any(|c| c == best);
+        let first = (0..blocks.len())
+            .find(|&i| (keep[i] || linked_prose[i]) && in_best(i))
+            .unwrap_or(0);
+        let lead: Vec<usize> = match container_parent.get(&best) {
+            Some(&Some(up)) => (0..first)
+                .filter(|&i| {
+                    classes[i] == Class::Good && !blocks[i].heading && chain(blocks[i].container).any(|c| c == up)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let lead_len: usize = lead.iter().map(|&i| blocks[i].text.len()).sum();
+        let lead = if lead_len * 100 <= per_container[&best].0 * MAX_LEAD_PERCENT {
+            lead
+        } else {
+            Vec::new()
+        };
+        return lead
+            .into_iter()
+            .chain((first..blocks.len()).filter(|&i| (keep[i] || linked_prose[i]) && in_best(i)))
             .collect();
+    }
+    // No container holds most of the text: fall back on the best-scoring region of prose paragraphs.
+    let paragraphs = (0..blocks.len())
+        .filter(|&i| classes[i] == Class::Good && !blocks[i].heading)
+        .map(|i| region::Paragraph {
+            node: blocks[i].node,
+            text: &blocks[i].text,
+        });
+    if let Some(in_region) = region::main_region(page.dom, page.parent, page.text_lengths, paragraphs) {
+        // A region with a small share of the text is one section among many (a portal, a company page), not an
+        // article amid boilerplate.
+        let inside: usize = (0..blocks.len())
+            .filter(|&i| keep[i] && in_region[blocks[i].node])
+            .map(|i| blocks[i].text.len())
+            .sum();
+        if inside * 10 >= total * REGION_MIN_SHARE_TENTHS {
+            return (0..blocks.len())
+                .filter(|&i| keep[i] && in_region[blocks[i].node])
+                .collect();
+        }
     }
     (0..blocks.len()).filter(|&i| keep[i]).collect()
 }
@@ -938,6 +1050,59 @@ mod tests {
             assert!(!out.text.contains(junk), "{junk} leaked: {}", out.text);
         }
         assert!(out.text.contains("Back to the article"), "{}", out.text);
+    }
+
+    #[test]
+    fn paragraph_votes_find_the_article_among_teasers() {
+        let teaser = "A short summary of another story that the site wants you to read next, with a date.";
+        let teasers: String = (0..8)
+            .map(|i| format!("<li><div class=card><a href=/s{i}>Other story {i}</a><p>{teaser}</p></div></li>"))
+            .collect();
+        let article = format!("<p>{LOREM} One, two, three.</p>").repeat(6);
+        let html = format!(
+            r#"<body><div class=wrap><div class=col>{article}</div><ul class=list>{teasers}</ul></div></body>"#
+        );
+        let out = extract(&html, &ExtractOptions::default());
+        assert_eq!(out.text.matches("quick brown").count(), 6, "{}", out.text);
+        assert!(!out.text.contains("summary of another story"), "{}", out.text);
+    }
+
+    #[test]
+    fn related_section_ends_with_its_element() {
+        let html = format!(
+            r#"<body><div><div class=box><h2>Read more</h2><p>{LOREM} A teaser for something else.</p></div>
+            <p>{LOREM} The article goes on here.</p></div></body>"#
+        );
+        let out = extract(&html, &ExtractOptions::default());
+        assert!(!out.text.contains("teaser"), "{}", out.text);
+        assert!(out.text.contains("article goes on"), "{}", out.text);
+    }
+
+    #[test]
+    fn teaser_cards_do_not_shield_their_sidebar() {
+        let prose = format!("<p>{LOREM}</p>").repeat(8);
+        let html = format!(
+            r#"<body><main><article>{prose}</article>
+            <aside><article><p>{LOREM} Teaser card in the sidebar.</p></article></aside></main></body>"#
+        );
+        let out = extract(&html, &ExtractOptions::default());
+        assert!(!out.text.contains("Teaser card"), "{}", out.text);
+        assert_eq!(out.text.matches("quick brown").count(), 8, "{}", out.text);
+    }
+
+    #[test]
+    fn linked_sentences_inside_the_article_are_prose() {
+        let html = format!(
+            r#"<body><div><a href=a>Home page link</a> <a href=b>Another menu link</a></div>
+            <article><p>{LOREM}</p><p>{LOREM}</p>
+            <p>As <a href=c>the national weather service reported</a> on Monday, <a href=d>heavy rain</a> is expected.</p>
+            <h2>Follow us</h2><div><a href=e>Twitter account link</a> <a href=f>Facebook page link</a></div></article></body>"#
+        );
+        let out = extract(&html, &ExtractOptions::default());
+        assert!(out.text.contains("heavy rain is expected"), "{}", out.text);
+        for junk in ["Home page", "Follow us", "Twitter"] {
+            assert!(!out.text.contains(junk), "{junk} leaked: {}", out.text);
+        }
     }
 
     #[test]
