@@ -1,7 +1,7 @@
 //! The benchmark n-gram index and the per-document scan.
 
 use super::benchmarks::Benchmark;
-use super::tokens::{for_each_token, for_each_token_hash, ngram_key, tokens, Token, TokenScratch, ROLL_BASE};
+use super::tokens::{for_each_token_hash, ngram_key, tokens, Token, TokenScratch, ROLL_BASE};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -10,7 +10,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DecontamConfig {
-    /// n-gram length in tokens (the paper: 10).
+    /// n-gram length in tokens (the paper: 10; at most [`MAX_NGRAM`]).
     pub ngram: usize,
     /// Formula guard for n-grams: an n-gram with fewer than this many content words (three or more letters, not a
     /// function word like `the`/`of`, not a LaTeX command; or a CJK character) never matches on its own. Pure formulas such as `a^2 + b^2 = c^2` or
@@ -130,12 +130,18 @@ pub struct DecontamIndex {
 /// Per-thread buffers of the scan, reused across documents.
 #[derive(Default)]
 struct Scratch {
-    tokens: Vec<Token>,
-    hashes: Vec<u64>,
-    starts: Vec<u32>,
-    keys: Vec<u64>,
-    candidates: Vec<u32>,
+    /// Windows whose n-gram is indexed, in token order.
+    hits: Vec<Hit>,
     token_scratch: TokenScratch,
+}
+
+/// A window whose n-gram is in the index: its number (the token it starts at), byte span and index entry.
+#[derive(Clone, Copy)]
+struct Hit {
+    window: u32,
+    start: u32,
+    end: u32,
+    entry: Entry,
 }
 
 thread_local! {
@@ -158,7 +164,11 @@ pub struct Match {
 impl DecontamIndex {
     /// Indexes the question and answer texts of `benchmarks`.
     pub fn build(benchmarks: &[Benchmark], config: DecontamConfig) -> Self {
-        assert!(config.ngram >= 2, "decontamination n-grams need at least two tokens");
+        assert!(
+            (2..=MAX_NGRAM).contains(&config.ngram),
+            "decontamination n-grams need 2 to {MAX_NGRAM} tokens, not {}",
+            config.ngram
+        );
         let mut ngrams = KeyMap::default();
         let mut short = KeyMap::default();
         let mut summaries = Vec::new();
@@ -257,118 +267,169 @@ impl DecontamIndex {
         SCRATCH.with(|scratch| self.find_matches_with(text, &mut scratch.borrow_mut()))
     }
 
-    /// The scan in three passes over reusable buffers: (1) one tokenising pass that keeps only each token's hash
-    /// and start, rolls the window keys and prefetches each key's filter word; (2) the filter, in a tight loop of
-    /// independent loads so that cache misses overlap; (3) exact lookups for the few windows that pass. Token end
-    /// offsets and word flags are only needed to report a match, so the rare document with a hit is tokenised
-    /// again in full instead of paying for them on every token.
+    /// The scan, in one tokenising pass: each token's hash goes into a ring of the last few, the window key rolls
+    /// forward in O(1) (add the new token, subtract the one leaving), and the key's filter word is prefetched; the
+    /// filter is checked [`PROBE_DELAY`] windows later, when the word has arrived, and only the rare window that
+    /// passes it touches the hash map. Short questions are checked line by line in the same pass, from the ring,
+    /// when a token starts past the current line.
     fn find_matches_with(&self, text: &str, scratch: &mut Scratch) -> Vec<Match> {
+        // Fixed-size rings (a power of two) keep the ring indexing free of bounds checks.
+        if self.config.ngram + PROBE_DELAY < SMALL_RING {
+            self.scan::<SMALL_RING>(text, scratch)
+        } else {
+            self.scan::<LARGE_RING>(text, scratch)
+        }
+    }
+
+    /// One instance per ring size, each with its own constant mask (not inlined into one body, where the two
+    /// could be merged with a variable mask and bounds checks).
+    #[inline(never)]
+    fn scan<const RING: usize>(&self, text: &str, scratch: &mut Scratch) -> Vec<Match> {
         let n = self.config.ngram;
-        let Scratch {
-            tokens: toks,
-            hashes,
-            starts,
-            keys,
-            candidates,
-            token_scratch,
-        } = scratch;
-        hashes.clear();
-        starts.clear();
-        keys.clear();
-        candidates.clear();
+        let Scratch { hits, token_scratch } = scratch;
+        // `slot` masks with a constant (a `mask` variable captured by the closures below ended up on the stack and
+        // brought back the bounds checks).
+        let slot = |i: usize| i & (RING - 1);
+        // Zeros stand for the tokens before the first: subtracting them from the rolling key is a no-op.
+        let mut ring_hashes = [0u64; RING];
+        let mut ring_keys = [0u64; RING];
+        let mut ring_starts = [0u32; RING];
+        let mut ring_ends = [0u32; RING];
+        hits.clear();
+        let bytes = text.as_bytes();
         let scan_ngrams = !self.ngrams.is_empty();
+        let scan_short = !self.short.is_empty();
         let top = ROLL_BASE.wrapping_pow(n as u32);
-        let mut rolling = 0u64;
         let (filter, shift) = (&self.filter[..], self.filter_shift);
-        for_each_token_hash(text, token_scratch, |t| {
-            let i = hashes.len();
-            hashes.push(t.hash);
-            starts.push(t.start);
-            if scan_ngrams {
-                rolling = rolling.wrapping_mul(ROLL_BASE).wrapping_add(t.hash);
-                if i >= n {
-                    rolling = rolling.wrapping_sub(hashes[i - n].wrapping_mul(top));
-                }
-                if i + 1 >= n {
-                    let key = super::tokens::finish_key(rolling);
-                    prefetch(&filter[filter_slot(key, shift).0]);
-                    keys.push(key);
-                }
-            }
-        });
-        let mut matches = Vec::new();
-        for (w, &key) in keys.iter().enumerate() {
-            if filter_contains(filter, shift, key) {
-                candidates.push(w as u32);
-            }
-        }
-        candidates.retain(|&w| self.ngrams.contains_key(&keys[w as usize]));
-        if !candidates.is_empty() {
-            toks.clear();
-            for_each_token(text, |t| toks.push(t));
-            debug_assert_eq!(toks.len(), hashes.len());
-            // Window `w` covers tokens w..w+n. Runs of consecutive matching windows count when anchored.
-            let mut run: Option<(Match, bool, u32)> = None;
-            let finish = |run: &mut Option<(Match, bool, u32)>, matches: &mut Vec<Match>| {
-                if let Some((m, true, _)) = run.take() {
-                    matches.push(m);
-                }
-            };
-            for &w in candidates.iter() {
-                let entry = self.ngrams[&keys[w as usize]];
-                let end = toks[w as usize + n - 1].end as usize;
-                match &mut run {
-                    Some((m, anchored, last)) if *last + 1 == w => {
-                        m.end = end;
-                        if !entry.guarded && !*anchored {
-                            *anchored = true;
-                            m.source = entry.source;
-                        }
-                        *last = w;
-                    }
-                    _ => {
-                        finish(&mut run, &mut matches);
-                        let m = Match {
-                            start: toks[w as usize].start as usize,
-                            end,
-                            source: entry.source,
-                            short: false,
-                        };
-                        run = Some((m, !entry.guarded, w));
-                    }
-                }
-            }
-            finish(&mut run, &mut matches);
-        }
-        if !self.short.is_empty() {
-            // Whole-line matches of short questions, reusing the hashes: a line's tokens are those starting in it.
-            let mut ti = 0;
-            let mut line_start = 0;
-            for line in text.split_inclusive('\n') {
-                let line_end = line_start + line.len();
-                let first = ti;
-                while ti < starts.len() && (starts[ti] as usize) < line_end {
-                    ti += 1;
-                }
-                let count = ti - first;
-                if count >= self.config.short_min_tokens && count < n {
-                    if let Some(entry) = self.short.get(&ngram_key(hashes[first..ti].iter().copied())) {
-                        matches.push(Match {
-                            start: line_start,
-                            end: line_end,
-                            source: entry.source,
-                            short: true,
+        // Checks window `w` (tokens w..w+n) against the filter, then the map. (A macro, not a closure: a closure
+        // was not inlined into the token loop.)
+        macro_rules! probe {
+            ($w:expr) => {{
+                let w: usize = $w;
+                let key = ring_keys[slot(w)];
+                let (word, bits) = filter_slot(key, shift);
+                if filter[word] & bits == bits {
+                    if let Some(&entry) = self.ngrams.get(&key) {
+                        hits.push(Hit {
+                            window: w as u32,
+                            start: ring_starts[slot(w)],
+                            end: ring_ends[slot(w + n - 1)],
+                            entry,
                         });
                     }
                 }
-                line_start = line_end;
+            }};
+        }
+        let mut short_matches = Vec::new();
+        // The line holding the tokens seen so far: its byte range and its first token.
+        let (mut line_start, mut line_end, mut line_first) = (0usize, 0usize, 0usize);
+        let mut check_line = |line_start: usize, line_end: usize, first: usize, last: usize, ring: &[u64; RING]| {
+            let count = last - first;
+            if count >= self.config.short_min_tokens && count < n {
+                let key = ngram_key((first..last).map(|t| ring[slot(t)]));
+                if let Some(entry) = self.short.get(&key) {
+                    short_matches.push(Match {
+                        start: line_start,
+                        end: line_end,
+                        source: entry.source,
+                        short: true,
+                    });
+                }
+            }
+        };
+        let mut count = 0usize;
+        let mut rolling = 0u64;
+        for_each_token_hash(text, token_scratch, |t| {
+            let i = count;
+            count += 1;
+            if scan_short && t.start as usize >= line_end {
+                check_line(line_start, line_end, line_first, i, &ring_hashes);
+                // Tokens never contain a newline, so the token's line is bounded by the newlines around it.
+                let from = t.start as usize;
+                line_start = memchr::memrchr(b'\n', &bytes[line_end..from]).map_or(line_end, |p| line_end + p + 1);
+                line_end = memchr::memchr(b'\n', &bytes[from..]).map_or(bytes.len(), |p| from + p + 1);
+                line_first = i;
+            }
+            let leaving = ring_hashes[slot(i.wrapping_sub(n))];
+            ring_hashes[slot(i)] = t.hash;
+            ring_starts[slot(i)] = t.start;
+            ring_ends[slot(i)] = t.end;
+            if scan_ngrams {
+                rolling = rolling
+                    .wrapping_mul(ROLL_BASE)
+                    .wrapping_add(t.hash)
+                    .wrapping_sub(leaving.wrapping_mul(top));
+                if i + 1 >= n {
+                    let w = i + 1 - n;
+                    let key = super::tokens::finish_key(rolling);
+                    ring_keys[slot(w)] = key;
+                    prefetch(&filter[filter_slot(key, shift).0]);
+                    if w >= PROBE_DELAY {
+                        probe!(w - PROBE_DELAY);
+                    }
+                }
+            }
+        });
+        if scan_short {
+            check_line(line_start, line_end, line_first, count, &ring_hashes);
+        }
+        if scan_ngrams && count >= n {
+            let windows = count + 1 - n;
+            for w in windows.saturating_sub(PROBE_DELAY)..windows {
+                probe!(w);
             }
         }
+        // Runs of consecutive matching windows count when anchored by a window that passes the formula guard.
+        let mut matches = Vec::new();
+        let mut run: Option<(Match, bool, u32)> = None;
+        let finish = |run: &mut Option<(Match, bool, u32)>, matches: &mut Vec<Match>| {
+            if let Some((m, true, _)) = run.take() {
+                matches.push(m);
+            }
+        };
+        for hit in hits.iter() {
+            let (w, entry, end) = (hit.window, hit.entry, hit.end as usize);
+            match &mut run {
+                Some((m, anchored, last)) if *last + 1 == w => {
+                    m.end = end;
+                    if !entry.guarded && !*anchored {
+                        *anchored = true;
+                        m.source = entry.source;
+                    }
+                    *last = w;
+                }
+                _ => {
+                    finish(&mut run, &mut matches);
+                    let m = Match {
+                        start: hit.start as usize,
+                        end,
+                        source: entry.source,
+                        short: false,
+                    };
+                    run = Some((m, !entry.guarded, w));
+                }
+            }
+        }
+        finish(&mut run, &mut matches);
+        matches.append(&mut short_matches);
         matches
     }
 }
 
-/// Asks the CPU to start loading a filter word now; the check happens a pass later, by when it has arrived.
+/// Windows between computing a key (and prefetching its filter word) and checking the filter: enough for a load
+/// from L3 or memory to arrive, few enough that the rings stay in L1.
+const PROBE_DELAY: usize = 16;
+
+/// Ring sizes of the scan: the small one for the usual n-grams, the large one up to [`MAX_NGRAM`].
+const SMALL_RING: usize = 32;
+const LARGE_RING: usize = 512;
+
+/// Longest n-gram the scan supports.
+pub const MAX_NGRAM: usize = LARGE_RING - PROBE_DELAY - 1;
+
+/// Asks the CPU to start loading a filter word now; the check happens [`PROBE_DELAY`] windows later. Measured
+/// (2026-11-29, alternating runs on the shared dev machine): checking each key at once, without the prefetch, ran
+/// the fused scan at 57 MB/s per CPU-second; prefetch and delayed check, 96.
 #[inline(always)]
 fn prefetch(word: &u64) {
     #[cfg(target_arch = "x86_64")]
@@ -396,15 +457,185 @@ fn filter_bits_per_key() -> usize {
 /// from its high bits).
 #[inline]
 fn filter_slot(key: u64, shift: u32) -> (usize, u64) {
-    let word = if shift >= 64 { 0 } else { (key >> shift) as usize };
+    // `shift` is at most 54: the filter has at least 1024 words.
+    let word = (key >> shift) as usize;
     (
         word,
         (1u64 << (key & 63)) | (1u64 << ((key >> 6) & 63)) | (1u64 << ((key >> 12) & 63)),
     )
 }
 
-#[inline]
-fn filter_contains(filter: &[u64], shift: u32, key: u64) -> bool {
-    let (slot, mask) = filter_slot(key, shift);
-    filter[slot] & mask == mask
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decontam::benchmarks::BenchmarkItem;
+    use crate::decontam::tokens::tokens;
+
+    /// The scan written the direct way, as the oracle for the fused one: tokenise in full, look every window up
+    /// in the map, then check every line for a short question.
+    fn reference_matches(index: &DecontamIndex, text: &str) -> Vec<Match> {
+        let n = index.config.ngram;
+        let toks = tokens(text);
+        let mut matches = Vec::new();
+        let mut run: Option<(Match, bool, usize)> = None;
+        for w in 0..toks.len().saturating_sub(n - 1) {
+            let Some(entry) = index.ngrams.get(&ngram_key(toks[w..w + n].iter().map(|t| t.hash))) else {
+                continue;
+            };
+            let end = toks[w + n - 1].end as usize;
+            match &mut run {
+                Some((m, anchored, last)) if *last + 1 == w => {
+                    m.end = end;
+                    if !entry.guarded && !*anchored {
+                        *anchored = true;
+                        m.source = entry.source;
+                    }
+                    *last = w;
+                }
+                _ => {
+                    if let Some((m, true, _)) = run.take() {
+                        matches.push(m);
+                    }
+                    let m = Match {
+                        start: toks[w].start as usize,
+                        end,
+                        source: entry.source,
+                        short: false,
+                    };
+                    run = Some((m, !entry.guarded, w));
+                }
+            }
+        }
+        if let Some((m, true, _)) = run.take() {
+            matches.push(m);
+        }
+        let mut line_start = 0;
+        for line in text.split_inclusive('\n') {
+            let line_end = line_start + line.len();
+            let hashes: Vec<u64> = toks
+                .iter()
+                .filter(|t| (line_start..line_end).contains(&(t.start as usize)))
+                .map(|t| t.hash)
+                .collect();
+            if hashes.len() >= index.config.short_min_tokens && hashes.len() < n {
+                if let Some(entry) = index.short.get(&ngram_key(hashes)) {
+                    matches.push(Match {
+                        start: line_start,
+                        end: line_end,
+                        source: entry.source,
+                        short: true,
+                    });
+                }
+            }
+            line_start = line_end;
+        }
+        matches
+    }
+
+    const QUESTIONS: &[&str] = &[
+        "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?",
+        "Let $f(x) = x^2 + 3x - 4$. Find the sum of all values of $x$ such that $f(f(x)) = 0$ and $x > -10$.",
+        "What is the smallest prime number?",
+        "Compute the number of ordered pairs of integers",
+        "已知函数 f(x)=x^2+2x，求 f(x) 在区间 [0,1] 上的最大值和最小值。",
+        "If $a^2 + b^2 = c^2$ and $a = 3$, $b = 4$, then $c = 5$ because $\\sqrt{9+16} = 5$.",
+    ];
+
+    fn toy_index(ngram: usize) -> DecontamIndex {
+        let bench = Benchmark {
+            name: "toy/test".into(),
+            path: "toy/test.jsonl".into(),
+            items: QUESTIONS
+                .iter()
+                .enumerate()
+                .map(|(i, q)| BenchmarkItem {
+                    id: format!("q{i}"),
+                    questions: vec![q.to_string()],
+                    answers: vec![format!(
+                        "The answer is {i} since we count carefully each of the cases above."
+                    )],
+                })
+                .collect(),
+            skipped: 0,
+        };
+        DecontamIndex::build(
+            &[bench],
+            DecontamConfig {
+                ngram,
+                ..DecontamConfig::default()
+            },
+        )
+    }
+
+    #[test]
+    fn fused_scan_matches_the_direct_scan() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let fillers = [
+            "the",
+            "answer",
+            "is",
+            "$x^2$",
+            "+",
+            "12",
+            "\n",
+            "\n\n",
+            "  ",
+            "Let",
+            "we",
+            "count",
+            "中",
+            "Ünïcode",
+            "\\alpha",
+            "cases",
+            "carefully",
+            "=",
+            "-",
+            "since",
+        ];
+        for ngram in [10, 4, 16] {
+            let index = toy_index(ngram);
+            let mut hit_docs = 0;
+            for _ in 0..2000 {
+                let mut doc = String::new();
+                for _ in 0..(next() % 12) {
+                    match next() % 4 {
+                        0 => {
+                            // A planted question or answer, whole or in part, re-wrapped and re-cased at random.
+                            let q = QUESTIONS[(next() % QUESTIONS.len() as u64) as usize];
+                            let words: Vec<&str> = q.split(' ').collect();
+                            let from = (next() % words.len() as u64) as usize / 2;
+                            let to = words.len() - (next() % 3) as usize;
+                            for (k, w) in words[from..to.max(from)].iter().enumerate() {
+                                let sep = if next() % 7 == 0 { "\n" } else { " " };
+                                let w = if k % 3 == 0 && next() % 2 == 0 {
+                                    w.to_uppercase()
+                                } else {
+                                    w.to_string()
+                                };
+                                doc.push_str(&w);
+                                doc.push_str(sep);
+                            }
+                        }
+                        1 => doc.push_str("\nWhat is the smallest prime number?\n"),
+                        _ => {
+                            for _ in 0..(next() % 30) {
+                                doc.push_str(fillers[(next() % fillers.len() as u64) as usize]);
+                                doc.push(' ');
+                            }
+                        }
+                    }
+                }
+                let got = index.find_matches(&doc);
+                assert_eq!(got, reference_matches(&index, &doc), "ngram {ngram}: {doc:?}");
+                hit_docs += !got.is_empty() as usize;
+            }
+            assert!(hit_docs > 200, "ngram {ngram}: only {hit_docs} documents with matches");
+        }
+    }
 }
