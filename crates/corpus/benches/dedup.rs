@@ -4,7 +4,7 @@
 //! Prints a Markdown table for docs/benchmarks.md.
 
 use seekmath_corpus::dedup::planted::planted_near_duplicates;
-use seekmath_corpus::dedup::{cluster_signatures, signatures, KeepKey, MinHashConfig, MinHasher, ShingleConfig};
+use seekmath_corpus::dedup::{cluster_signatures, signatures, MinHashConfig, MinHasher, ShingleConfig};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,16 +26,8 @@ fn main() {
     };
     let set = planted_near_duplicates(docs / 2, 300, &[0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0], 5, &shingle);
     let bytes: usize = set.docs.iter().map(|(_, t)| t.len()).sum();
-    let texts: Vec<&str> = set.docs.iter().map(|(_, t)| t.as_str()).collect();
-    let keys: Vec<KeepKey> = set
-        .docs
-        .iter()
-        .map(|(id, t)| KeepKey {
-            score: None,
-            text_len: t.len(),
-            id,
-        })
-        .collect();
+    let texts = set.texts();
+    let keys = set.keep_keys();
     let hasher = MinHasher::new(config);
 
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
@@ -124,18 +116,7 @@ fn main() {
                 .collect()
         })
         .collect();
-    let mut by_root = std::collections::BTreeMap::<u32, Vec<String>>::new();
-    for (i, &r) in ours.cluster_of.iter().enumerate() {
-        by_root.entry(r).or_default().push(set.docs[i].0.clone());
-    }
-    let mine: BTreeSet<Vec<String>> = by_root
-        .into_values()
-        .filter(|m| m.len() > 1)
-        .map(|mut m| {
-            m.sort();
-            m
-        })
-        .collect();
+    let mine = set.multi_doc_clusters(&ours.cluster_of);
     println!(
         "clusters of 2+ docs: datatrove {}, seekmath {}, identical {} (this set includes pairs at J 0.5-0.8, where two independent hash families legitimately disagree)",
         theirs.len(),

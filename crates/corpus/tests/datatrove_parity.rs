@@ -4,8 +4,8 @@
 mod common;
 
 use seekmath_corpus::dedup::planted::planted_near_duplicates;
-use seekmath_corpus::dedup::{cluster_signatures, signatures, KeepKey, MinHashConfig, MinHasher, ShingleConfig};
-use std::collections::{BTreeMap, BTreeSet};
+use seekmath_corpus::dedup::{cluster_signatures, signatures, MinHashConfig, MinHasher, ShingleConfig};
+use std::collections::BTreeSet;
 use std::io::Write;
 
 #[test]
@@ -57,30 +57,11 @@ fn clusters_agree_with_datatrove() {
         .collect();
 
     let hasher = MinHasher::new(config);
-    let texts: Vec<&str> = set.docs.iter().map(|(_, t)| t.as_str()).collect();
+    let texts = set.texts();
     let sigs = signatures(&hasher, &texts);
-    let keys: Vec<KeepKey> = set
-        .docs
-        .iter()
-        .map(|(id, t)| KeepKey {
-            score: None,
-            text_len: t.len(),
-            id,
-        })
-        .collect();
+    let keys = set.keep_keys();
     let c = cluster_signatures(&hasher, &sigs, &keys);
-    let mut by_root: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-    for (i, &root) in c.cluster_of.iter().enumerate() {
-        by_root.entry(root).or_default().push(set.docs[i].0.clone());
-    }
-    let ours: BTreeSet<Vec<String>> = by_root
-        .into_values()
-        .filter(|m| m.len() > 1)
-        .map(|mut m| {
-            m.sort();
-            m
-        })
-        .collect();
+    let ours = set.multi_doc_clusters(&c.cluster_of);
     // Agreement over all clusters (singletons included): documents in identical clusters in both.
     let in_theirs: BTreeSet<&String> = theirs.iter().flatten().collect();
     let in_ours: BTreeSet<&String> = ours.iter().flatten().collect();

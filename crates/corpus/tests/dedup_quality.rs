@@ -1,7 +1,7 @@
 //! Near-dedup quality on planted near-duplicates with exactly measured Jaccard similarity.
 
 use seekmath_corpus::dedup::planted::planted_near_duplicates;
-use seekmath_corpus::dedup::{cluster_signatures, signatures, KeepKey, MinHashConfig, MinHasher};
+use seekmath_corpus::dedup::{cluster_signatures, signatures, MinHashConfig, MinHasher};
 
 struct Quality {
     recall: f64,
@@ -20,17 +20,9 @@ fn measure(config: MinHashConfig, recall_from: f64) -> Quality {
     ];
     let set = planted_near_duplicates(1400, 250, &targets, 2024, &config.shingle);
     let hasher = MinHasher::new(config);
-    let texts: Vec<&str> = set.docs.iter().map(|(_, t)| t.as_str()).collect();
+    let texts = set.texts();
     let sigs = signatures(&hasher, &texts);
-    let keys: Vec<KeepKey> = set
-        .docs
-        .iter()
-        .map(|(id, t)| KeepKey {
-            score: None,
-            text_len: t.len(),
-            id,
-        })
-        .collect();
+    let keys = set.keep_keys();
     let c = cluster_signatures(&hasher, &sigs, &keys);
     let (mut tp, mut pos, mut fp, mut neg) = (0, 0, 0, 0);
     let mut buckets = std::collections::BTreeMap::new();

@@ -5,8 +5,9 @@
 //! Jaccard reaches a target. The true Jaccard of every planted pair is then measured exactly on the shingle sets,
 //! so tests compare against ground truth, not against the target.
 
+use super::keep::KeepKey;
 use super::shingle::{shingles, ShingleConfig};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// A generated document collection.
 #[derive(Debug, Clone)]
@@ -15,6 +16,42 @@ pub struct PlantedSet {
     pub docs: Vec<(String, String)>,
     /// Planted pairs as indices into `docs`, with their exact shingle Jaccard.
     pub pairs: Vec<(usize, usize, f64)>,
+}
+
+impl PlantedSet {
+    /// The texts, in document order (what [`super::signatures`] takes).
+    pub fn texts(&self) -> Vec<&str> {
+        self.docs.iter().map(|(_, t)| t.as_str()).collect()
+    }
+
+    /// Keep keys in document order: no score, so the longer text (then the smaller id) is kept.
+    pub fn keep_keys(&self) -> Vec<KeepKey<'_>> {
+        self.docs
+            .iter()
+            .map(|(id, t)| KeepKey {
+                score: None,
+                text_len: t.len(),
+                id,
+            })
+            .collect()
+    }
+
+    /// The clusters of two or more documents, as sorted id lists, from each document's cluster root: the form in
+    /// which two clusterings of the same set can be compared.
+    pub fn multi_doc_clusters(&self, cluster_of: &[u32]) -> BTreeSet<Vec<String>> {
+        let mut by_root: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        for (i, &root) in cluster_of.iter().enumerate() {
+            by_root.entry(root).or_default().push(self.docs[i].0.clone());
+        }
+        by_root
+            .into_values()
+            .filter(|members| members.len() > 1)
+            .map(|mut members| {
+                members.sort();
+                members
+            })
+            .collect()
+    }
 }
 
 struct SplitMix(u64);
