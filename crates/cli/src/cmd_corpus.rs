@@ -230,6 +230,15 @@ fn progress(label: &str) -> ProgressBar {
     bar
 }
 
+/// `--ngram` of `corpus decontam`: the lengths the scan supports.
+fn parse_decontam_ngram(value: &str) -> std::result::Result<usize, String> {
+    let max = seekmath_corpus::decontam::MAX_NGRAM;
+    match value.parse::<usize>() {
+        Ok(n) if (2..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from 2 to {max}")),
+    }
+}
+
 fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -708,7 +717,7 @@ pub struct DecontamArgs {
     #[arg(long, required = true, num_args = 1..)]
     benchmarks: Vec<PathBuf>,
     /// n-gram length (the paper: 10).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = parse_decontam_ngram)]
     ngram: usize,
     /// Write the per-benchmark report here (JSON).
     #[arg(long)]

@@ -11,7 +11,7 @@ pub mod index;
 pub mod tokens;
 
 pub use benchmarks::{benchmark_files, load_benchmark, Benchmark, BenchmarkItem};
-pub use index::{DecontamConfig, DecontamIndex, Match, Source};
+pub use index::{DecontamConfig, DecontamIndex, Match, Source, MAX_NGRAM};
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};

@@ -190,6 +190,13 @@ impl MineConfig {
         if self.dedup.bands == 0 || self.dedup.rows == 0 || self.dedup.shingle.ngram == 0 {
             bail!("dedup.bands, dedup.rows and dedup.shingle.ngram must be positive");
         }
+        let ngram = self.decontam.matching.ngram;
+        if !(2..=crate::decontam::MAX_NGRAM).contains(&ngram) {
+            bail!(
+                "decontam.matching.ngram must be 2 to {}, not {ngram}",
+                crate::decontam::MAX_NGRAM
+            );
+        }
         if self.select.score_bins < 10 {
             bail!("select.score_bins must be at least 10");
         }
@@ -248,5 +255,9 @@ mod tests {
             MineConfig::load(&p, &["nonsense_key=1".into()]).is_err(),
             "unknown keys are rejected"
         );
+        for bad in ["decontam.matching.ngram=1", "decontam.matching.ngram=100000"] {
+            let err = MineConfig::load(&p, &[bad.into()]).unwrap_err();
+            assert!(format!("{err:#}").contains("decontam.matching.ngram"), "{bad}: {err:#}");
+        }
     }
 }
