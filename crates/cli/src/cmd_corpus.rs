@@ -261,13 +261,58 @@ impl Summary {
             "{what}: records {} → documents {}, kept {}, words {}",
             self.read.records, self.read.documents, self.kept, self.tokens
         );
-        for (reason, n) in self.read.skipped.iter().chain(&self.dropped) {
-            eprintln!("  skipped {n:>8}  {reason}");
-        }
-        for (kind, n) in &self.read.errors {
-            eprintln!("  bad     {n:>8}  {kind}");
-        }
+        print_skipped(&self.read, &self.dropped);
     }
+}
+
+/// One line per reason for records the readers skipped or found malformed, and for documents a stage dropped.
+fn print_skipped(read: &ReadStats, dropped: &BTreeMap<String, u64>) {
+    for (reason, n) in read.skipped.iter().chain(dropped) {
+        eprintln!("  skipped {n:>8}  {reason}");
+    }
+    for (kind, n) in &read.errors {
+        eprintln!("  bad     {n:>8}  {kind}");
+    }
+}
+
+/// Documents per parallel batch.
+const BATCH: usize = 1024;
+
+/// Reads every input in batches of up to [`BATCH`] documents and hands each batch to `each`, advancing `bar`.
+/// Malformed records are logged and skipped (the readers count them: the returned statistics), so a run of bad
+/// records never ends a file early.
+fn for_each_batch(
+    input: &InputArgs,
+    bar: &ProgressBar,
+    mut each: impl FnMut(Vec<Document>) -> Result<()>,
+) -> Result<ReadStats> {
+    let options = ReaderOptions {
+        text_fields: input.text_fields.clone(),
+        ..Default::default()
+    };
+    let mut stats = ReadStats::default();
+    for path in &input.inputs {
+        let mut reader = readers::open_with(path, &options)?;
+        loop {
+            let mut batch = Vec::with_capacity(BATCH);
+            for item in reader.by_ref() {
+                match item {
+                    Ok(doc) => batch.push(doc),
+                    Err(e) => tracing::warn!("{e}"),
+                }
+                if batch.len() == BATCH {
+                    break;
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            bar.inc(batch.len() as u64);
+            each(batch)?;
+        }
+        stats.merge(reader.stats());
+    }
+    Ok(stats)
 }
 
 /// Streams documents from all inputs in batches, maps each batch in parallel, writes kept ones in input order.
@@ -278,50 +323,30 @@ fn stream_map(
     map: impl Fn(Document) -> Result<Option<serde_json::Value>, String> + Sync,
 ) -> Result<Summary> {
     let pool = thread_pool(input.threads)?;
-    let options = ReaderOptions {
-        text_fields: input.text_fields.clone(),
-        ..Default::default()
-    };
     let file = std::fs::File::create(output).with_context(|| format!("cannot create {}", output.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let bar = progress(label);
     let mut summary = Summary::default();
-    for path in &input.inputs {
-        let mut reader = readers::open_with(path, &options)?;
-        loop {
-            let mut batch = Vec::with_capacity(1024);
-            for item in reader.by_ref() {
-                match item {
-                    Ok(doc) => batch.push(doc),
-                    Err(e) => tracing::warn!("{e}"),
+    let read = for_each_batch(input, &bar, |batch| {
+        let results: Vec<_> = pool.install(|| batch.into_par_iter().map(&map).collect());
+        for r in results {
+            match r {
+                Ok(Some(value)) => {
+                    summary.kept += 1;
+                    summary.tokens += value
+                        .get("text")
+                        .and_then(|t| t.as_str())
+                        .map_or(0, |t| t.split_whitespace().count() as u64);
+                    serde_json::to_writer(&mut out, &value)?;
+                    out.write_all(b"\n")?;
                 }
-                if batch.len() == 1024 {
-                    break;
-                }
-            }
-            if batch.is_empty() {
-                break;
-            }
-            bar.inc(batch.len() as u64);
-            let results: Vec<_> = pool.install(|| batch.into_par_iter().map(&map).collect());
-            for r in results {
-                match r {
-                    Ok(Some(value)) => {
-                        summary.kept += 1;
-                        summary.tokens += value
-                            .get("text")
-                            .and_then(|t| t.as_str())
-                            .map_or(0, |t| t.split_whitespace().count() as u64);
-                        serde_json::to_writer(&mut out, &value)?;
-                        out.write_all(b"\n")?;
-                    }
-                    Ok(None) => {}
-                    Err(reason) => *summary.dropped.entry(reason).or_default() += 1,
-                }
+                Ok(None) => {}
+                Err(reason) => *summary.dropped.entry(reason).or_default() += 1,
             }
         }
-        summary.read.merge(reader.stats());
-    }
+        Ok(())
+    })?;
+    summary.read = read;
     out.flush()?;
     bar.finish();
     Ok(summary)
@@ -504,54 +529,39 @@ fn rank_cmd(a: RankArgs) -> Result<()> {
     };
     // Pass 1: id, score, tokens of every scored document (tokenized in parallel batches).
     let pool = thread_pool(a.input.threads)?;
-    let options = ReaderOptions {
-        text_fields: a.input.text_fields.clone(),
-        ..Default::default()
-    };
     let mut scored: Vec<Scored> = Vec::new();
     let mut summary = Summary::default();
     let bar = progress("count");
-    for path in &a.input.inputs {
-        let mut reader = readers::open_with(path, &options)?;
-        loop {
-            let batch: Vec<Document> = reader
-                .by_ref()
-                .take(1024)
-                .filter_map(|d| d.map_err(|e| tracing::warn!("{e}")).ok())
-                .collect();
-            if batch.is_empty() {
-                break;
-            }
-            bar.inc(batch.len() as u64);
-            let counted: Vec<Result<Option<Scored>>> = pool.install(|| {
-                batch
-                    .par_iter()
-                    .map(|doc| {
-                        let Some(score) = score_of(doc) else { return Ok(None) };
-                        let tokens = match &counter {
-                            Some(c) => c.count(&doc.text)?,
-                            None => doc.text.split_whitespace().count() as u64,
-                        };
-                        Ok(Some(Scored {
-                            id: doc.id.clone(),
-                            score,
-                            tokens,
-                        }))
-                    })
-                    .collect()
-            });
-            for c in counted {
-                match c? {
-                    Some(s) => {
-                        summary.tokens += s.tokens;
-                        scored.push(s);
-                    }
-                    None => *summary.dropped.entry(format!("no `{key}` score")).or_default() += 1,
+    let read = for_each_batch(&a.input, &bar, |batch| {
+        let counted: Vec<Result<Option<Scored>>> = pool.install(|| {
+            batch
+                .par_iter()
+                .map(|doc| {
+                    let Some(score) = score_of(doc) else { return Ok(None) };
+                    let tokens = match &counter {
+                        Some(c) => c.count(&doc.text)?,
+                        None => doc.text.split_whitespace().count() as u64,
+                    };
+                    Ok(Some(Scored {
+                        id: doc.id.clone(),
+                        score,
+                        tokens,
+                    }))
+                })
+                .collect()
+        });
+        for c in counted {
+            match c? {
+                Some(s) => {
+                    summary.tokens += s.tokens;
+                    scored.push(s);
                 }
+                None => *summary.dropped.entry(format!("no `{key}` score")).or_default() += 1,
             }
         }
-        summary.read.merge(reader.stats());
-    }
+        Ok(())
+    })?;
+    summary.read = read;
     bar.finish();
     let selected = select(&scored, selection);
     let keep: HashSet<usize> = selected.indices.iter().copied().collect();
@@ -864,46 +874,31 @@ fn decontam_cmd(a: DecontamArgs) -> Result<()> {
         },
     )?;
     let pool = thread_pool(a.input.threads)?;
-    let options = ReaderOptions {
-        text_fields: a.input.text_fields.clone(),
-        ..Default::default()
-    };
     let file = std::fs::File::create(&a.output).with_context(|| format!("cannot create {}", a.output.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut report = DecontamReport::default();
     let bar = progress("decontam");
-    for path in &a.input.inputs {
-        let mut reader = readers::open_with(path, &options)?;
-        loop {
-            let batch: Vec<Document> = reader
-                .by_ref()
-                .take(1024)
-                .filter_map(|d| d.map_err(|e| tracing::warn!("{e}")).ok())
-                .collect();
-            if batch.is_empty() {
-                break;
+    let read = for_each_batch(&a.input, &bar, |batch| {
+        let cleaned: Vec<_> = pool.install(|| {
+            batch
+                .into_par_iter()
+                .map(|d| {
+                    let c = clean_text(&index, &d.text);
+                    (d, c)
+                })
+                .collect()
+        });
+        for (mut doc, c) in cleaned {
+            report.record(&index, &doc.id, &doc.text, &c);
+            if c.text.trim().is_empty() {
+                continue;
             }
-            bar.inc(batch.len() as u64);
-            let cleaned: Vec<_> = pool.install(|| {
-                batch
-                    .into_par_iter()
-                    .map(|d| {
-                        let c = clean_text(&index, &d.text);
-                        (d, c)
-                    })
-                    .collect()
-            });
-            for (mut doc, c) in cleaned {
-                report.record(&index, &doc.id, &doc.text, &c);
-                if c.text.trim().is_empty() {
-                    continue;
-                }
-                doc.text = c.text;
-                serde_json::to_writer(&mut out, &doc)?;
-                out.write_all(b"\n")?;
-            }
+            doc.text = c.text;
+            serde_json::to_writer(&mut out, &doc)?;
+            out.write_all(b"\n")?;
         }
-    }
+        Ok(())
+    })?;
     out.flush()?;
     bar.finish();
     if let Some(p) = &a.report {
@@ -916,6 +911,7 @@ fn decontam_cmd(a: DecontamArgs) -> Result<()> {
     for (name, c) in &report.per_benchmark {
         eprintln!("  {name:<28} pages {:>6}  items {:>5}", c.documents_hit, c.items_hit);
     }
+    print_skipped(&read, &BTreeMap::new());
     Ok(())
 }
 

@@ -143,3 +143,71 @@ fn extract_train_score_rank_predict() {
     );
     assert!(lines[0].starts_with("__label__"));
 }
+
+/// `corpus decontam`: a planted benchmark question (re-cased, re-wrapped) is cut out, its neighbour lines stay, and a
+/// long run of malformed records is counted without ending the file early.
+#[test]
+fn decontam_removes_planted_questions_past_malformed_records() {
+    let Some(gsm8k) = common::shared("benchmarks/gsm8k/test.jsonl") else {
+        return;
+    };
+    let first: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&gsm8k).unwrap().lines().next().unwrap()).unwrap();
+    let question = first["question"].as_str().unwrap();
+    let words: Vec<&str> = question.split_whitespace().collect();
+    let rewrapped = format!(
+        "{}\n{}",
+        words[..words.len() / 2].join(" ").to_uppercase(),
+        words[words.len() / 2..].join("  ")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("pages.jsonl");
+    let mut f = std::fs::File::create(&input).unwrap();
+    let doc = |id: &str, text: &str| serde_json::json!({"id": id, "text": text}).to_string();
+    writeln!(
+        f,
+        "{}",
+        doc("clean", "Let x be a real number.\nThen x squared is never negative.")
+    )
+    .unwrap();
+    // More malformed lines than one reading batch holds.
+    for _ in 0..1500 {
+        writeln!(f, "{{not json").unwrap();
+    }
+    writeln!(
+        f,
+        "{}",
+        doc(
+            "planted",
+            &format!("A worked example follows.\n{rewrapped}\nThe answer is below.")
+        )
+    )
+    .unwrap();
+    drop(f);
+    let out = dir.path().join("clean.jsonl");
+    let summary = seekmath(&[
+        "corpus",
+        "decontam",
+        input.to_str().unwrap(),
+        "--benchmarks",
+        gsm8k.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(summary.contains("1500"), "malformed records are counted: {summary}");
+    let docs = jsonl(&out);
+    let ids: Vec<&str> = docs.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["clean", "planted"], "documents after the malformed run are kept");
+    let planted = docs[1]["text"].as_str().unwrap();
+    assert!(planted.contains("A worked example follows."), "{planted}");
+    assert!(planted.contains("The answer is below."), "{planted}");
+    let halves = rewrapped.split_once('\n').unwrap();
+    assert!(
+        !planted.contains(halves.0) && !planted.contains(halves.1),
+        "question removed: {planted}"
+    );
+    assert_eq!(
+        docs[0]["text"].as_str().unwrap(),
+        "Let x be a real number.\nThen x squared is never negative."
+    );
+}
