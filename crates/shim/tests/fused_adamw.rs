@@ -120,47 +120,25 @@ fn fused_adamw_matches_libtorch_adamw_optimizer() {
 #[test]
 fn fused_adamw_rejects_inconsistent_lists() {
     let p = Tensor::zeros([3], (Kind::Float, Device::Cpu));
-    let err = fused_adamw(
-        &[p.shallow_clone()],
-        &[],
-        &[p.zeros_like()],
-        &[p.zeros_like()],
-        1,
-        1e-3,
-        0.9,
-        0.95,
-        0.0,
-        1e-8,
-    )
-    .unwrap_err();
-    assert!(matches!(err, ShimError::InvalidArgument(_)), "{err}");
-    let err = fused_adamw(
-        &[p.shallow_clone()],
-        &[p.zeros_like()],
-        &[p.zeros_like()],
-        &[p.zeros_like()],
-        0,
-        1e-3,
-        0.9,
-        0.95,
-        0.0,
-        1e-8,
-    )
-    .unwrap_err();
-    assert!(matches!(err, ShimError::InvalidArgument(_)), "{err}");
+    let rejected = |grads: &[Tensor], step: i64| {
+        let err = fused_adamw(
+            &[p.shallow_clone()],
+            grads,
+            &[p.zeros_like()],
+            &[p.zeros_like()],
+            step,
+            1e-3,
+            0.9,
+            0.95,
+            0.0,
+            1e-8,
+        )
+        .unwrap_err();
+        assert!(matches!(err, ShimError::InvalidArgument(_)), "{err}");
+    };
+    rejected(&[], 1);
+    // Steps count from 1 (bias correction divides by 1 - beta^step).
+    rejected(&[p.zeros_like()], 0);
     // A shape mismatch is refused before it reaches the kernel (which does not check it on CPU).
-    let err = fused_adamw(
-        &[p.shallow_clone()],
-        &[Tensor::zeros([4], (Kind::Float, Device::Cpu))],
-        &[p.zeros_like()],
-        &[p.zeros_like()],
-        1,
-        1e-3,
-        0.9,
-        0.95,
-        0.0,
-        1e-8,
-    )
-    .unwrap_err();
-    assert!(matches!(err, ShimError::InvalidArgument(_)), "{err}");
+    rejected(&[Tensor::zeros([4], (Kind::Float, Device::Cpu))], 1);
 }
