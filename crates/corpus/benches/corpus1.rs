@@ -24,26 +24,6 @@ fn read_gz(path: &Path) -> String {
     String::from_utf8_lossy(&raw).into_owned()
 }
 
-fn bag(text: &str) -> HashMap<String, usize> {
-    let mut m = HashMap::new();
-    for w in text.split_whitespace() {
-        *m.entry(w.to_lowercase()).or_insert(0) += 1;
-    }
-    m
-}
-
-/// Bag-of-words F1 against gold text (the scrapinghub benchmark's article text).
-fn token_f1(pred: &str, gold: &str) -> (f64, f64) {
-    let (p, g) = (bag(pred), bag(gold));
-    let overlap: usize = p.iter().map(|(w, c)| (*c).min(*g.get(w).unwrap_or(&0))).sum();
-    let np: usize = p.values().sum();
-    let ng: usize = g.values().sum();
-    (
-        if np == 0 { 0.0 } else { overlap as f64 / np as f64 },
-        if ng == 0 { 1.0 } else { overlap as f64 / ng as f64 },
-    )
-}
-
 fn normalize(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -207,7 +187,7 @@ fn bench_extraction(data: &Path, python: &Path) {
                 if want.is_some_and(|w| w != sh_test[j]) {
                     continue;
                 }
-                let (a, b) = token_f1(&out[traf_pages.len() + j], gold);
+                let (a, b) = common::token_precision_recall(&out[traf_pages.len() + j], gold);
                 sp += a;
                 sr += b;
                 k += 1;

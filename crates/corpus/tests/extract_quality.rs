@@ -116,26 +116,6 @@ fn trafilatura_eval_snippet_f1_stays_above_floor() {
     assert!(test_f1 >= 0.85, "test-split F1 {test_f1:.3} fell below the floor");
 }
 
-fn bag(text: &str) -> std::collections::HashMap<String, usize> {
-    let mut m = std::collections::HashMap::new();
-    for w in text.split_whitespace() {
-        *m.entry(w.to_lowercase()).or_insert(0) += 1;
-    }
-    m
-}
-
-/// Bag-of-words precision and recall of `pred` against `gold` (as the benchmark computes them).
-fn token_precision_recall(pred: &str, gold: &str) -> (f64, f64) {
-    let (p, g) = (bag(pred), bag(gold));
-    let overlap: usize = p.iter().map(|(w, c)| (*c).min(*g.get(w).unwrap_or(&0))).sum();
-    let np: usize = p.values().sum();
-    let ng: usize = g.values().sum();
-    (
-        if np == 0 { 0.0 } else { overlap as f64 / np as f64 },
-        if ng == 0 { 1.0 } else { overlap as f64 / ng as f64 },
-    )
-}
-
 #[test]
 fn scrapinghub_token_f1_stays_above_floor() {
     let Some(data) = common::shared_data() else { return };
@@ -161,7 +141,7 @@ fn scrapinghub_token_f1_stays_above_floor() {
             .unwrap();
         let text = extract(&String::from_utf8_lossy(&raw), &options).text;
         dump_dev_output(split, &format!("{key}.html"), &text);
-        let (p, r) = token_precision_recall(&text, gold[key]["articleBody"].as_str().unwrap_or(""));
+        let (p, r) = common::token_precision_recall(&text, gold[key]["articleBody"].as_str().unwrap_or(""));
         if verbose && split == 0 && (p < 0.9 || r < 0.9) {
             eprintln!("SCRAPINGHUB {key}: P {p:.3} R {r:.3}");
         }

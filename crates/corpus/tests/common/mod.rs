@@ -146,3 +146,23 @@ pub fn extraction_page_is_test(file_name: &str) -> bool {
     }
     h % 2 == 1
 }
+
+/// Bag-of-words precision and recall of `pred` against `gold` (lower-cased whitespace words, counted with
+/// multiplicity), as the scrapinghub article-extraction benchmark computes them.
+pub fn token_precision_recall(pred: &str, gold: &str) -> (f64, f64) {
+    fn bag(text: &str) -> std::collections::HashMap<String, usize> {
+        let mut m = std::collections::HashMap::new();
+        for w in text.split_whitespace() {
+            *m.entry(w.to_lowercase()).or_insert(0) += 1;
+        }
+        m
+    }
+    let (p, g) = (bag(pred), bag(gold));
+    let overlap: usize = p.iter().map(|(w, c)| (*c).min(*g.get(w).unwrap_or(&0))).sum();
+    let np: usize = p.values().sum();
+    let ng: usize = g.values().sum();
+    (
+        if np == 0 { 0.0 } else { overlap as f64 / np as f64 },
+        if ng == 0 { 1.0 } else { overlap as f64 / ng as f64 },
+    )
+}
