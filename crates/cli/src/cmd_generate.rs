@@ -79,6 +79,9 @@ struct ModelArgs {
     /// Decode eagerly even on CUDA (no CUDA graphs).
     #[arg(long)]
     no_cuda_graphs: bool,
+    /// Decode with the plain per-layer step on CUDA too (instead of the fused, launch-lean one).
+    #[arg(long)]
+    no_fused_decode: bool,
     /// Most sequences decoded at once.
     #[arg(long, default_value_t = 512)]
     max_batch: usize,
@@ -100,6 +103,7 @@ impl ModelArgs {
         let options = EngineOptions {
             max_batch_rows: self.max_batch.max(1),
             cuda_graphs: !self.no_cuda_graphs,
+            fused_decode: !self.no_fused_decode,
             ..EngineOptions::default()
         };
         Ok((loaded, options))
@@ -330,6 +334,9 @@ struct BenchArgs {
     /// Write the results as JSON here (also printed).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Time the decode phases (device syncs between them, so a little slower) and report them per batch size.
+    #[arg(long)]
+    profile: bool,
 }
 
 /// One measured batch size.
@@ -337,8 +344,14 @@ struct BenchArgs {
 struct BenchRow {
     batch: usize,
     new_tokens: usize,
+    /// The first full-length call: records the CUDA graphs it needs.
+    cold_seconds: f64,
+    cold_tokens_per_s: f64,
+    /// The same call again (graphs kept between calls, as in a training loop): the steady state.
     seconds: f64,
     tokens_per_s: f64,
+    /// Per-phase seconds of the steady-state call (with `--profile`).
+    profile: Option<serde_json::Value>,
     /// Bytes of weights + KV cache one decode step must read, averaged over the run.
     bytes_per_step: f64,
     /// Achieved bytes/s over the peak bandwidth.
@@ -347,6 +360,7 @@ struct BenchRow {
 
 fn run_bench(args: BenchArgs) -> Result<ExitCode> {
     let (loaded, mut options) = args.model.load()?;
+    options.profile = args.profile;
     let tokenizer = tokenizer_of(&loaded)?;
     let cfg = &loaded.config;
     let device = loaded.model.device();
@@ -381,20 +395,44 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode> {
             ..SamplingParams::default()
         };
         engine.generate(&prompts, &params(args.warmup_tokens.max(1)))?;
-        synchronize(device);
-        let started = Instant::now();
-        let out = engine.generate(&prompts, &params(args.new_tokens))?;
-        synchronize(device);
-        let seconds = started.elapsed().as_secs_f64();
-        let tokens: usize = out.iter().map(|c| c.tokens.len()).sum();
+        let timed_call = || -> Result<(f64, usize)> {
+            synchronize(device);
+            engine.take_profile();
+            let started = Instant::now();
+            let out = engine.generate(&prompts, &params(args.new_tokens))?;
+            synchronize(device);
+            Ok((
+                started.elapsed().as_secs_f64(),
+                out.iter().map(|c| c.tokens.len()).sum(),
+            ))
+        };
+        let (cold_seconds, cold_tokens) = timed_call()?;
+        let (seconds, tokens) = timed_call()?;
+        let profile = engine.take_profile();
+        let profile = options.profile.then(|| {
+            serde_json::json!({
+                "prefill_s": profile.prefill.as_secs_f64(),
+                "setup_s": profile.setup.as_secs_f64(),
+                "capture_s": profile.capture.as_secs_f64(),
+                "steps_s": profile.steps.as_secs_f64(),
+                "readback_s": profile.readback.as_secs_f64(),
+                "host_s": profile.host.as_secs_f64(),
+                "step_count": profile.step_count,
+                "graphs_captured": profile.graphs_captured,
+                "ms_per_step": profile.steps.as_secs_f64() * 1e3 / profile.step_count.max(1) as f64,
+            })
+        });
         let mean_context = args.prompt_len as f64 + args.new_tokens as f64 / 2.0;
         let bytes_per_step = weight_bytes + kv_bytes_per_token * batch as f64 * mean_context;
         let step_seconds = seconds / args.new_tokens as f64;
         let row = BenchRow {
             batch,
             new_tokens: args.new_tokens,
+            cold_seconds,
+            cold_tokens_per_s: cold_tokens as f64 / cold_seconds,
             seconds,
             tokens_per_s: tokens as f64 / seconds,
+            profile,
             bytes_per_step,
             hbm_fraction: bytes_per_step / step_seconds / args.hbm_bytes_per_s,
         };
@@ -412,6 +450,7 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode> {
         "device": format!("{device:?}"),
         "dtype": format!("{:?}", loaded.model.kind()),
         "cuda_graphs": options.cuda_graphs && device.is_cuda(),
+        "fused_decode": options.fused_decode && device.is_cuda(),
         "weight_bytes": weight_bytes,
         "kv_bytes_per_token": kv_bytes_per_token,
         "prompt_len": args.prompt_len,

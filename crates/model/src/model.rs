@@ -40,6 +40,15 @@ impl RmsNorm {
     }
 }
 
+impl RmsNorm {
+    /// The same normalisation as one fused kernel (`at::_fused_rms_norm`): computed in f32 and rounded once at
+    /// the end, where the plain form rounds before the weight multiply (so bf16 results can differ by an ulp).
+    fn forward_fused(&self, xs: &Tensor) -> Tensor {
+        let width = self.weight.size()[0];
+        xs.internal_fused_rms_norm([width], Some(&self.weight), self.eps).0
+    }
+}
+
 impl Module for RmsNorm {
     fn forward(&self, xs: &Tensor) -> Tensor {
         let kind = xs.kind();
@@ -157,6 +166,80 @@ impl Attention {
         };
         self.o_proj
             .forward(&y.transpose(1, 2).reshape([b, t, self.num_heads * self.head_dim]))
+    }
+}
+
+/// Per-step tensors shared by every layer of [`CausalLm::forward_decode_hidden`].
+struct DecodeInputs {
+    cos: Tensor,
+    /// `sin` with the sign of `rotate_half` folded in (negative on the first half of each head).
+    signed_sin: Tensor,
+    /// Lane `i` of a rotated head reads lane `(i + d/2) mod d`.
+    rotate_index: Tensor,
+    /// Additive attention bias [B,1,1,S]: 0 where a slot is valid, -inf elsewhere.
+    bias: Tensor,
+}
+
+impl DecodeInputs {
+    /// `rotate_half` RoPE as one gather and one fused multiply-add: `x·cos + x[rotate_index]·signed_sin`.
+    fn rotate(&self, xs: &Tensor) -> Tensor {
+        (xs * &self.cos).addcmul_(&xs.index_select(-1, &self.rotate_index), &self.signed_sin)
+    }
+}
+
+/// `residual += input · linear.weightᵀ (+ bias)`, in place: the residual add rides in the matrix product's
+/// epilogue (`addmm_` with β = 1) when the projection has no bias.
+fn project_into(residual: &mut Tensor, linear: &nn::Linear, input: &Tensor) {
+    match &linear.bs {
+        None => {
+            let _ = residual.addmm_(input, &linear.ws.tr());
+        }
+        Some(bias) => {
+            let _ = residual.g_add_(&input.linear(&linear.ws, Some(bias)));
+        }
+    }
+}
+
+impl Attention {
+    /// One new token per row (`xs` [B,C] normalised input); adds the attention output into `residual` [B,C].
+    /// The query heads of each K/V group are folded into the query axis ([B, kv, group, d]), so attention reads
+    /// each K/V head once and needs no GQA expansion.
+    fn forward_decode_into(
+        &self,
+        residual: &mut Tensor,
+        xs: &Tensor,
+        inputs: &DecodeInputs,
+        cache: &mut KvCache,
+        layer: usize,
+        slots: &Tensor,
+    ) {
+        let b = xs.size()[0];
+        let (kv, d) = (self.num_kv_heads, self.head_dim);
+        let group = self.num_heads / kv;
+        let q = inputs.rotate(&self.q_proj.forward(xs).view([b, kv, group, d]));
+        let k = inputs.rotate(&self.k_proj.forward(xs).view([b, kv, 1, d]));
+        let v = self.v_proj.forward(xs).view([b, kv, 1, d]);
+        cache.write(layer, slots, &k, &v);
+        let attended = inputs.bias.size()[3];
+        let y = Tensor::scaled_dot_product_attention(
+            &q,
+            &cache.keys[layer].narrow(2, 0, attended),
+            &cache.values[layer].narrow(2, 0, attended),
+            Some(&inputs.bias),
+            0.0,
+            false,
+            None::<f64>,
+            false,
+        );
+        project_into(residual, &self.o_proj, &y.view([b, self.num_heads * d]));
+    }
+}
+
+impl Mlp {
+    /// Adds the MLP output of `xs` [B,C] into `residual` [B,C].
+    fn forward_into(&self, residual: &mut Tensor, xs: &Tensor) {
+        let hidden = self.gate_proj.forward(xs).silu_() * self.up_proj.forward(xs);
+        project_into(residual, &self.down_proj, &hidden);
     }
 }
 
@@ -450,6 +533,50 @@ impl CausalLm {
         self.norm.forward(&xs)
     }
 
+    /// One decode step (one new token per row) written for few kernel launches, for the CUDA-graph decode path
+    /// where launches, not bytes, set the step time: fused RMSNorm, RoPE as one gather plus one fused
+    /// multiply-add, query heads folded into their K/V group (no GQA expansion, no transposes), residual adds
+    /// inside the projections' matrix products, and one additive attention bias for all layers.
+    ///
+    /// Same contract as [`CausalLm::forward_step_hidden`] with T = 1 (`input_ids`, `positions`, `cache_slots`
+    /// [B,1]), except that attention is given as `valid` [B,S] bool: the first S cache slots each row sees (its
+    /// own slot, written by this call, included). Returns hidden states [B,C] after the final norm. It computes
+    /// the same function up to rounding order (a few ulps in f32), so the engine uses it on CUDA only and CPU
+    /// results stay bit-identical to the plain path (and to transformers).
+    pub fn forward_decode_hidden(
+        &self,
+        input_ids: &Tensor,
+        positions: &Tensor,
+        cache: &mut KvCache,
+        cache_slots: &Tensor,
+        valid: &Tensor,
+    ) -> Tensor {
+        let kind = self.kind();
+        let (b, s) = valid.size2().expect("valid must be [B,S]");
+        let head_dim = self.config.head_dim() as i64;
+        let half = head_dim / 2;
+        let (cos, sin) = self.rope.cos_sin(positions, kind);
+        let lanes = Tensor::arange(head_dim, (Kind::Int64, self.device));
+        let sign = lanes.ge(half).to_kind(kind) * 2.0 - 1.0;
+        let inputs = DecodeInputs {
+            cos,
+            signed_sin: sin * sign,
+            rotate_index: (lanes + half).remainder(head_dim),
+            // log(1) = 0 and log(0) = -inf: the additive mask in one kernel after the cast.
+            bias: valid.to_kind(kind).log().view([b, 1, 1, s]),
+        };
+        let mut xs = self.embed(&input_ids.view([b]));
+        for (i, layer) in self.layers.iter().enumerate() {
+            let normed = layer.input_layernorm.forward_fused(&xs);
+            layer
+                .self_attn
+                .forward_decode_into(&mut xs, &normed, &inputs, cache, i, cache_slots);
+            let normed = layer.post_attention_layernorm.forward_fused(&xs);
+            layer.mlp.forward_into(&mut xs, &normed);
+        }
+        self.norm.forward_fused(&xs)
+    }
+
     /// Token embeddings [.., C] of `input_ids`.
     pub fn embed(&self, input_ids: &Tensor) -> Tensor {
         Tensor::embedding(&self.embed_tokens, input_ids, -1, false, false)
@@ -540,6 +667,64 @@ mod tests {
         let inc = Tensor::cat(&steps, 1);
         let diff = (inc - full).abs().max().double_value(&[]);
         assert!(diff < 1e-5, "incremental logits differ by {diff}");
+    }
+
+    #[test]
+    fn fused_decode_step_matches_plain_step() {
+        let m = tiny(Kind::Float);
+        tch::no_grad(|| {
+            for (name, mut v) in m.vs.variables() {
+                if name.contains("norm") {
+                    let _ = v.uniform_(0.5, 1.5);
+                }
+            }
+        });
+        // Three rows at different prompt lengths (left-padded to 5 slots), then two decode steps each.
+        let (rows, slots_total) = (3i64, 8i64);
+        let prompt = Tensor::from_slice(&[3i64, 9, 27, 1, 44, 0, 0, 12, 5, 7, 0, 0, 0, 0, 33]).view([rows, 5]);
+        let valid = Tensor::from_slice(&[1u8, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 1])
+            .to_kind(Kind::Bool)
+            .view([rows, 5]);
+        let positions = (valid.to_kind(Kind::Int64).cumsum(1, Kind::Int64) - 1).clamp_min(0);
+        let slots = Tensor::arange(5, (Kind::Int64, Device::Cpu))
+            .unsqueeze(0)
+            .repeat([rows, 1]);
+        let eye = Tensor::eye(5, (Kind::Bool, Device::Cpu)).view([1, 1, 5, 5]);
+        let mask = KvCache::attention_mask(&slots, &valid).logical_or(&eye);
+        let mut plain_cache = m.model.new_kv_cache(rows, slots_total);
+        let _ = tch::no_grad(|| {
+            m.model
+                .forward_step_hidden(&prompt, &positions, &mut plain_cache, &slots, &mask)
+        });
+        let mut fused_cache = m.model.new_kv_cache(rows, slots_total);
+        fused_cache.copy_from(&plain_cache);
+        let all_valid = Tensor::zeros([rows, slots_total], (Kind::Bool, Device::Cpu));
+        all_valid.narrow(1, 0, 5).copy_(&valid);
+        let mut next_position = positions.narrow(1, 4, 1) + 1;
+        for (step, token) in [[17i64, 2, 60], [8, 30, 4]].iter().enumerate() {
+            let ids = Tensor::from_slice(token).view([rows, 1]);
+            let slot = Tensor::full([rows, 1], 5 + step as i64, (Kind::Int64, Device::Cpu));
+            let _ = all_valid.narrow(1, 5 + step as i64, 1).fill_(1);
+            let seen = all_valid.narrow(1, 0, 6 + step as i64);
+            let plain = tch::no_grad(|| {
+                let mask = KvCache::attention_mask(&slot, &seen);
+                m.model
+                    .forward_step_hidden(&ids, &next_position, &mut plain_cache, &slot, &mask)
+                    .squeeze_dim(1)
+            });
+            let fused = tch::no_grad(|| {
+                m.model
+                    .forward_decode_hidden(&ids, &next_position, &mut fused_cache, &slot, &seen)
+            });
+            let diff = (plain - fused).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "step {step}: fused decode differs by {diff}");
+            next_position += 1;
+        }
+        let cache_diff = (&plain_cache.keys[1] - &fused_cache.keys[1])
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(cache_diff < 1e-5, "cached keys differ by {cache_diff}");
     }
 
     #[test]

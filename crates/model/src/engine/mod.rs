@@ -12,15 +12,21 @@
 //! `L_i`) occupies slots `P - L_i .. P`; generated token `s` sits in slot `P + s` at RoPE position `L_i + s`;
 //! a `valid` [B, S] mask says which slots hold real tokens.
 //!
-//! On CUDA, decode steps can be replayed from CUDA graphs ([`EngineOptions::cuda_graphs`]): one graph per
-//! (batch bucket, attention-length bucket), captured on first use, with static input buffers. The eager path is
-//! always available and is the reference the graph path is checked against.
+//! On CUDA, decode steps are replayed from CUDA graphs ([`EngineOptions::cuda_graphs`]): one graph per
+//! (batch bucket, attention-length bucket, sampling settings), captured on first use over static buffers that the
+//! engine keeps between calls (see [`state`]), and the step runs the launch-lean
+//! [`CausalLm::forward_decode_hidden`] ([`EngineOptions::fused_decode`]). The eager path is always available and
+//! is the reference the graph path is checked against.
 
-mod graph;
 pub mod params;
 pub mod rng;
 pub mod sampler;
+mod state;
 pub mod stop;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Instant;
 
 use anyhow::{bail, ensure, Result};
 use tch::{Device, Kind, Tensor};
@@ -30,6 +36,8 @@ use crate::model::CausalLm;
 use crate::tokenizer::Tokenizer;
 
 pub use params::{Completion, FinishReason, SamplingParams};
+pub use state::DecodeProfile;
+use state::{sync_if, DecodeBuffers};
 
 /// Engine settings that are not per request.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +48,11 @@ pub struct EngineOptions {
     pub cuda_graphs: bool,
     /// Attention-length granularity of the CUDA-graph path (graphs attend over a multiple of this many slots).
     pub graph_slot_bucket: usize,
+    /// On CUDA, decode with [`CausalLm::forward_decode_hidden`] (fewer kernels, same function up to rounding
+    /// order). CPU decoding always uses the plain step, whose numbers match transformers bit for bit.
+    pub fused_decode: bool,
+    /// Synchronise the device between decode phases and accumulate a [`DecodeProfile`] (slower; for benchmarks).
+    pub profile: bool,
 }
 
 impl Default for EngineOptions {
@@ -48,15 +61,22 @@ impl Default for EngineOptions {
             max_batch_rows: 512,
             cuda_graphs: true,
             graph_slot_bucket: 128,
+            fused_decode: true,
+            profile: false,
         }
     }
 }
 
 /// Generates continuations with one model and its tokenizer.
+///
+/// On CUDA the engine keeps its decode buffers and CUDA graphs between calls (one set per batch-size bucket,
+/// sized for the longest call so far); [`Engine::release_buffers`] frees them.
 pub struct Engine<'a> {
     model: &'a CausalLm,
     tokenizer: &'a Tokenizer,
     options: EngineOptions,
+    buffers: RefCell<HashMap<usize, DecodeBuffers>>,
+    profile: RefCell<DecodeProfile>,
 }
 
 /// Bookkeeping of one sample on the host.
@@ -86,7 +106,19 @@ impl<'a> Engine<'a> {
             model,
             tokenizer,
             options,
+            buffers: RefCell::new(HashMap::new()),
+            profile: RefCell::new(DecodeProfile::default()),
         }
+    }
+
+    /// Frees the decode buffers and CUDA graphs kept between calls (e.g. before a memory-hungry training step).
+    pub fn release_buffers(&self) {
+        self.buffers.borrow_mut().clear();
+    }
+
+    /// The decode profile accumulated since the last call (all zero unless [`EngineOptions::profile`]), and resets it.
+    pub fn take_profile(&self) -> DecodeProfile {
+        self.profile.take()
     }
 
     /// The options in use.
@@ -150,60 +182,99 @@ impl<'a> Engine<'a> {
     /// Prefill, then the decode loop; fills `rows` in place.
     fn decode(&self, prompts: &[Vec<u32>], params: &SamplingParams, rows: &mut [Row]) -> Result<()> {
         let device = self.model.device();
-        let n = params.n;
+        let profiling = self.options.profile;
+        let use_graphs = self.use_graphs();
+        let fused = self.options.fused_decode && device.is_cuda();
+        let mut profile = DecodeProfile::default();
         let padded = prompts.iter().map(Vec::len).max().unwrap_or(0);
         let max_len = padded + params.max_new_tokens;
-        let (logits, prefill_cache, prefill_valid) = self.prefill(prompts)?;
 
-        // Expand to prompt-major × n rows, inside a cache of a bucketed batch size.
+        let started = Instant::now();
+        let (logits, prefill_cache, prefill_valid) = self.prefill(prompts)?;
+        sync_if(profiling, device);
+        profile.prefill += started.elapsed();
+
+        // Rows are prompt-major × n, inside buffers of a bucketed batch size. Graph buffers persist between calls
+        // (capacity rounded up to the attention bucket so that later calls of similar length reuse them).
+        let started = Instant::now();
         let live = rows.len();
         let mut batch = bucket(live);
+        let slot_bucket = self.options.graph_slot_bucket.max(1);
+        let capacity = if use_graphs {
+            max_len.div_ceil(slot_bucket) * slot_bucket
+        } else {
+            max_len
+        };
+        let mut kept = self.buffers.borrow_mut();
+        let mut this_call = HashMap::new();
+        let sets: &mut HashMap<usize, DecodeBuffers> = if use_graphs { &mut kept } else { &mut this_call };
+        let mut buffers = take_buffers(sets, self.model, batch, capacity);
         let expand: Vec<i64> = (0..prompts.len() as i64)
-            .flat_map(|i| std::iter::repeat_n(i, n))
+            .flat_map(|i| std::iter::repeat_n(i, params.n))
             .collect();
         let expand = Tensor::from_slice(&expand).to_device(device);
-        let mut cache = self.model.new_kv_cache(batch as i64, max_len as i64);
-        for (dst, src) in cache
-            .keys
-            .iter_mut()
-            .zip(&prefill_cache.keys)
-            .chain(cache.values.iter_mut().zip(&prefill_cache.values))
-        {
-            dst.narrow(0, 0, live as i64)
-                .narrow(2, 0, padded as i64)
-                .copy_(&src.index_select(0, &expand));
-        }
+        let packed = {
+            let t = &mut buffers.tensors;
+            for (dst, src) in t
+                .cache
+                .keys
+                .iter_mut()
+                .zip(&prefill_cache.keys)
+                .chain(t.cache.values.iter_mut().zip(&prefill_cache.values))
+            {
+                dst.narrow(0, 0, live as i64)
+                    .narrow(2, 0, padded as i64)
+                    .copy_(&src.index_select(0, &expand));
+            }
+            let _ = t.valid.zero_();
+            t.valid
+                .narrow(0, 0, live as i64)
+                .narrow(1, 0, padded as i64)
+                .copy_(&prefill_valid.index_select(0, &expand));
+            // Row r's uniform for generated token s (filler rows of the bucket get 0.5).
+            let steps = params.max_new_tokens;
+            let mut table = vec![0.5f32; batch * steps];
+            for (r, row) in rows.iter().enumerate() {
+                for (s, u) in table[r * steps..(r + 1) * steps].iter_mut().enumerate() {
+                    *u = rng::uniform(params.seed, row.prompt_index, row.sample_index, s);
+                }
+            }
+            t.uniforms
+                .narrow(1, 0, steps as i64)
+                .copy_(&Tensor::from_slice(&table).view([batch as i64, steps as i64]));
+            // The first token comes from the prefill's logits; the decode steps take it from there.
+            let first_logits = pad_rows(&logits.index_select(0, &expand), batch);
+            let (tokens, logprobs) = sampler::sample(&first_logits, params, &t.uniforms.select(1, 0));
+            t.ids.copy_(&tokens.view([batch as i64, 1]));
+            let positions: Vec<i64> = (0..batch)
+                .map(|r| rows.get(r).map_or(0, |row| row.prompt_len as i64))
+                .collect();
+            t.positions
+                .copy_(&Tensor::from_slice(&positions).view([batch as i64, 1]));
+            let _ = t.slots.fill_(padded as i64);
+            let _ = t.step.fill_(1);
+            Tensor::stack(&[tokens.to_kind(Kind::Double), logprobs.to_kind(Kind::Double)], 0)
+        };
         drop(prefill_cache);
-        let mut valid = Tensor::zeros([batch as i64, max_len as i64], (Kind::Bool, device));
-        valid
-            .narrow(0, 0, live as i64)
-            .narrow(1, 0, padded as i64)
-            .copy_(&prefill_valid.index_select(0, &expand));
-        let mut logits = pad_rows(&logits.index_select(0, &expand), batch);
+        sync_if(profiling, device);
+        profile.setup += started.elapsed();
 
         // `slot_rows[r]` = index into `rows` of batch row r (None for filler rows of the bucket).
         let mut slot_rows: Vec<Option<usize>> = (0..batch).map(|r| (r < live).then_some(r)).collect();
-        let mut runner = graph::DecodeRunner::new(self.use_graphs(), self.options.graph_slot_bucket, max_len);
         let eos: Vec<u32> = if params.ignore_eos {
             Vec::new()
         } else {
             self.tokenizer.eos_token_ids().to_vec()
         };
         let tail = stop::tail_tokens(&params.stop);
-
+        let mut packed = packed;
         for step in 0..params.max_new_tokens {
-            let uniforms: Vec<f32> = slot_rows
-                .iter()
-                .map(|r| {
-                    r.map_or(0.0, |r| {
-                        rng::uniform(params.seed, rows[r].prompt_index, rows[r].sample_index, step)
-                    })
-                })
-                .collect();
-            let uniforms = Tensor::from_slice(&uniforms).to_device(device);
-            let (tokens, logprobs) = sampler::sample(&logits, params, &uniforms);
-            let host_tokens = Vec::<i64>::try_from(tokens.to_device(Device::Cpu))?;
-            let host_logprobs = Vec::<f32>::try_from(logprobs.to_device(Device::Cpu))?;
+            let started = Instant::now();
+            let host = Vec::<f64>::try_from(packed.to_device(Device::Cpu).view([-1]))?;
+            let (host_tokens, host_logprobs) = host.split_at(batch);
+            profile.readback += started.elapsed();
+
+            let started = Instant::now();
             for (r, slot_row) in slot_rows.iter().enumerate() {
                 let Some(i) = *slot_row else { continue };
                 let row = &mut rows[i];
@@ -212,7 +283,7 @@ impl<'a> Engine<'a> {
                 }
                 let token = host_tokens[r] as u32;
                 row.tokens.push(token);
-                row.logprobs.push(host_logprobs[r]);
+                row.logprobs.push(host_logprobs[r] as f32);
                 if eos.contains(&token) {
                     row.finish = Some(FinishReason::Eos);
                 } else if !params.stop.is_empty() {
@@ -230,33 +301,52 @@ impl<'a> Engine<'a> {
                 .filter(|&r| slot_rows[r].is_some_and(|i| rows[i].finish.is_none()))
                 .collect();
             if live_rows.is_empty() {
+                profile.host += started.elapsed();
                 break;
             }
-            let mut tokens = tokens;
-            // Drop finished rows once the live ones fit a smaller bucket.
+            // Move the live rows into a smaller bucket's buffers once they fit.
             if bucket(live_rows.len()) < batch {
                 let new_batch = bucket(live_rows.len());
                 let mut keep: Vec<i64> = live_rows.iter().map(|&r| r as i64).collect();
                 keep.resize(new_batch, live_rows[0] as i64);
-                let keep_t = Tensor::from_slice(&keep).to_device(device);
-                cache = cache.select_rows(&keep_t);
-                valid = valid.index_select(0, &keep_t);
-                tokens = tokens.index_select(0, &keep_t);
+                let keep = Tensor::from_slice(&keep).to_device(device);
+                let mut smaller = take_buffers(sets, self.model, new_batch, buffers.capacity);
+                state::copy_rows(&buffers.tensors, &mut smaller.tensors, &keep);
+                sets.insert(batch, std::mem::replace(&mut buffers, smaller));
                 slot_rows = (0..new_batch)
                     .map(|k| (k < live_rows.len()).then(|| slot_rows[live_rows[k]]).flatten())
                     .collect();
                 batch = new_batch;
-                runner.reset();
             }
+            sync_if(profiling, device);
+            profile.host += started.elapsed();
+
+            // Token `step` is fed at slot `padded + step`; graphs attend over a bucketed number of slots.
+            let started = Instant::now();
             let slot = padded + step;
-            let positions: Vec<i64> = slot_rows
-                .iter()
-                .map(|r| r.map_or(0, |i| (rows[i].prompt_len + step) as i64))
-                .collect();
-            let positions = Tensor::from_slice(&positions).to_device(device).view([batch as i64, 1]);
-            let _ = valid.narrow(1, slot as i64, 1).fill_(1);
-            let ids = tokens.view([batch as i64, 1]);
-            logits = runner.step(self.model, &mut cache, &valid, &ids, &positions, slot)?;
+            let attended = if use_graphs {
+                ((slot + 1).div_ceil(slot_bucket) * slot_bucket).min(buffers.capacity)
+            } else {
+                slot + 1
+            };
+            let captured_before = profile.capture;
+            packed = buffers.step(self.model, params, attended, fused, use_graphs, &mut profile.capture)?;
+            sync_if(profiling, device);
+            profile.steps += started.elapsed().saturating_sub(profile.capture - captured_before);
+            profile.graphs_captured += usize::from(profile.capture > captured_before);
+            profile.step_count += 1;
+        }
+        sets.insert(batch, buffers);
+        if profiling {
+            let mut total = self.profile.borrow_mut();
+            total.prefill += profile.prefill;
+            total.setup += profile.setup;
+            total.capture += profile.capture;
+            total.steps += profile.steps;
+            total.readback += profile.readback;
+            total.host += profile.host;
+            total.step_count += profile.step_count;
+            total.graphs_captured += profile.graphs_captured;
         }
         Ok(())
     }
@@ -318,6 +408,20 @@ impl<'a> Engine<'a> {
             text,
             finish_reason,
         })
+    }
+}
+
+/// The buffers of bucket `batch` with at least `capacity` slots, taken out of `sets` (put them back when done),
+/// or new ones.
+fn take_buffers(
+    sets: &mut HashMap<usize, DecodeBuffers>,
+    model: &CausalLm,
+    batch: usize,
+    capacity: usize,
+) -> DecodeBuffers {
+    match sets.remove(&batch) {
+        Some(buffers) if buffers.capacity >= capacity => buffers,
+        _ => DecodeBuffers::new(model, batch, capacity),
     }
 }
 

@@ -5,20 +5,53 @@ use tch::{Kind, Tensor};
 
 use super::params::SamplingParams;
 
-/// Picks one token per row of `logits` [B, V] and returns (tokens [B] i64, log-probs [B] f32), the log-probs
-/// taken from the unfiltered temperature-1 log-softmax. `uniforms` [B] f32 in (0, 1) on the same device.
+/// Picks one token per row of `logits` [B, V] (any float kind) and returns (tokens [B] i64, log-probs [B] f32),
+/// the log-probs taken from the unfiltered temperature-1 distribution. `uniforms` [B] f32 in (0, 1) on the same
+/// device. Static shapes and no host sync, so it can be recorded in a CUDA graph with the decode step.
 pub fn sample(logits: &Tensor, params: &SamplingParams, uniforms: &Tensor) -> (Tensor, Tensor) {
-    let logits = logits.to_kind(Kind::Float);
-    let tokens = if params.is_greedy() {
-        logits.argmax(-1, false)
+    let (tokens, log_normaliser) = if params.is_greedy() {
+        let logits = logits.to_kind(Kind::Float);
+        (logits.argmax(-1, true), logits.logsumexp([-1], true))
+    } else if params.top_p >= 1.0 && (params.top_k == 0 || params.top_k as i64 >= logits.size()[1]) {
+        sample_unfiltered(logits, params.temperature, uniforms)
     } else {
-        sample_tokens(&logits, params, uniforms)
+        let logits = logits.to_kind(Kind::Float);
+        (
+            sample_tokens(&logits, params, uniforms).unsqueeze(-1),
+            logits.logsumexp([-1], true),
+        )
     };
-    let logprobs = logits
-        .log_softmax(-1, Kind::Float)
-        .gather(-1, &tokens.unsqueeze(-1), false)
-        .squeeze_dim(-1);
-    (tokens, logprobs)
+    let logprobs = logits.gather(-1, &tokens, false).to_kind(Kind::Float) - log_normaliser;
+    (tokens.squeeze_dim(-1), logprobs.squeeze_dim(-1))
+}
+
+/// Plain temperature sampling, the RL case, in few passes over the vocabulary: the inverse CDF runs on
+/// unnormalised weights `exp((l - max) / T)` (one exp, one cumsum; the row total is the last CDF entry), and at
+/// T = 1 that total also gives the log-normaliser `max + ln(total)`. Returns (tokens [B,1], log-normaliser [B,1]).
+fn sample_unfiltered(logits: &Tensor, temperature: f64, uniforms: &Tensor) -> (Tensor, Tensor) {
+    let vocab = logits.size()[1];
+    let (max, argmax) = logits.max_dim(-1, true);
+    let max = max.to_kind(Kind::Float);
+    let shifted = logits.to_kind(Kind::Float) - &max;
+    let weights = if temperature == 1.0 {
+        shifted.exp()
+    } else {
+        (&shifted / temperature).exp()
+    };
+    let cdf = weights.cumsum(-1, Kind::Float);
+    let total = cdf.narrow(1, vocab - 1, 1);
+    let target = uniforms.to_kind(Kind::Float).unsqueeze(-1) * &total;
+    let pick = target
+        .searchsorted(&cdf, false, true, "right", None::<Tensor>)
+        .clamp_max(vocab - 1);
+    // Rounding of `u · total` can land past the last non-zero weight; take the most likely token then.
+    let tokens = pick.where_self(&weights.gather(-1, &pick, false).gt(0.0), &argmax);
+    let log_normaliser = if temperature == 1.0 {
+        total.log() + max
+    } else {
+        shifted.logsumexp([-1], true) + max
+    };
+    (tokens, log_normaliser)
 }
 
 fn sample_tokens(logits: &Tensor, params: &SamplingParams, uniforms: &Tensor) -> Tensor {
