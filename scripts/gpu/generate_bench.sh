@@ -8,7 +8,8 @@
 # Run from the repo root on the GPU host:
 #   OUT=/path/for/results scripts/gpu/generate_bench.sh          (the device tool sets $OUT)
 # Knobs: SHAPES="0.5b 1.5b", BATCHES=1,64,256,512, NEW_TOKENS=512, PROMPT_LEN=32, TF_BATCHES (default BATCHES),
-#        TORCH_VENV=/opt/torch/.venv, SEEKMATH_BIN, EXTRA_ARGS (e.g. --no-cuda-graphs), DEVICE=cuda.
+#        TORCH_VENV=/opt/torch/.venv, SEEKMATH_BIN, EXTRA_ARGS (e.g. --no-cuda-graphs, --profile), DEVICE=cuda,
+#        MODELS_DIR (keep the random models there and reuse them on the next run; default: a temporary folder).
 # CPU smoke test of the whole pipeline:
 #   SHAPES=tiny BATCHES=1,4 NEW_TOKENS=16 DEVICE=cpu PYTHON=.venv/bin/python SEEKMATH_BIN=target/debug/seekmath \
 #     scripts/gpu/generate_bench.sh
@@ -21,14 +22,19 @@ NEW_TOKENS="${NEW_TOKENS:-512}"
 PROMPT_LEN="${PROMPT_LEN:-32}"
 DEVICE="${DEVICE:-cuda}"
 BENCH_PY="$ROOT/scripts/gpu/generate_bench.py"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+if [ -n "${MODELS_DIR:-}" ]; then
+    WORK="$MODELS_DIR"
+    mkdir -p "$WORK"
+else
+    WORK="$(mktemp -d)"
+    trap 'rm -rf "$WORK"' EXIT
+fi
 
 if [ "$DEVICE" = cuda ]; then
     "$BIN" doctor --device cuda > "$OUT/doctor.txt" 2>&1 || { cat "$OUT/doctor.txt"; exit 1; }
 fi
 for shape in $SHAPES; do
-    "$PY" "$BENCH_PY" make --shape "$shape" --out "$WORK/$shape"
+    [ -f "$WORK/$shape/config.json" ] || "$PY" "$BENCH_PY" make --shape "$shape" --out "$WORK/$shape"
     echo "== seekmath $shape"
     "$BIN" generate bench --model "$WORK/$shape" --device "$DEVICE" --batch-sizes "$BATCHES" \
         --new-tokens "$NEW_TOKENS" --prompt-len "$PROMPT_LEN" --json "$OUT/$shape.seekmath.json" ${EXTRA_ARGS:-} \

@@ -56,6 +56,14 @@ impl KvCache {
         let _ = self.values[layer].scatter_(2, &index, v);
     }
 
+    /// Writes one token per row, `k`, `v` [B, kv_heads, 1, head_dim] of `layer`, at the same `slot` [1] i64 for
+    /// every row (the decode step's layout): one strided copy, where [`KvCache::write`]'s scatter reads an index
+    /// per element.
+    pub fn write_slot(&mut self, layer: usize, slot: &Tensor, k: &Tensor, v: &Tensor) {
+        let _ = self.keys[layer].index_copy_(2, slot, k);
+        let _ = self.values[layer].index_copy_(2, slot, v);
+    }
+
     /// A new cache whose row `i` is a copy of row `rows[i]` of this one (`rows` i64 on the cache's device): how
     /// `n` samples of a prompt share its prefill.
     pub fn select_rows(&self, rows: &Tensor) -> KvCache {

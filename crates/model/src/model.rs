@@ -171,8 +171,9 @@ impl Attention {
 
 /// Per-step tensors shared by every layer of [`CausalLm::forward_decode_hidden`].
 struct DecodeInputs {
+    /// RoPE cosines [B,1,D], broadcast over heads.
     cos: Tensor,
-    /// `sin` with the sign of `rotate_half` folded in (negative on the first half of each head).
+    /// `sin` with the sign of `rotate_half` folded in (negative on the first half of each head), [B,1,D].
     signed_sin: Tensor,
     /// Lane `i` of a rotated head reads lane `(i + d/2) mod d`.
     rotate_index: Tensor,
@@ -200,26 +201,95 @@ fn project_into(residual: &mut Tensor, linear: &nn::Linear, input: &Tensor) {
     }
 }
 
+/// The decode step's stacked projection weights, per layer `[q; k; v]` (with biases) and `[gate; up]`, so that
+/// each group is one matrix product (and RoPE runs once over the query and key heads together). A copy of the
+/// model's parameters: [`CausalLm::stacked_projections`] makes it and [`CausalLm::refresh_stacked_projections`]
+/// updates it in place after the parameters change (the sampling engine does so at the start of every call).
+#[derive(Debug)]
+pub struct StackedProjections {
+    layers: Vec<StackedLayer>,
+}
+
+#[derive(Debug)]
+struct StackedLayer {
+    qkv: Tensor,
+    qkv_bias: Option<Tensor>,
+    gate_up: Tensor,
+    gate_up_bias: Option<Tensor>,
+}
+
+impl StackedLayer {
+    fn of(layer: &DecoderLayer) -> Self {
+        let (a, m) = (&layer.self_attn, &layer.mlp);
+        let stack = |parts: &[Option<&Tensor>]| -> Option<Tensor> {
+            let parts: Option<Vec<&Tensor>> = parts.iter().copied().collect();
+            parts.map(|p| Tensor::cat(&p, 0))
+        };
+        fn weights<'a>(ls: &[&'a nn::Linear]) -> Vec<Option<&'a Tensor>> {
+            ls.iter().map(|l| Some(&l.ws)).collect()
+        }
+        fn biases<'a>(ls: &[&'a nn::Linear]) -> Vec<Option<&'a Tensor>> {
+            ls.iter().map(|l| l.bs.as_ref()).collect()
+        }
+        let (attn, mlp) = ([&a.q_proj, &a.k_proj, &a.v_proj], [&m.gate_proj, &m.up_proj]);
+        StackedLayer {
+            qkv: stack(&weights(&attn)).expect("weights exist"),
+            qkv_bias: stack(&biases(&attn)),
+            gate_up: stack(&weights(&mlp)).expect("weights exist"),
+            gate_up_bias: stack(&biases(&mlp)),
+        }
+    }
+
+    /// Copies the layer's current parameters into the stacked tensors, in place (their addresses stay).
+    fn refresh(&mut self, layer: &DecoderLayer) {
+        let (a, m) = (&layer.self_attn, &layer.mlp);
+        let fill = |dst: &mut Tensor, parts: &[&Tensor]| {
+            let mut row = 0;
+            for part in parts {
+                let rows = part.size()[0];
+                dst.narrow(0, row, rows).copy_(part);
+                row += rows;
+            }
+        };
+        fill(&mut self.qkv, &[&a.q_proj.ws, &a.k_proj.ws, &a.v_proj.ws]);
+        if let (Some(dst), Some(q), Some(k), Some(v)) =
+            (self.qkv_bias.as_mut(), &a.q_proj.bs, &a.k_proj.bs, &a.v_proj.bs)
+        {
+            fill(dst, &[q, k, v]);
+        }
+        fill(&mut self.gate_up, &[&m.gate_proj.ws, &m.up_proj.ws]);
+        if let (Some(dst), Some(g), Some(u)) = (self.gate_up_bias.as_mut(), &m.gate_proj.bs, &m.up_proj.bs) {
+            fill(dst, &[g, u]);
+        }
+    }
+}
+
 impl Attention {
     /// One new token per row (`xs` [B,C] normalised input); adds the attention output into `residual` [B,C].
     /// The query heads of each K/V group are folded into the query axis ([B, kv, group, d]), so attention reads
     /// each K/V head once and needs no GQA expansion.
+    #[allow(clippy::too_many_arguments)]
     fn forward_decode_into(
         &self,
         residual: &mut Tensor,
         xs: &Tensor,
+        stacked: &StackedLayer,
         inputs: &DecodeInputs,
         cache: &mut KvCache,
         layer: usize,
-        slots: &Tensor,
+        slot: &Tensor,
     ) {
         let b = xs.size()[0];
-        let (kv, d) = (self.num_kv_heads, self.head_dim);
-        let group = self.num_heads / kv;
-        let q = inputs.rotate(&self.q_proj.forward(xs).view([b, kv, group, d]));
-        let k = inputs.rotate(&self.k_proj.forward(xs).view([b, kv, 1, d]));
-        let v = self.v_proj.forward(xs).view([b, kv, 1, d]);
-        cache.write(layer, slots, &k, &v);
+        let (h, kv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let group = h / kv;
+        let heads = xs
+            .linear(&stacked.qkv, stacked.qkv_bias.as_ref())
+            .view([b, h + 2 * kv, d]);
+        let rotated = inputs.rotate(&heads.narrow(1, 0, h + kv));
+        let q = rotated.narrow(1, 0, h).view([b, kv, group, d]);
+        let k = rotated.narrow(1, h, kv).view([b, kv, 1, d]);
+        let v = heads.narrow(1, h + kv, kv).view([b, kv, 1, d]);
+        cache.write_slot(layer, slot, &k, &v);
         let attended = inputs.bias.size()[3];
         let y = Tensor::scaled_dot_product_attention(
             &q,
@@ -236,9 +306,11 @@ impl Attention {
 }
 
 impl Mlp {
-    /// Adds the MLP output of `xs` [B,C] into `residual` [B,C].
-    fn forward_into(&self, residual: &mut Tensor, xs: &Tensor) {
-        let hidden = self.gate_proj.forward(xs).silu_() * self.up_proj.forward(xs);
+    /// Adds the MLP output of `xs` [B,C] into `residual` [B,C] (gate and up as one product).
+    fn forward_into(&self, residual: &mut Tensor, xs: &Tensor, stacked: &StackedLayer) {
+        let gate_up = xs.linear(&stacked.gate_up, stacked.gate_up_bias.as_ref());
+        let width = gate_up.size()[1] / 2;
+        let hidden = gate_up.narrow(1, 0, width).silu_() * gate_up.narrow(1, width, width);
         project_into(residual, &self.down_proj, &hidden);
     }
 }
@@ -533,22 +605,40 @@ impl CausalLm {
         self.norm.forward(&xs)
     }
 
+    /// A stacked copy of the projection weights for [`CausalLm::forward_decode_hidden`].
+    pub fn stacked_projections(&self) -> StackedProjections {
+        StackedProjections {
+            layers: self.layers.iter().map(StackedLayer::of).collect(),
+        }
+    }
+
+    /// Copies the current parameters into `stacked` (made by [`CausalLm::stacked_projections`]), in place.
+    pub fn refresh_stacked_projections(&self, stacked: &mut StackedProjections) {
+        for (dst, layer) in stacked.layers.iter_mut().zip(&self.layers) {
+            dst.refresh(layer);
+        }
+    }
+
     /// One decode step (one new token per row) written for few kernel launches, for the CUDA-graph decode path
-    /// where launches, not bytes, set the step time: fused RMSNorm, RoPE as one gather plus one fused
-    /// multiply-add, query heads folded into their K/V group (no GQA expansion, no transposes), residual adds
-    /// inside the projections' matrix products, and one additive attention bias for all layers.
+    /// where launches, not bytes, set the step time: fused RMSNorm, stacked q/k/v and gate/up products
+    /// (`stacked`, from [`CausalLm::stacked_projections`] and current), RoPE once over the query and key heads as
+    /// one gather plus one fused multiply-add, query heads folded into their K/V group (no GQA expansion, no
+    /// transposes), residual adds inside the output projections' matrix products, and one additive attention
+    /// bias for all layers.
     ///
-    /// Same contract as [`CausalLm::forward_step_hidden`] with T = 1 (`input_ids`, `positions`, `cache_slots`
-    /// [B,1]), except that attention is given as `valid` [B,S] bool: the first S cache slots each row sees (its
+    /// Same contract as [`CausalLm::forward_step_hidden`] with T = 1 (`input_ids`, `positions` [B,1]), except
+    /// that every row writes the same cache slot, `slot` [1] i64 (the engine's layout, so the K/V write is one
+    /// strided copy), and attention is given as `valid` [B,S] bool: the first S cache slots each row sees (its
     /// own slot, written by this call, included). Returns hidden states [B,C] after the final norm. It computes
     /// the same function up to rounding order (a few ulps in f32), so the engine uses it on CUDA only and CPU
     /// results stay bit-identical to the plain path (and to transformers).
     pub fn forward_decode_hidden(
         &self,
+        stacked: &StackedProjections,
         input_ids: &Tensor,
         positions: &Tensor,
         cache: &mut KvCache,
-        cache_slots: &Tensor,
+        slot: &Tensor,
         valid: &Tensor,
     ) -> Tensor {
         let kind = self.kind();
@@ -559,22 +649,48 @@ impl CausalLm {
         let lanes = Tensor::arange(head_dim, (Kind::Int64, self.device));
         let sign = lanes.ge(half).to_kind(kind) * 2.0 - 1.0;
         let inputs = DecodeInputs {
-            cos,
-            signed_sin: sin * sign,
+            cos: cos.view([b, 1, head_dim]),
+            signed_sin: (sin * sign).view([b, 1, head_dim]),
             rotate_index: (lanes + half).remainder(head_dim),
             // log(1) = 0 and log(0) = -inf: the additive mask in one kernel after the cast.
             bias: valid.to_kind(kind).log().view([b, 1, 1, s]),
         };
         let mut xs = self.embed(&input_ids.view([b]));
-        for (i, layer) in self.layers.iter().enumerate() {
+        for (i, (layer, stacked)) in self.layers.iter().zip(&stacked.layers).enumerate() {
             let normed = layer.input_layernorm.forward_fused(&xs);
             layer
                 .self_attn
-                .forward_decode_into(&mut xs, &normed, &inputs, cache, i, cache_slots);
+                .forward_decode_into(&mut xs, &normed, stacked, &inputs, cache, i, slot);
             let normed = layer.post_attention_layernorm.forward_fused(&xs);
-            layer.mlp.forward_into(&mut xs, &normed);
+            layer.mlp.forward_into(&mut xs, &normed, stacked);
         }
         self.norm.forward_fused(&xs)
+    }
+
+    /// The storage address of every parameter, in a fixed order. It changes when a parameter is re-bound to new
+    /// memory (not when it is updated in place, as optimizers do), which is what invalidates recorded CUDA graphs.
+    pub fn parameter_addresses(&self) -> Vec<usize> {
+        fn linear(l: &nn::Linear) -> [Option<&Tensor>; 2] {
+            [Some(&l.ws), l.bs.as_ref()]
+        }
+        let mut tensors = vec![&self.embed_tokens, &self.lm_head, &self.norm.weight];
+        for layer in &self.layers {
+            let (a, m) = (&layer.self_attn, &layer.mlp);
+            tensors.push(&layer.input_layernorm.weight);
+            tensors.push(&layer.post_attention_layernorm.weight);
+            for l in [
+                &a.q_proj,
+                &a.k_proj,
+                &a.v_proj,
+                &a.o_proj,
+                &m.gate_proj,
+                &m.up_proj,
+                &m.down_proj,
+            ] {
+                tensors.extend(linear(l).into_iter().flatten());
+            }
+        }
+        tensors.iter().map(|t| t.data_ptr() as usize).collect()
     }
 
     /// Token embeddings [.., C] of `input_ids`.
@@ -701,6 +817,18 @@ mod tests {
         let all_valid = Tensor::zeros([rows, slots_total], (Kind::Bool, Device::Cpu));
         all_valid.narrow(1, 0, 5).copy_(&valid);
         let mut next_position = positions.narrow(1, 4, 1) + 1;
+        // Stacked from zeroed weights, then refreshed: the refresh must copy every part in place.
+        let mut stacked = m.model.stacked_projections();
+        tch::no_grad(|| {
+            for layer in &mut stacked.layers {
+                let _ = layer.qkv.zero_();
+                let _ = layer.gate_up.zero_();
+                if let Some(b) = layer.qkv_bias.as_mut() {
+                    let _ = b.zero_();
+                }
+            }
+        });
+        m.model.refresh_stacked_projections(&mut stacked);
         for (step, token) in [[17i64, 2, 60], [8, 30, 4]].iter().enumerate() {
             let ids = Tensor::from_slice(token).view([rows, 1]);
             let slot = Tensor::full([rows, 1], 5 + step as i64, (Kind::Int64, Device::Cpu));
@@ -713,8 +841,14 @@ mod tests {
                     .squeeze_dim(1)
             });
             let fused = tch::no_grad(|| {
-                m.model
-                    .forward_decode_hidden(&ids, &next_position, &mut fused_cache, &slot, &seen)
+                m.model.forward_decode_hidden(
+                    &stacked,
+                    &ids,
+                    &next_position,
+                    &mut fused_cache,
+                    &slot.select(0, 0),
+                    &seen,
+                )
             });
             let diff = (plain - fused).abs().max().double_value(&[]);
             assert!(diff < 1e-5, "step {step}: fused decode differs by {diff}");

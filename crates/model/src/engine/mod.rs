@@ -32,7 +32,7 @@ use anyhow::{bail, ensure, Result};
 use tch::{Device, Kind, Tensor};
 
 use crate::kv_cache::KvCache;
-use crate::model::CausalLm;
+use crate::model::{CausalLm, StackedProjections};
 use crate::tokenizer::Tokenizer;
 
 pub use params::{Completion, FinishReason, SamplingParams};
@@ -76,6 +76,10 @@ pub struct Engine<'a> {
     tokenizer: &'a Tokenizer,
     options: EngineOptions,
     buffers: RefCell<HashMap<usize, DecodeBuffers>>,
+    /// The model's parameter addresses when `buffers` were filled: graphs replay those addresses.
+    buffers_for: RefCell<Vec<usize>>,
+    /// Stacked projection weights of the fused decode step, refreshed from the model at every call.
+    stacked: RefCell<Option<StackedProjections>>,
     profile: RefCell<DecodeProfile>,
 }
 
@@ -107,6 +111,8 @@ impl<'a> Engine<'a> {
             tokenizer,
             options,
             buffers: RefCell::new(HashMap::new()),
+            buffers_for: RefCell::new(Vec::new()),
+            stacked: RefCell::new(None),
             profile: RefCell::new(DecodeProfile::default()),
         }
     }
@@ -114,6 +120,7 @@ impl<'a> Engine<'a> {
     /// Frees the decode buffers and CUDA graphs kept between calls (e.g. before a memory-hungry training step).
     pub fn release_buffers(&self) {
         self.buffers.borrow_mut().clear();
+        self.stacked.borrow_mut().take();
     }
 
     /// The decode profile accumulated since the last call (all zero unless [`EngineOptions::profile`]), and resets it.
@@ -206,6 +213,24 @@ impl<'a> Engine<'a> {
             max_len
         };
         let mut kept = self.buffers.borrow_mut();
+        if use_graphs {
+            // A re-bound parameter (e.g. a whole-tensor swap instead of an in-place update) would leave the graphs
+            // reading freed memory: start over then.
+            let addresses = self.model.parameter_addresses();
+            if *self.buffers_for.borrow() != addresses {
+                kept.clear();
+                self.stacked.borrow_mut().take();
+                *self.buffers_for.borrow_mut() = addresses;
+            }
+        }
+        let mut stacked = self.stacked.borrow_mut();
+        if fused {
+            match stacked.as_mut() {
+                Some(s) => self.model.refresh_stacked_projections(s),
+                None => *stacked = Some(self.model.stacked_projections()),
+            }
+        }
+        let fused = stacked.as_ref().filter(|_| fused);
         let mut this_call = HashMap::new();
         let sets: &mut HashMap<usize, DecodeBuffers> = if use_graphs { &mut kept } else { &mut this_call };
         let mut buffers = take_buffers(sets, self.model, batch, capacity);

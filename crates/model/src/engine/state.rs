@@ -22,7 +22,7 @@ use tch::{Device, Kind, Tensor};
 use super::params::SamplingParams;
 use super::sampler;
 use crate::kv_cache::KvCache;
-use crate::model::CausalLm;
+use crate::model::{CausalLm, StackedProjections};
 
 /// The static tensors one step reads and advances, for `batch` rows and `capacity` cache slots.
 pub(super) struct StepTensors {
@@ -96,7 +96,8 @@ impl DecodeBuffers {
         }
     }
 
-    /// Runs one step over the first `attended` slots and returns the packed [2, batch] f64 (tokens, log-probs).
+    /// Runs one step over the first `attended` slots (with the fused decode forward when `fused` holds the stacked
+    /// projections) and returns the packed [2, batch] f64 (tokens, log-probs).
     /// With `use_graph`, the step is replayed from its graph, or, the first time, run eagerly (which also warms
     /// up lazy initialisations) and then recorded for later replays (recording does not execute). `timing`
     /// receives the time spent recording.
@@ -105,7 +106,7 @@ impl DecodeBuffers {
         model: &CausalLm,
         params: &SamplingParams,
         attended: usize,
-        fused: bool,
+        fused: Option<&StackedProjections>,
         use_graph: bool,
         timing: &mut Duration,
     ) -> Result<Tensor> {
@@ -134,11 +135,18 @@ impl DecodeBuffers {
 }
 
 /// One decode step over static buffers (see the module docs); returns [2, batch] f64: sampled tokens, log-probs.
-fn advance(model: &CausalLm, t: &mut StepTensors, params: &SamplingParams, attended: usize, fused: bool) -> Tensor {
+fn advance(
+    model: &CausalLm,
+    t: &mut StepTensors,
+    params: &SamplingParams,
+    attended: usize,
+    fused: Option<&StackedProjections>,
+) -> Tensor {
     let _ = t.valid.scatter_value_(1, &t.slots, 1);
     let valid = t.valid.narrow(1, 0, attended as i64);
-    let logits = if fused {
-        model.logits(&model.forward_decode_hidden(&t.ids, &t.positions, &mut t.cache, &t.slots, &valid))
+    let logits = if let Some(stacked) = fused {
+        let slot = t.slots.select(0, 0);
+        model.logits(&model.forward_decode_hidden(stacked, &t.ids, &t.positions, &mut t.cache, &slot, &valid))
     } else {
         let mask = KvCache::attention_mask(&t.slots, &valid);
         model
@@ -147,7 +155,7 @@ fn advance(model: &CausalLm, t: &mut StepTensors, params: &SamplingParams, atten
     };
     let uniforms = t.uniforms.index_select(1, &t.step).squeeze_dim(1);
     let (tokens, logprobs) = sampler::sample(&logits, params, &uniforms);
-    let _ = t.ids.copy_(&tokens.view([-1, 1]));
+    t.ids.copy_(&tokens.view([-1, 1]));
     let _ = t.positions.g_add_scalar_(1);
     let _ = t.slots.g_add_scalar_(1);
     let _ = t.step.g_add_scalar_(1);
