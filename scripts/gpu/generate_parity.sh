@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Greedy generation on CUDA equals CPU for SmolLM2-135M-Instruct (f32), and the CUDA-graph decode path equals the
-# eager one (f32 and bf16). Writes the JSONL outputs and a verdict to $OUT.
+# eager one (f32 and bf16). The CUDA decode step is the fused one (stacked projections, fused RMSNorm: the same
+# function up to rounding order), so the CPU comparison is made for both the plain step (--no-fused-decode, whose
+# ops are the CPU's) and the fused one. Writes the JSONL outputs and a verdict to $OUT.
 #
 # Prerequisites: scripts/build-gpu.sh (binary in .gpu/seekmath); the GGUF on the host (MODEL=...; see docs/gpu.md
 # for carrying it in parts). Run from the repo root on the GPU host:
@@ -23,6 +25,7 @@ run() { # name device dtype [extra]
 }
 run cpu_f32 cpu f32
 run cuda_f32_graphs cuda f32
+run cuda_f32_plain_graphs cuda f32 --no-fused-decode
 run cuda_f32_eager cuda f32 --no-cuda-graphs
 run cuda_bf16_graphs cuda bf16
 run cuda_bf16_eager cuda bf16 --no-cuda-graphs
@@ -36,7 +39,8 @@ def same(a, b):
     first = [next((i for i, (s, t) in enumerate(zip(p, q)) if s != t), None) for p, q in zip(x, y)]
     print(f"{a} vs {b}: {agree}/{len(x)} prompts identical; first divergence per prompt: {first}")
     return agree == len(x)
-ok = same("cpu_f32", "cuda_f32_graphs") & same("cuda_f32_graphs", "cuda_f32_eager")
+ok = same("cpu_f32", "cuda_f32_plain_graphs") & same("cuda_f32_graphs", "cuda_f32_eager")
+ok &= same("cpu_f32", "cuda_f32_graphs")
 ok &= same("cuda_bf16_graphs", "cuda_bf16_eager")
 same("cpu_f32", "cuda_bf16_graphs")  # informative: bf16 may diverge
 print("PASS" if ok else "FAIL")

@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use seekmath_model::engine::{Engine, EngineOptions, SamplingParams};
+use seekmath_model::DecodeAttention;
 use seekmath_model::{load, ChatMessage, LoadedModel, Tokenizer};
 use serde::Serialize;
 use tch::{Device, Kind};
@@ -82,6 +83,9 @@ struct ModelArgs {
     /// Decode with the plain per-layer step on CUDA too (instead of the fused, launch-lean one).
     #[arg(long)]
     no_fused_decode: bool,
+    /// Attention kernel of the fused decode step: `sdpa` (PyTorch picks; cuDNN on an H200) or `efficient`.
+    #[arg(long, default_value = "sdpa", value_parser = ["sdpa", "efficient"])]
+    decode_attention: String,
     /// Most sequences decoded at once.
     #[arg(long, default_value_t = 512)]
     max_batch: usize,
@@ -104,6 +108,11 @@ impl ModelArgs {
             max_batch_rows: self.max_batch.max(1),
             cuda_graphs: !self.no_cuda_graphs,
             fused_decode: !self.no_fused_decode,
+            decode_attention: if self.decode_attention == "efficient" {
+                DecodeAttention::MemoryEfficient
+            } else {
+                DecodeAttention::Sdpa
+            },
             ..EngineOptions::default()
         };
         Ok((loaded, options))
@@ -451,6 +460,7 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode> {
         "dtype": format!("{:?}", loaded.model.kind()),
         "cuda_graphs": options.cuda_graphs && device.is_cuda(),
         "fused_decode": options.fused_decode && device.is_cuda(),
+        "decode_attention": format!("{:?}", options.decode_attention),
         "weight_bytes": weight_bytes,
         "kv_bytes_per_token": kv_bytes_per_token,
         "prompt_len": args.prompt_len,

@@ -169,8 +169,19 @@ impl Attention {
     }
 }
 
+/// The attention kernel of [`CausalLm::forward_decode_hidden`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DecodeAttention {
+    /// `scaled_dot_product_attention`, which picks the backend (cuDNN's flash kernel on an H200 for bf16).
+    #[default]
+    Sdpa,
+    /// The memory-efficient (CUTLASS) kernel called directly.
+    MemoryEfficient,
+}
+
 /// Per-step tensors shared by every layer of [`CausalLm::forward_decode_hidden`].
 struct DecodeInputs {
+    attention: DecodeAttention,
     /// RoPE cosines [B,1,D], broadcast over heads.
     cos: Tensor,
     /// `sin` with the sign of `rotate_half` folded in (negative on the first half of each head), [B,1,D].
@@ -291,17 +302,37 @@ impl Attention {
         let v = heads.narrow(1, h + kv, kv).view([b, kv, 1, d]);
         cache.write_slot(layer, slot, &k, &v);
         let attended = inputs.bias.size()[3];
-        let y = Tensor::scaled_dot_product_attention(
-            &q,
-            &cache.keys[layer].narrow(2, 0, attended),
-            &cache.values[layer].narrow(2, 0, attended),
-            Some(&inputs.bias),
-            0.0,
-            false,
-            None::<f64>,
-            false,
+        let (keys, values) = (
+            cache.keys[layer].narrow(2, 0, attended),
+            cache.values[layer].narrow(2, 0, attended),
         );
-        project_into(residual, &self.o_proj, &y.view([b, self.num_heads * d]));
+        let y = match inputs.attention {
+            DecodeAttention::Sdpa => Tensor::scaled_dot_product_attention(
+                &q,
+                &keys,
+                &values,
+                Some(&inputs.bias),
+                0.0,
+                false,
+                None::<f64>,
+                false,
+            ),
+            DecodeAttention::MemoryEfficient => {
+                let bias = inputs.bias.expand([b, kv, group, attended], false);
+                Tensor::internal_scaled_dot_product_efficient_attention(
+                    &q,
+                    &keys,
+                    &values,
+                    Some(&bias),
+                    false,
+                    0.0,
+                    false,
+                    None::<f64>,
+                )
+                .0
+            }
+        };
+        project_into(residual, &self.o_proj, &y.reshape([b, self.num_heads * d]));
     }
 }
 
@@ -632,6 +663,7 @@ impl CausalLm {
     /// own slot, written by this call, included). Returns hidden states [B,C] after the final norm. It computes
     /// the same function up to rounding order (a few ulps in f32), so the engine uses it on CUDA only and CPU
     /// results stay bit-identical to the plain path (and to transformers).
+    #[allow(clippy::too_many_arguments)] // the step's static buffers, each one a graph input
     pub fn forward_decode_hidden(
         &self,
         stacked: &StackedProjections,
@@ -640,6 +672,7 @@ impl CausalLm {
         cache: &mut KvCache,
         slot: &Tensor,
         valid: &Tensor,
+        attention: DecodeAttention,
     ) -> Tensor {
         let kind = self.kind();
         let (b, s) = valid.size2().expect("valid must be [B,S]");
@@ -649,6 +682,7 @@ impl CausalLm {
         let lanes = Tensor::arange(head_dim, (Kind::Int64, self.device));
         let sign = lanes.ge(half).to_kind(kind) * 2.0 - 1.0;
         let inputs = DecodeInputs {
+            attention,
             cos: cos.view([b, 1, head_dim]),
             signed_sin: (sin * sign).view([b, 1, head_dim]),
             rotate_index: (lanes + half).remainder(head_dim),
@@ -848,6 +882,7 @@ mod tests {
                     &mut fused_cache,
                     &slot.select(0, 0),
                     &seen,
+                    DecodeAttention::Sdpa,
                 )
             });
             let diff = (plain - fused).abs().max().double_value(&[]);

@@ -32,7 +32,7 @@ use anyhow::{bail, ensure, Result};
 use tch::{Device, Kind, Tensor};
 
 use crate::kv_cache::KvCache;
-use crate::model::{CausalLm, StackedProjections};
+use crate::model::{CausalLm, DecodeAttention, StackedProjections};
 use crate::tokenizer::Tokenizer;
 
 pub use params::{Completion, FinishReason, SamplingParams};
@@ -51,6 +51,8 @@ pub struct EngineOptions {
     /// On CUDA, decode with [`CausalLm::forward_decode_hidden`] (fewer kernels, same function up to rounding
     /// order). CPU decoding always uses the plain step, whose numbers match transformers bit for bit.
     pub fused_decode: bool,
+    /// The attention kernel of the fused decode step.
+    pub decode_attention: DecodeAttention,
     /// Synchronise the device between decode phases and accumulate a [`DecodeProfile`] (slower; for benchmarks).
     pub profile: bool,
 }
@@ -62,6 +64,7 @@ impl Default for EngineOptions {
             cuda_graphs: true,
             graph_slot_bucket: 128,
             fused_decode: true,
+            decode_attention: DecodeAttention::default(),
             profile: false,
         }
     }
@@ -230,7 +233,10 @@ impl<'a> Engine<'a> {
                 None => *stacked = Some(self.model.stacked_projections()),
             }
         }
-        let fused = stacked.as_ref().filter(|_| fused);
+        let fused = stacked
+            .as_ref()
+            .filter(|_| fused)
+            .map(|s| (s, self.options.decode_attention));
         let mut this_call = HashMap::new();
         let sets: &mut HashMap<usize, DecodeBuffers> = if use_graphs { &mut kept } else { &mut this_call };
         let mut buffers = take_buffers(sets, self.model, batch, capacity);

@@ -22,7 +22,7 @@ use tch::{Device, Kind, Tensor};
 use super::params::SamplingParams;
 use super::sampler;
 use crate::kv_cache::KvCache;
-use crate::model::{CausalLm, StackedProjections};
+use crate::model::{CausalLm, DecodeAttention, StackedProjections};
 
 /// The static tensors one step reads and advances, for `batch` rows and `capacity` cache slots.
 pub(super) struct StepTensors {
@@ -106,7 +106,7 @@ impl DecodeBuffers {
         model: &CausalLm,
         params: &SamplingParams,
         attended: usize,
-        fused: Option<&StackedProjections>,
+        fused: Option<(&StackedProjections, DecodeAttention)>,
         use_graph: bool,
         timing: &mut Duration,
     ) -> Result<Tensor> {
@@ -140,13 +140,21 @@ fn advance(
     t: &mut StepTensors,
     params: &SamplingParams,
     attended: usize,
-    fused: Option<&StackedProjections>,
+    fused: Option<(&StackedProjections, DecodeAttention)>,
 ) -> Tensor {
     let _ = t.valid.scatter_value_(1, &t.slots, 1);
     let valid = t.valid.narrow(1, 0, attended as i64);
-    let logits = if let Some(stacked) = fused {
+    let logits = if let Some((stacked, attention)) = fused {
         let slot = t.slots.select(0, 0);
-        model.logits(&model.forward_decode_hidden(stacked, &t.ids, &t.positions, &mut t.cache, &slot, &valid))
+        model.logits(&model.forward_decode_hidden(
+            stacked,
+            &t.ids,
+            &t.positions,
+            &mut t.cache,
+            &slot,
+            &valid,
+            attention,
+        ))
     } else {
         let mask = KvCache::attention_mask(&t.slots, &valid);
         model
