@@ -72,7 +72,7 @@ def forward(st):
         st["ck"][i].index_copy_(2, slot, k)
         st["cv"][i].index_copy_(2, slot, v)
         y = ATTENTION(q, st["ck"][i], st["cv"][i], bias)
-        x.addmm_(y.view(B, H * D), l["wo"].t())
+        x.addmm_(y.reshape(B, H * D), l["wo"].t())
         h = torch._fused_rms_norm(x, [C], l["n2"], 1e-6)[0]
         gu = F.linear(h, l["wgu"])
         width = gu.shape[1] // 2
