@@ -105,9 +105,12 @@ fn load_word(bytes: &[u8], at: usize, len: usize) -> u64 {
 #[inline(always)]
 fn word_hash(bytes: &[u8], start: usize, len: usize, fold: u64) -> u64 {
     // Most words are at most 8 bytes and not at the very end of the text: one load, one multiply.
-    if len.wrapping_sub(1) < 8 && bytes.len() - start >= 8 {
+    if len.wrapping_sub(1) < 8 && bytes.len() >= 8 && start <= bytes.len() - 8 {
+        // SAFETY: the 8 bytes from `start` are inside `bytes` (checked just above). This replaces a slice-bounds
+        // check that cost 3% of the scan's instructions (callgrind, bench corpus).
+        let raw = unsafe { bytes.as_ptr().add(start).cast::<u64>().read_unaligned() };
         let mask = u64::MAX >> (64 - 8 * len as u32);
-        let w = (u64::from_le_bytes(bytes[start..start + 8].try_into().expect("8 bytes")) | fold) & mask;
+        let w = (u64::from_le(raw) | fold) & mask;
         return ((OFFSET ^ len as u64) ^ w).wrapping_mul(WORD_MUL).rotate_left(31);
     }
     let mut h = OFFSET ^ len as u64;
@@ -155,6 +158,12 @@ pub struct TokenScratch {
     alnum: Vec<u64>,
     /// Bit `i` set: byte `i` is an operator, a backslash, or part of a non-ASCII character.
     special: Vec<u64>,
+    /// Bit `i` set: byte `i` is part of a non-ASCII character.
+    high: Vec<u64>,
+    /// Bit `i` set: a token may start at byte `i` (an ASCII letter/digit run starts there, or the byte is special).
+    events: Vec<u64>,
+    /// Bit `i` set: an ASCII letter/digit run ends just before byte `i` (one extra zero word past the text).
+    ends: Vec<u64>,
     /// Lower-cased bytes of a word with non-ASCII letters.
     word: Vec<u8>,
 }
@@ -162,36 +171,37 @@ pub struct TokenScratch {
 /// Fills the class bitmaps of `bytes`: 64 bytes per step with AVX2 where the CPU has it, else 16 with SSE2 (the
 /// x86-64 baseline), the class table for the tail and on other architectures. The bitmaps cover one bit past the
 /// end, set in `special` and clear in `alnum`, so that the bit scans below always stop by the end of the text
-/// without checking for it.
-fn classify(bytes: &[u8], alnum: &mut Vec<u64>, special: &mut Vec<u64>) {
+/// without checking for it. `high` marks the bytes of non-ASCII characters (a subset of `special`).
+fn classify(bytes: &[u8], alnum: &mut Vec<u64>, special: &mut Vec<u64>, high: &mut Vec<u64>) {
     let words = bytes.len() / 64 + 1;
-    alnum.clear();
-    special.clear();
-    alnum.resize(words, 0);
-    special.resize(words, 0);
+    for map in [&mut *alnum, &mut *special, &mut *high] {
+        map.clear();
+        map.resize(words, 0);
+    }
     #[cfg(target_arch = "x86_64")]
     let done = {
         let wide = if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above).
-            unsafe { classify_avx2(bytes, alnum, special) }
+            unsafe { classify_avx2(bytes, alnum, special, high) }
         } else {
             0
         };
-        classify_sse2(bytes, wide, alnum, special)
+        classify_sse2(bytes, wide, alnum, special, high)
     };
     #[cfg(not(target_arch = "x86_64"))]
     let done = 0;
-    classify_scalar(bytes, done, alnum, special);
+    classify_scalar(bytes, done, alnum, special, high);
 }
 
 /// The class table from byte `from` on (bitmaps zeroed from there).
-fn classify_scalar(bytes: &[u8], from: usize, alnum: &mut [u64], special: &mut [u64]) {
+fn classify_scalar(bytes: &[u8], from: usize, alnum: &mut [u64], special: &mut [u64], high: &mut [u64]) {
     for (j, &b) in bytes.iter().enumerate().skip(from) {
         match CLASS[b as usize] {
             ALNUM => alnum[j / 64] |= 1 << (j % 64),
             SEP => {}
             _ => special[j / 64] |= 1 << (j % 64),
         }
+        high[j / 64] |= ((b >> 7) as u64) << (j % 64);
     }
     let end = bytes.len();
     special[end / 64] |= 1 << (end % 64);
@@ -200,7 +210,7 @@ fn classify_scalar(bytes: &[u8], from: usize, alnum: &mut [u64], special: &mut [
 /// 16 bytes per step from byte `from` on (a multiple of 16) with SSE2 range and equality compares; returns how
 /// far it classified.
 #[cfg(target_arch = "x86_64")]
-fn classify_sse2(bytes: &[u8], from: usize, alnum: &mut [u64], special: &mut [u64]) -> usize {
+fn classify_sse2(bytes: &[u8], from: usize, alnum: &mut [u64], special: &mut [u64], high: &mut [u64]) -> usize {
     let mut i = from;
     // SAFETY: SSE2 is part of the x86-64 baseline; every load reads 16 bytes inside `bytes`.
     unsafe {
@@ -219,9 +229,11 @@ fn classify_sse2(bytes: &[u8], from: usize, alnum: &mut [u64], special: &mut [u6
                 op = _mm_or_si128(op, _mm_cmpeq_epi8(v, o));
             }
             let a = _mm_movemask_epi8(_mm_or_si128(digit, letter)) as u32 as u64;
-            let sp = (_mm_movemask_epi8(op) | _mm_movemask_epi8(v)) as u32 as u64;
+            let h = _mm_movemask_epi8(v) as u32 as u64;
+            let sp = _mm_movemask_epi8(op) as u32 as u64 | h;
             alnum[i / 64] |= a << (i % 64);
             special[i / 64] |= sp << (i % 64);
+            high[i / 64] |= h << (i % 64);
             i += 16;
         }
     }
@@ -236,7 +248,7 @@ fn classify_sse2(bytes: &[u8], from: usize, alnum: &mut [u64], special: &mut [u6
 /// bench corpus): classifying went from 3.5 instructions per byte (SSE2) to 0.8.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn classify_avx2(bytes: &[u8], alnum: &mut [u64], special: &mut [u64]) -> usize {
+unsafe fn classify_avx2(bytes: &[u8], alnum: &mut [u64], special: &mut [u64], high: &mut [u64]) -> usize {
     use std::arch::x86_64::*;
     #[rustfmt::skip]
     let lo_table = _mm256_setr_epi8(
@@ -253,7 +265,7 @@ unsafe fn classify_avx2(bytes: &[u8], alnum: &mut [u64], special: &mut [u64]) ->
         // SAFETY: bytes i..i+64 are inside `bytes`.
         let (p0, p1) = unsafe { (bytes.as_ptr().add(i), bytes.as_ptr().add(i + 32)) };
         // SAFETY: 32 readable bytes at each pointer; AVX2 is enabled in this function.
-        let ((a0, s0), (a1, s1)) = unsafe {
+        let ((a0, s0, h0), (a1, s1, h1)) = unsafe {
             (
                 classify_avx2_32(p0, lo_table, hi_table),
                 classify_avx2_32(p1, lo_table, hi_table),
@@ -261,12 +273,13 @@ unsafe fn classify_avx2(bytes: &[u8], alnum: &mut [u64], special: &mut [u64]) ->
         };
         alnum[i / 64] = a0 | a1 << 32;
         special[i / 64] = s0 | s1 << 32;
+        high[i / 64] = h0 | h1 << 32;
         i += 64;
     }
     i
 }
 
-/// (alnum, special) masks of the 32 bytes at `p` (see [`classify_avx2`]; a function, not a closure, so that it is
+/// (alnum, special, high) masks of the 32 bytes at `p` (see [`classify_avx2`]; a function, not a closure, so that it is
 /// compiled with AVX2 too).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
@@ -275,7 +288,7 @@ unsafe fn classify_avx2_32(
     p: *const u8,
     lo_table: std::arch::x86_64::__m256i,
     hi_table: std::arch::x86_64::__m256i,
-) -> (u64, u64) {
+) -> (u64, u64, u64) {
     use std::arch::x86_64::*;
     let nibble = _mm256_set1_epi8(0x0f);
     // SAFETY: callers pass a pointer with 32 readable bytes.
@@ -287,8 +300,9 @@ unsafe fn classify_avx2_32(
     let not_alnum = _mm256_cmpeq_epi8(_mm256_and_si256(class, _mm256_set1_epi8(0x07)), zero);
     let not_special = _mm256_cmpeq_epi8(_mm256_and_si256(class, _mm256_set1_epi8(0x38)), zero);
     let a = !(_mm256_movemask_epi8(not_alnum) as u32);
-    let s = !(_mm256_movemask_epi8(not_special) as u32) | _mm256_movemask_epi8(v) as u32;
-    (a as u64, s as u64)
+    let h = _mm256_movemask_epi8(v) as u32;
+    let s = !(_mm256_movemask_epi8(not_special) as u32) | h;
+    (a as u64, s as u64, h as u64)
 }
 
 /// First position ≥ `from` whose bit is set in `a | b` (the end sentinel when no token is left).
@@ -326,18 +340,23 @@ fn next_clear(a: &[u64], from: usize) -> usize {
     }
 }
 
-/// The tokenizer. `WORDS` says whether callers need [`Token::is_word`]; the scan (which only needs hashes and
-/// offsets) skips that bookkeeping. A vectorised pass first marks ASCII letters/digits and "special" bytes
-/// (operators, backslash, non-ASCII); the token loop then jumps between marked positions with bit scans instead
-/// of branching on every byte. ASCII words, by far the common case, are hashed eight bytes at a time straight
-/// from the text; a word holding a non-ASCII letter is lower-cased into a buffer first, so both paths hash the
-/// same lower-cased bytes.
+/// The full tokenizer, with word flags (the scan uses [`scan_hashes`]). A vectorised pass first marks ASCII
+/// letters/digits and "special" bytes (operators, backslash, non-ASCII); the token loop then jumps between marked
+/// positions with bit scans instead of branching on every byte. ASCII words, by far the common case, are hashed
+/// eight bytes at a time straight from the text; a word holding a non-ASCII letter is lower-cased into a buffer
+/// first, so both paths hash the same lower-cased bytes.
 #[inline(always)]
-fn scan<const WORDS: bool>(text: &str, scratch: &mut TokenScratch, mut emit: impl FnMut(Token)) {
+fn scan(text: &str, scratch: &mut TokenScratch, mut emit: impl FnMut(Token)) {
     let bytes = text.as_bytes();
     let n = bytes.len();
-    let TokenScratch { alnum, special, word } = scratch;
-    classify(bytes, alnum, special);
+    let TokenScratch {
+        alnum,
+        special,
+        high,
+        word,
+        ..
+    } = scratch;
+    classify(bytes, alnum, special, high);
     // Plain slices from here on, so that the loop keeps their pointers in registers.
     let (alnum, special): (&[u64], &[u64]) = (alnum, special);
     let mut i = 0;
@@ -368,7 +387,7 @@ fn scan<const WORDS: bool>(text: &str, scratch: &mut TokenScratch, mut emit: imp
                 } else {
                     word_hash(bytes, start, i - start, 0x2020_2020_2020_2020)
                 };
-                word_token::<WORDS>(text, hash, start, i, after_backslash)
+                word_token(text, hash, start, i, after_backslash)
             }
             OP => {
                 after_backslash = false;
@@ -400,7 +419,7 @@ fn scan<const WORDS: bool>(text: &str, scratch: &mut TokenScratch, mut emit: imp
                 } else if c.is_alphanumeric() {
                     i = word_slow(text, start, start, word);
                     let hash = word_hash(word, 0, word.len(), 0);
-                    word_token::<WORDS>(text, hash, start, i, after_backslash)
+                    word_token(text, hash, start, i, after_backslash)
                 } else if let Some(op) = fold_operator(c) {
                     after_backslash = false;
                     i += len;
@@ -442,8 +461,8 @@ fn word_slow(text: &str, start: usize, ascii_end: usize, buf: &mut Vec<u8>) -> u
 }
 
 #[inline(always)]
-fn word_token<const WORDS: bool>(text: &str, hash: u64, start: usize, end: usize, after_backslash: bool) -> Token {
-    let is_word = WORDS && !after_backslash && {
+fn word_token(text: &str, hash: u64, start: usize, end: usize, after_backslash: bool) -> Token {
+    let is_word = !after_backslash && {
         let (letters, has_digit) = letters_and_digits(&text[start..end]);
         letters >= 2 && !has_digit
     };
@@ -458,14 +477,140 @@ fn word_token<const WORDS: bool>(text: &str, hash: u64, start: usize, end: usize
 /// Calls `emit` for every token of `text`, in order.
 #[inline]
 pub fn for_each_token(text: &str, emit: impl FnMut(Token)) {
-    scan::<true>(text, &mut TokenScratch::default(), emit);
+    scan(text, &mut TokenScratch::default(), emit);
 }
 
 /// [`for_each_token`] without the word flag (`is_word` is always false), for scans that only need hashes and
 /// offsets, with reusable buffers.
 #[inline]
 pub fn for_each_token_hash(text: &str, scratch: &mut TokenScratch, emit: impl FnMut(Token)) {
-    scan::<false>(text, scratch, emit);
+    scan_hashes(text, scratch, emit);
+}
+
+/// Token starts (`events`: starts of ASCII letter/digit runs and special bytes) and run ends (`ends`: the byte
+/// after each run) from the class bitmaps, a few instructions per 64 bytes.
+fn mark_runs(alnum: &[u64], special: &[u64], events: &mut Vec<u64>, ends: &mut Vec<u64>) {
+    events.clear();
+    ends.clear();
+    let mut carry = 0;
+    for (&a, &s) in alnum.iter().zip(special) {
+        // Bit i of `before`: byte i - 1 is a letter or digit.
+        let before = a << 1 | carry;
+        carry = a >> 63;
+        events.push(a & !before | s);
+        ends.push(!a & before);
+    }
+    // Lets a resynchronisation at the end of the text read one word past it.
+    ends.push(0);
+}
+
+/// The scan's tokenizer (no word flags). Token starts and ASCII run ends are two bitmaps, read as two streams of
+/// set bits: each ASCII word takes its start from one stream and its end from the other, so finding a word costs
+/// two bit pops whose loop-carried dependency is one instruction (`x & (x - 1)`), not a chain of dependent bit
+/// scans through the text position (about the same instruction count, a shorter dependency chain; see
+/// docs/benchmarks.md, Decontamination throughput). Tokens, offsets and hashes equal those of [`scan`].
+#[inline(always)]
+fn scan_hashes(text: &str, scratch: &mut TokenScratch, mut emit: impl FnMut(Token)) {
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    let TokenScratch {
+        alnum,
+        special,
+        high,
+        events,
+        ends,
+        word,
+    } = scratch;
+    classify(bytes, alnum, special, high);
+    mark_runs(alnum, special, events, ends);
+    let (alnum, high, events, ends): (&[u64], &[u64], &[u64], &[u64]) = (alnum, high, events, ends);
+    // Each stream: the bit position of its current word and the bits not yet taken.
+    let (mut event_base, mut event_bits) = (0usize, events[0]);
+    let (mut end_base, mut end_bits) = (0usize, ends[0]);
+    // Moves both streams past a token that the bitmaps do not describe (one with non-ASCII characters), which
+    // ends at `next`: token starts from `next` on, run ends after it (a run end at `next` belongs to an ASCII run
+    // inside that token).
+    macro_rules! resync {
+        ($next:expr) => {{
+            let next: usize = $next;
+            event_base = next & !63;
+            event_bits = events[next / 64] & (u64::MAX << (next % 64));
+            let after = next + 1;
+            end_base = after & !63;
+            end_bits = ends[after / 64] & (u64::MAX << (after % 64));
+        }};
+    }
+    loop {
+        // The start sentinel at `n` ends this loop before the events run out.
+        while event_bits == 0 {
+            event_base += 64;
+            event_bits = events[event_base / 64];
+        }
+        let start = event_base + event_bits.trailing_zeros() as usize;
+        event_bits &= event_bits - 1;
+        if start >= n {
+            break;
+        }
+        // One call site for `emit`, so that it is inlined into the loop.
+        let token = if alnum[start / 64] >> (start % 64) & 1 != 0 {
+            // Every ASCII run has an end (at most `n`), taken in order.
+            while end_bits == 0 {
+                end_base += 64;
+                end_bits = ends[end_base / 64];
+            }
+            let end = end_base + end_bits.trailing_zeros() as usize;
+            end_bits &= end_bits - 1;
+            if high[end / 64] >> (end % 64) & 1 != 0 && is_run_char(char_at(text, end).0) {
+                // The word goes on with a non-ASCII letter.
+                let end = word_slow(text, start, end, word);
+                resync!(end);
+                Token {
+                    hash: word_hash(word, 0, word.len(), 0),
+                    start: start as u32,
+                    end: end as u32,
+                    is_word: false,
+                }
+            } else {
+                Token {
+                    hash: word_hash(bytes, start, end - start, 0x2020_2020_2020_2020),
+                    start: start as u32,
+                    end: end as u32,
+                    is_word: false,
+                }
+            }
+        } else if bytes[start] < 0x80 {
+            // An ASCII operator is a token; a backslash only separates here (it matters for word flags only).
+            let b = bytes[start];
+            if CLASS[b as usize] != OP {
+                continue;
+            }
+            Token {
+                hash: operator_hash(b),
+                start: start as u32,
+                end: start as u32 + 1,
+                is_word: false,
+            }
+        } else {
+            let (c, len) = char_at(text, start);
+            let (hash, end) = if is_cjk(c) {
+                (Some(mix(OFFSET ^ ((c as u64) << 16))), start + len)
+            } else if c.is_alphanumeric() {
+                let end = word_slow(text, start, start, word);
+                (Some(word_hash(word, 0, word.len(), 0)), end)
+            } else {
+                (fold_operator(c).map(operator_hash), start + len)
+            };
+            resync!(end);
+            let Some(hash) = hash else { continue };
+            Token {
+                hash,
+                start: start as u32,
+                end: end as u32,
+                is_word: false,
+            }
+        };
+        emit(token);
+    }
 }
 
 /// All tokens of `text` (convenience for building indexes and tests).
@@ -675,24 +820,24 @@ mod tests {
                     state as u8
                 })
                 .collect();
-            let fresh = || (vec![0u64; len / 64 + 1], vec![0u64; len / 64 + 1]);
-            let (mut a, mut s) = fresh();
-            classify_scalar(&bytes, 0, &mut a, &mut s);
-            let (mut va, mut vs) = (Vec::new(), Vec::new());
-            classify(&bytes, &mut va, &mut vs);
-            assert_eq!((&va, &vs), (&a, &s), "len {len}");
+            let fresh = || [0; 3].map(|_| vec![0u64; len / 64 + 1]);
+            let [mut a, mut s, mut h] = fresh();
+            classify_scalar(&bytes, 0, &mut a, &mut s, &mut h);
+            let [mut va, mut vs, mut vh] = [0; 3].map(|_| Vec::new());
+            classify(&bytes, &mut va, &mut vs, &mut vh);
+            assert_eq!((&va, &vs, &vh), (&a, &s, &h), "len {len}");
             #[cfg(target_arch = "x86_64")]
             {
-                let (mut sa, mut ss) = fresh();
-                let done = classify_sse2(&bytes, 0, &mut sa, &mut ss);
-                classify_scalar(&bytes, done, &mut sa, &mut ss);
-                assert_eq!((&sa, &ss), (&a, &s), "sse2, len {len}");
+                let [mut sa, mut ss, mut sh] = fresh();
+                let done = classify_sse2(&bytes, 0, &mut sa, &mut ss, &mut sh);
+                classify_scalar(&bytes, done, &mut sa, &mut ss, &mut sh);
+                assert_eq!((&sa, &ss, &sh), (&a, &s, &h), "sse2, len {len}");
                 if std::arch::is_x86_feature_detected!("avx2") {
-                    let (mut xa, mut xs) = fresh();
+                    let [mut xa, mut xs, mut xh] = fresh();
                     // SAFETY: the CPU has AVX2.
-                    let done = unsafe { classify_avx2(&bytes, &mut xa, &mut xs) };
-                    classify_scalar(&bytes, done, &mut xa, &mut xs);
-                    assert_eq!((&xa, &xs), (&a, &s), "avx2, len {len}");
+                    let done = unsafe { classify_avx2(&bytes, &mut xa, &mut xs, &mut xh) };
+                    classify_scalar(&bytes, done, &mut xa, &mut xs, &mut xh);
+                    assert_eq!((&xa, &xs, &xh), (&a, &s, &h), "avx2, len {len}");
                 }
             }
         }
@@ -786,6 +931,7 @@ mod tests {
             state ^= state << 17;
             state
         };
+        let mut scratch = TokenScratch::default();
         for _ in 0..3000 {
             let len = (next() % 300) as usize;
             let text: String = (0..len)
@@ -805,6 +951,11 @@ mod tests {
                     assert_eq!(a.hash == b.hash, new[i].hash == new[j].hash, "{text:?}");
                 }
             }
+            // The scan's bitmap-stream tokenizer gives the same hashes and offsets.
+            let mut fast = Vec::new();
+            for_each_token_hash(&text, &mut scratch, |t| fast.push((t.hash, t.start, t.end)));
+            let full: Vec<_> = new.iter().map(|t| (t.hash, t.start, t.end)).collect();
+            assert_eq!(fast, full, "{text:?}");
         }
     }
 }

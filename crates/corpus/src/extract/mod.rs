@@ -11,8 +11,8 @@
 //!    `<pre>` code verbatim;
 //! 3. classifies blocks by length and link density (as jusText does), keeping short blocks only between good
 //!    ones and headings only before good ones, and restricts to the main-content container (`<article>`,
-//!    `<main>`, `entry-content`, ...) when that container holds most of the good text; inside it, sentences
-//!    with many links are still prose;
+//!    `<main>`, `entry-content`, `article__text`, ...) when that container holds most of the good text; inside
+//!    it, sentences with many links are still prose and short lines between kept blocks are kept;
 //! 4. without such a container, restricts to the region that prose paragraphs vote for ([`region`], the
 //!    Readability idea), unless that region holds only a small share of the text.
 
@@ -415,6 +415,15 @@ const RELATED_HEADINGS: &[&str] = &[
     "leggi anche",
 ];
 
+/// Whether an element's class or id says it titles related content (`relatedpoststitle`, `related-heading`), in
+/// any language of the text.
+fn names_related(node: &dom::Node) -> bool {
+    ["class", "id"]
+        .iter()
+        .filter_map(|a| node.attr(a))
+        .any(|v| v.to_ascii_lowercase().contains("related"))
+}
+
 /// Whether a heading's text announces a related-links section (case-insensitive, trailing punctuation ignored).
 fn is_related_heading(text: &str) -> bool {
     let t = text
@@ -430,12 +439,15 @@ const CONTENT_WORDS: &[&str] = &[
 
 impl Renderer<'_> {
     /// Whether a node flagged only by its class words is really a block of prose: hundreds of characters, few of
-    /// them in links, and not a comment or related-links section. Layout wrappers are often named after what sits
-    /// next to them (`row--sidebar`, `cuerpo-ad`); menus, sidebars and ad slots hold links and short labels.
+    /// them in links, or at least half of the page's text outside links, and not a comment or related-links
+    /// section. Layout wrappers are often named after what sits next to them (`row--sidebar`, `cuerpo-ad`);
+    /// menus, sidebars and ad slots hold links and short labels, and never most of a page's text, whereas an
+    /// article wrapper may carry many links.
     fn is_prose(&self, id: NodeId, class: &str) -> bool {
         let (plain, linked) = self.text_lengths[id];
-        plain >= 400
-            && (linked as f32) < 0.15 * (plain + linked) as f32
+        let page_plain = self.text_lengths[0].0 as u64;
+        let most_of_page = plain as u64 * 100 >= page_plain * MIN_PAGE_SHARE_PERCENT && plain > 0;
+        (most_of_page || (plain >= 400 && (linked as f32) < 0.15 * (plain + linked) as f32))
             && !class_words(class).any(|w| {
                 matches!(
                     w,
@@ -582,7 +594,15 @@ impl Renderer<'_> {
         }
         if self.options.remove_boilerplate && !self.holds_content[id] {
             match boilerplate_signal(node, name, &class) {
-                Some(Signal::Structure) => return,
+                // Site builders (Webflow) use `<header>` for page sections, the article included; a page header
+                // is short, so one holding a third of the page's text is not one.
+                Some(Signal::Structure)
+                    if !(name == "header"
+                        && self.text_lengths[id].0 as u64 * 3 >= self.text_lengths[0].0 as u64
+                        && self.text_lengths[id].0 > 0) =>
+                {
+                    return
+                }
                 Some(Signal::ClassWord) if !self.is_prose(id, &class) => return,
                 _ => {}
             }
@@ -706,6 +726,9 @@ fn is_content_container(node: &dom::Node, name: &str, class: &str) -> bool {
     {
         return true;
     }
+    if class.split_ascii_whitespace().any(names_article_body) {
+        return true;
+    }
     let lower = class;
     [
         "entry-content",
@@ -723,6 +746,37 @@ fn is_content_container(node: &dom::Node, name: &str, class: &str) -> bool {
     ]
     .iter()
     .any(|p| lower.contains(p))
+}
+
+/// Whether one class/id token names an article body the way CMS themes do: `article`, `post`, `story`,
+/// `entry` or `news` followed by `body`, `content` or `text`, with any separators (`article__text`,
+/// `post_content`, `storyBody`, `entry-text-wrap`).
+fn names_article_body(token: &str) -> bool {
+    if token.len() < 8 {
+        return false;
+    }
+    // Separators dropped, on the stack: this runs for every class token of every element.
+    let mut joined = [0u8; 64];
+    let mut n = 0;
+    for b in token.bytes().filter(u8::is_ascii_alphanumeric).take(joined.len()) {
+        joined[n] = b;
+        n += 1;
+    }
+    let joined = &joined[..n];
+    (0..n).any(|i| {
+        let prefix: &[u8] = match joined[i] {
+            b'a' => b"article",
+            b'p' => b"post",
+            b's' => b"story",
+            b'e' => b"entry",
+            b'n' => b"news",
+            _ => return false,
+        };
+        joined[i..].starts_with(prefix) && {
+            let rest = &joined[i + prefix.len()..];
+            rest.starts_with(b"body") || rest.starts_with(b"content") || rest.starts_with(b"text")
+        }
+    })
 }
 
 /// LaTeX carried in an image's `alt` (WordPress `class="latex"`, codecogs/mimetex URLs, Wikipedia fallbacks).
@@ -802,6 +856,9 @@ fn is_descendant(parent: &[NodeId], mut node: NodeId, ancestor: NodeId) -> bool 
     false
 }
 
+/// Share of the page's text outside links (percent) above which an element named like boilerplate is content.
+const MIN_PAGE_SHARE_PERCENT: u64 = 50;
+
 /// Least share of the kept text (in tenths) a scored region must hold to replace the whole page.
 const REGION_MIN_SHARE_TENTHS: usize = 2;
 
@@ -857,7 +914,8 @@ fn select_blocks(blocks: &[Block], page: &Page, options: &ExtractOptions) -> Vec
     let mut related_section: Option<NodeId> = None;
     for (i, b) in blocks.iter().enumerate() {
         if b.heading {
-            related_section = is_related_heading(&b.text).then(|| page.parent[b.node]);
+            let related = is_related_heading(&b.text) || names_related(&page.dom.nodes[b.node]);
+            related_section = related.then(|| page.parent[b.node]);
         }
         if let Some(section) = related_section {
             if is_descendant(page.parent, b.node, section) {
@@ -936,10 +994,16 @@ fn select_blocks(blocks: &[Block], page: &Page, options: &ExtractOptions) -> Vec
         } else {
             Vec::new()
         };
-        return lead
-            .into_iter()
-            .chain((first..blocks.len()).filter(|&i| (keep[i] || linked_prose[i]) && in_best(i)))
+        // Inside the article body, short lines between kept blocks (list items, table cells, ingredient lines,
+        // labels) belong to it even when they are not next to a long block; headings still need content after them.
+        let body: Vec<usize> = (first..blocks.len())
+            .filter(|&i| (keep[i] || linked_prose[i]) && in_best(i))
             .collect();
+        let last = body.last().copied().unwrap_or(first);
+        let body = (first..=last).filter(|&i| {
+            in_best(i) && (keep[i] || linked_prose[i] || (classes[i] == Class::Short && !blocks[i].heading))
+        });
+        return lead.into_iter().chain(body).collect();
     }
     // No container holds most of the text: fall back on the best-scoring region of prose paragraphs.
     let paragraphs = (0..blocks.len())
@@ -1103,6 +1167,84 @@ mod tests {
         for junk in ["Home page", "Follow us", "Twitter"] {
             assert!(!out.text.contains(junk), "{junk} leaked: {}", out.text);
         }
+    }
+
+    #[test]
+    fn a_wrapper_named_like_boilerplate_that_holds_most_of_the_page_is_content() {
+        // A fifth of the characters in links: the prose test alone (few links) would drop it.
+        let para = "As <a href=a>the agency reported</a>, the new survey of prime gaps was published on Monday and \
+                    <a href=c>its authors</a> expect more results.";
+        let body = format!("<p>{para}</p>").repeat(6);
+        let html = format!(
+            r#"<body><div class="menu"><a href=h>Home</a> <a href=n>News</a></div>
+            <div class="share-wrapper">{body}</div>
+            <div class="sidebar"><p>{LOREM}</p></div></body>"#
+        );
+        let out = extract(&html, &ExtractOptions::default());
+        assert_eq!(out.text.matches("prime gaps").count(), 6, "{}", out.text);
+        assert!(!out.text.contains("quick brown"), "{}", out.text);
+    }
+
+    #[test]
+    fn a_header_holding_the_article_is_kept_but_a_page_header_is_not() {
+        let body = format!("<p>{LOREM}</p>").repeat(5);
+        let html = format!(
+            r#"<body><header class="top"><p>Site slogan with enough words to be a block of text here.</p></header>
+            <header class="section_blogpost"><div class="rich-text">{body}</div></header></body>"#
+        );
+        let out = extract(&html, &ExtractOptions::default());
+        assert_eq!(out.text.matches("quick brown").count(), 5, "{}", out.text);
+        assert!(!out.text.contains("slogan"), "{}", out.text);
+    }
+
+    #[test]
+    fn article_body_class_names_are_recognised_with_any_separator() {
+        for yes in [
+            "article__text",
+            "post_content",
+            "storyBody",
+            "entry-text-wrap",
+            "td-post-content",
+        ] {
+            assert!(names_article_body(&yes.to_ascii_lowercase()), "{yes}");
+        }
+        for no in [
+            "article",
+            "post-meta",
+            "entry-title",
+            "content",
+            "newsletter",
+            "textwidget",
+        ] {
+            assert!(!names_article_body(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn headings_classed_as_related_start_a_related_section() {
+        let teasers = format!("<article><p>{LOREM} Teaser of another post.</p></article>").repeat(4);
+        let html = format!(
+            r#"<body><article><h1>Title</h1><p>{LOREM} The post itself.</p></article>
+            <div><h3 class="relatedpoststitle">Você pode gostar...</h3>{teasers}</div></body>"#
+        );
+        let out = extract(&html, &ExtractOptions::default());
+        assert!(out.text.contains("The post itself"), "{}", out.text);
+        assert!(!out.text.contains("Teaser"), "{}", out.text);
+    }
+
+    #[test]
+    fn short_lines_inside_the_article_body_are_kept() {
+        let html = format!(
+            r#"<body><nav><a href=a>Home</a></nav><article><p>{LOREM}</p><ul><li>6 eggs</li><li>200 g flour</li>
+            <li>1 lemon</li></ul><p><a href=p>Print this recipe</a></p><p>{LOREM} Bake it for an hour.</p></article>
+            <div><span>Short footer line</span></div></body>"#
+        );
+        let out = extract(&html, &ExtractOptions::default());
+        for line in ["6 eggs", "200 g flour", "1 lemon", "Bake it"] {
+            assert!(out.text.contains(line), "{line} missing: {}", out.text);
+        }
+        assert!(!out.text.contains("footer line"), "{}", out.text);
+        assert!(!out.text.contains("Print this"), "{}", out.text);
     }
 
     #[test]
