@@ -369,15 +369,7 @@ impl<'a> Engine<'a> {
         }
         sets.insert(batch, buffers);
         if profiling {
-            let mut total = self.profile.borrow_mut();
-            total.prefill += profile.prefill;
-            total.setup += profile.setup;
-            total.capture += profile.capture;
-            total.steps += profile.steps;
-            total.readback += profile.readback;
-            total.host += profile.host;
-            total.step_count += profile.step_count;
-            total.graphs_captured += profile.graphs_captured;
+            *self.profile.borrow_mut() += profile;
         }
         Ok(())
     }

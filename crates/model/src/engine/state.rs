@@ -216,6 +216,19 @@ pub struct DecodeProfile {
     pub graphs_captured: usize,
 }
 
+impl std::ops::AddAssign for DecodeProfile {
+    fn add_assign(&mut self, other: DecodeProfile) {
+        self.prefill += other.prefill;
+        self.setup += other.setup;
+        self.capture += other.capture;
+        self.steps += other.steps;
+        self.readback += other.readback;
+        self.host += other.host;
+        self.step_count += other.step_count;
+        self.graphs_captured += other.graphs_captured;
+    }
+}
+
 /// Waits for the device when profiling, so the time of the phase just queued is measured.
 pub(super) fn sync_if(profiling: bool, device: Device) {
     if profiling {
