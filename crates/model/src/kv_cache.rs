@@ -64,15 +64,6 @@ impl KvCache {
         let _ = self.values[layer].index_copy_(2, slot, v);
     }
 
-    /// A new cache whose row `i` is a copy of row `rows[i]` of this one (`rows` i64 on the cache's device): how
-    /// `n` samples of a prompt share its prefill.
-    pub fn select_rows(&self, rows: &Tensor) -> KvCache {
-        KvCache {
-            keys: self.keys.iter().map(|k| k.index_select(0, rows)).collect(),
-            values: self.values.iter().map(|v| v.index_select(0, rows)).collect(),
-        }
-    }
-
     /// Copies `other`'s contents into this cache in place (same shapes); keeps the buffers' addresses stable for
     /// CUDA graphs.
     pub fn copy_from(&mut self, other: &KvCache) {
