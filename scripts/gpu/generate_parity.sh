@@ -29,6 +29,11 @@ run cuda_f32_plain_graphs cuda f32 --no-fused-decode
 run cuda_f32_eager cuda f32 --no-cuda-graphs
 run cuda_bf16_graphs cuda bf16
 run cuda_bf16_eager cuda bf16 --no-cuda-graphs
+# seekmath's decode-attention kernel forced at this small batch (the default picks it only for wide batches), and
+# the ATen-only configuration (SDPA attention, ATen sampler) for reference.
+run cuda_bf16_kernel_graphs cuda bf16 "--decode-attention kernel"
+run cuda_bf16_kernel_eager cuda bf16 "--decode-attention kernel --no-cuda-graphs"
+run cuda_bf16_aten cuda bf16 "--decode-attention sdpa --no-sampler-kernel"
 "$PY" - "$OUT" <<'PY' | tee "$OUT/generate_parity.txt"
 import json, sys
 out = sys.argv[1]
@@ -42,6 +47,10 @@ def same(a, b):
 ok = same("cpu_f32", "cuda_f32_plain_graphs") & same("cuda_f32_graphs", "cuda_f32_eager")
 ok &= same("cpu_f32", "cuda_f32_graphs")
 ok &= same("cuda_bf16_graphs", "cuda_bf16_eager")
+ok &= same("cuda_bf16_kernel_graphs", "cuda_bf16_kernel_eager")
 same("cpu_f32", "cuda_bf16_graphs")  # informative: bf16 may diverge
+same("cuda_bf16_aten", "cuda_bf16_graphs")  # informative: the sampler kernel (greedy argmax) on the same logits
+same("cuda_bf16_aten", "cuda_bf16_kernel_graphs")  # informative: attention kernel vs SDPA, bf16 rounding order
+same("cpu_f32", "cuda_bf16_kernel_graphs")  # informative
 print("PASS" if ok else "FAIL")
 PY

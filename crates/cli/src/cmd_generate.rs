@@ -83,9 +83,13 @@ struct ModelArgs {
     /// Decode with the plain per-layer step on CUDA too (instead of the fused, launch-lean one).
     #[arg(long)]
     no_fused_decode: bool,
-    /// Attention kernel of the fused decode step: `sdpa` (PyTorch picks; cuDNN on an H200) or `efficient`.
-    #[arg(long, default_value = "sdpa", value_parser = ["sdpa", "efficient"])]
+    /// Attention kernel of the fused decode step: `auto` (seekmath's split-K kernel for wide batches where it is
+    /// available, else SDPA), `kernel`, `sdpa` (PyTorch picks; cuDNN on an H200) or `efficient`.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "kernel", "sdpa", "efficient"])]
     decode_attention: String,
+    /// Sample with ATen ops on CUDA too (instead of seekmath's one-pass sampler kernel).
+    #[arg(long)]
+    no_sampler_kernel: bool,
     /// Most sequences decoded at once.
     #[arg(long, default_value_t = 512)]
     max_batch: usize,
@@ -108,11 +112,13 @@ impl ModelArgs {
             max_batch_rows: self.max_batch.max(1),
             cuda_graphs: !self.no_cuda_graphs,
             fused_decode: !self.no_fused_decode,
-            decode_attention: if self.decode_attention == "efficient" {
-                DecodeAttention::MemoryEfficient
-            } else {
-                DecodeAttention::Sdpa
+            decode_attention: match self.decode_attention.as_str() {
+                "efficient" => DecodeAttention::MemoryEfficient,
+                "sdpa" => DecodeAttention::Sdpa,
+                "kernel" => DecodeAttention::Kernel,
+                _ => DecodeAttention::Auto,
             },
+            sampler_kernel: !self.no_sampler_kernel,
             ..EngineOptions::default()
         };
         Ok((loaded, options))
@@ -461,6 +467,11 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode> {
         "cuda_graphs": options.cuda_graphs && device.is_cuda(),
         "fused_decode": options.fused_decode && device.is_cuda(),
         "decode_attention": format!("{:?}", options.decode_attention),
+        "sampler_kernel": options.sampler_kernel && device.is_cuda(),
+        "cuda_kernels": match seekmath_shim::cuda_kernels_status() {
+            Ok(()) => "available".to_string(),
+            Err(reason) => reason,
+        },
         "weight_bytes": weight_bytes,
         "kv_bytes_per_token": kv_bytes_per_token,
         "prompt_len": args.prompt_len,

@@ -5,7 +5,7 @@
 //! that safetensors checkpoints map 1:1 onto the `VarStore`. Numerics follow transformers' Llama/Qwen2 code
 //! (RMSNorm in f32, RoPE tables in f32 cast to the activation dtype) so that f32 logits agree to ~1e-5.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
@@ -172,27 +172,71 @@ impl Attention {
 /// The attention kernel of [`CausalLm::forward_decode_hidden`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DecodeAttention {
-    /// `scaled_dot_product_attention`, which picks the backend (cuDNN's flash kernel on an H200 for bf16).
+    /// [`DecodeAttention::Kernel`] where it is available and wins (bf16/f16, a supported head shape, at least
+    /// [`KERNEL_MIN_ROW_HEADS`] rows × K/V heads), else [`DecodeAttention::Sdpa`].
     #[default]
+    Auto,
+    /// `scaled_dot_product_attention`, which picks the backend (cuDNN's flash kernel on an H200 for bf16).
     Sdpa,
     /// The memory-efficient (CUTLASS) kernel called directly.
     MemoryEfficient,
+    /// seekmath's split-K decode kernel ([`seekmath_shim::decode_attention`]): reads K/V at ~2.3-2.8 TB/s on an
+    /// H200 where SDPA reaches ~1.1-1.6 at batch 256-512, but loses to it on narrow batches (fewer, longer
+    /// blocks). Needs the rows' first valid slots ([`DecodeRows::starts`]).
+    Kernel,
+}
+
+/// Rows × K/V heads from which [`DecodeAttention::Auto`] takes the kernel (measured on an H200: SDPA wins at
+/// 64 × 2, the kernel at 256 × 2 and above; `scripts/gpu/decode_kernels.py`).
+pub const KERNEL_MIN_ROW_HEADS: i64 = 256;
+
+impl DecodeAttention {
+    /// The concrete kernel for `rows` rows of a model with these attention shapes and kind.
+    pub fn resolve(self, rows: i64, kv_heads: i64, group: i64, head_dim: i64, kind: Kind, device: Device) -> Self {
+        match self {
+            DecodeAttention::Auto => {
+                let usable = device.is_cuda()
+                    && seekmath_shim::decode_attention_supports(kind, head_dim, group)
+                    && seekmath_shim::cuda_kernels_status().is_ok();
+                if usable && rows * kv_heads >= KERNEL_MIN_ROW_HEADS {
+                    DecodeAttention::Kernel
+                } else {
+                    DecodeAttention::Sdpa
+                }
+            }
+            chosen => chosen,
+        }
+    }
+}
+
+/// Where each row's tokens sit in the cache, for [`DecodeAttention::Kernel`]: row b attends to slots
+/// `starts[b] ..= slots[b]` (its left-padded prompt begins at `starts[b]`; `slots[b]` is written by this step).
+#[derive(Debug)]
+pub struct DecodeRows<'a> {
+    /// [B] i64: the first valid slot of each row.
+    pub starts: &'a Tensor,
+    /// [B] i64 (contiguous): the slot each row writes this step.
+    pub slots: &'a Tensor,
 }
 
 /// Per-step tensors shared by every layer of [`CausalLm::forward_decode_hidden`].
-struct DecodeInputs {
+struct DecodeInputs<'a> {
+    /// Resolved: never `Auto`.
     attention: DecodeAttention,
+    rows: Option<DecodeRows<'a>>,
+    /// Slots attended (the length of the `valid` mask).
+    attended: i64,
     /// RoPE cosines [B,1,D], broadcast over heads.
     cos: Tensor,
     /// `sin` with the sign of `rotate_half` folded in (negative on the first half of each head), [B,1,D].
     signed_sin: Tensor,
     /// Lane `i` of a rotated head reads lane `(i + d/2) mod d`.
     rotate_index: Tensor,
-    /// Additive attention bias [B,1,1,S]: 0 where a slot is valid, -inf elsewhere.
-    bias: Tensor,
+    /// Additive attention bias [B,1,1,S]: 0 where a slot is valid, -inf elsewhere (not built for the kernel).
+    bias: Option<Tensor>,
 }
 
-impl DecodeInputs {
+impl DecodeInputs<'_> {
     /// `rotate_half` RoPE as one gather and one fused multiply-add: `x·cos + x[rotate_index]·signed_sin`.
     fn rotate(&self, xs: &Tensor) -> Tensor {
         (xs * &self.cos).addcmul_(&xs.index_select(-1, &self.rotate_index), &self.signed_sin)
@@ -289,7 +333,7 @@ impl Attention {
         cache: &mut KvCache,
         layer: usize,
         slot: &Tensor,
-    ) {
+    ) -> Result<()> {
         let b = xs.size()[0];
         let (h, kv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let group = h / kv;
@@ -301,24 +345,33 @@ impl Attention {
         let k = rotated.narrow(1, h, kv).view([b, kv, 1, d]);
         let v = heads.narrow(1, h + kv, kv).view([b, kv, 1, d]);
         cache.write_slot(layer, slot, &k, &v);
-        let attended = inputs.bias.size()[3];
+        let attended = inputs.attended;
         let (keys, values) = (
             cache.keys[layer].narrow(2, 0, attended),
             cache.values[layer].narrow(2, 0, attended),
         );
+        let bias = || inputs.bias.as_ref().expect("the SDPA paths build the bias");
         let y = match inputs.attention {
-            DecodeAttention::Sdpa => Tensor::scaled_dot_product_attention(
-                &q,
-                &keys,
-                &values,
-                Some(&inputs.bias),
-                0.0,
-                false,
-                None::<f64>,
-                false,
-            ),
+            DecodeAttention::Kernel => {
+                let rows = inputs
+                    .rows
+                    .as_ref()
+                    .context("the decode-attention kernel needs the rows' start slots")?;
+                seekmath_shim::decode_attention(
+                    &rotated.narrow(1, 0, h),
+                    &cache.keys[layer],
+                    &cache.values[layer],
+                    rows.starts,
+                    rows.slots,
+                    attended,
+                )
+                .context("seekmath decode-attention kernel")?
+            }
+            DecodeAttention::Sdpa | DecodeAttention::Auto => {
+                Tensor::scaled_dot_product_attention(&q, &keys, &values, Some(bias()), 0.0, false, None::<f64>, false)
+            }
             DecodeAttention::MemoryEfficient => {
-                let bias = inputs.bias.expand([b, kv, group, attended], false);
+                let bias = bias().expand([b, kv, group, attended], false);
                 Tensor::internal_scaled_dot_product_efficient_attention(
                     &q,
                     &keys,
@@ -333,6 +386,7 @@ impl Attention {
             }
         };
         project_into(residual, &self.o_proj, &y.reshape([b, self.num_heads * d]));
+        Ok(())
     }
 }
 
@@ -660,9 +714,11 @@ impl CausalLm {
     /// Same contract as [`CausalLm::forward_step_hidden`] with T = 1 (`input_ids`, `positions` [B,1]), except
     /// that every row writes the same cache slot, `slot` [1] i64 (the engine's layout, so the K/V write is one
     /// strided copy), and attention is given as `valid` [B,S] bool: the first S cache slots each row sees (its
-    /// own slot, written by this call, included). Returns hidden states [B,C] after the final norm. It computes
-    /// the same function up to rounding order (a few ulps in f32), so the engine uses it on CUDA only and CPU
-    /// results stay bit-identical to the plain path (and to transformers).
+    /// own slot, written by this call, included); `valid` must hold one contiguous run per row when
+    /// `attention` may resolve to [`DecodeAttention::Kernel`], which reads `rows` instead of the mask (pass
+    /// `rows` whenever the kernel may run; without them only the SDPA paths are possible). Returns hidden states
+    /// [B,C] after the final norm. It computes the same function up to rounding order (a few ulps in f32), so the
+    /// engine uses it on CUDA only and CPU results stay bit-identical to the plain path (and to transformers).
     #[allow(clippy::too_many_arguments)] // the step's static buffers, each one a graph input
     pub fn forward_decode_hidden(
         &self,
@@ -673,32 +729,41 @@ impl CausalLm {
         slot: &Tensor,
         valid: &Tensor,
         attention: DecodeAttention,
-    ) -> Tensor {
+        rows: Option<DecodeRows<'_>>,
+    ) -> Result<Tensor> {
         let kind = self.kind();
         let (b, s) = valid.size2().expect("valid must be [B,S]");
         let head_dim = self.config.head_dim() as i64;
+        let kv_heads = self.config.num_kv_heads() as i64;
+        let group = self.config.num_attention_heads as i64 / kv_heads;
+        let attention = match (attention, &rows) {
+            (DecodeAttention::Auto, None) => DecodeAttention::Sdpa,
+            _ => attention.resolve(b, kv_heads, group, head_dim, kind, self.device),
+        };
         let half = head_dim / 2;
         let (cos, sin) = self.rope.cos_sin(positions, kind);
         let lanes = Tensor::arange(head_dim, (Kind::Int64, self.device));
         let sign = lanes.ge(half).to_kind(kind) * 2.0 - 1.0;
         let inputs = DecodeInputs {
             attention,
+            rows,
+            attended: s,
             cos: cos.view([b, 1, head_dim]),
             signed_sin: (sin * sign).view([b, 1, head_dim]),
             rotate_index: (lanes + half).remainder(head_dim),
             // log(1) = 0 and log(0) = -inf: the additive mask in one kernel after the cast.
-            bias: valid.to_kind(kind).log().view([b, 1, 1, s]),
+            bias: (attention != DecodeAttention::Kernel).then(|| valid.to_kind(kind).log().view([b, 1, 1, s])),
         };
         let mut xs = self.embed(&input_ids.view([b]));
         for (i, (layer, stacked)) in self.layers.iter().zip(&stacked.layers).enumerate() {
             let normed = layer.input_layernorm.forward_fused(&xs);
             layer
                 .self_attn
-                .forward_decode_into(&mut xs, &normed, stacked, &inputs, cache, i, slot);
+                .forward_decode_into(&mut xs, &normed, stacked, &inputs, cache, i, slot)?;
             let normed = layer.post_attention_layernorm.forward_fused(&xs);
             layer.mlp.forward_into(&mut xs, &normed, stacked);
         }
-        self.norm.forward_fused(&xs)
+        Ok(self.norm.forward_fused(&xs))
     }
 
     /// The storage address of every parameter, in a fixed order. It changes when a parameter is re-bound to new
@@ -875,15 +940,18 @@ mod tests {
                     .squeeze_dim(1)
             });
             let fused = tch::no_grad(|| {
-                m.model.forward_decode_hidden(
-                    &stacked,
-                    &ids,
-                    &next_position,
-                    &mut fused_cache,
-                    &slot.select(0, 0),
-                    &seen,
-                    DecodeAttention::Sdpa,
-                )
+                m.model
+                    .forward_decode_hidden(
+                        &stacked,
+                        &ids,
+                        &next_position,
+                        &mut fused_cache,
+                        &slot.select(0, 0),
+                        &seen,
+                        DecodeAttention::Sdpa,
+                        None,
+                    )
+                    .unwrap()
             });
             let diff = (plain - fused).abs().max().double_value(&[]);
             assert!(diff < 1e-5, "step {step}: fused decode differs by {diff}");

@@ -50,6 +50,36 @@ extern "C" {
     pub fn seekmath_cuda_graph_replay(graph: *mut c_void) -> *mut c_char;
     pub fn seekmath_cuda_device_name(device: c_int, buffer: *mut c_char, size: c_int) -> *mut c_char;
     pub fn seekmath_cuda_device_count() -> c_int;
+    pub fn seekmath_cuda_kernels_status(buffer: *mut c_char, size: c_int);
+    pub fn seekmath_sample_rows(
+        logits: *mut C_tensor,
+        uniforms: *mut C_tensor,
+        inv_temperature: f64,
+        greedy: c_int,
+        tokens: *mut C_tensor,
+        logprobs: *mut C_tensor,
+    ) -> *mut c_char;
+    pub fn seekmath_decode_attention_plan(
+        device: c_int,
+        batch: i64,
+        kv_heads: i64,
+        attended: i64,
+        splits: *mut i64,
+        tiles_per_split: *mut i64,
+    ) -> *mut c_char;
+    pub fn seekmath_decode_attention(
+        q: *mut C_tensor,
+        keys: *mut C_tensor,
+        values: *mut C_tensor,
+        starts: *mut C_tensor,
+        slots: *mut C_tensor,
+        splits: i64,
+        tiles_per_split: i64,
+        part_max: *mut C_tensor,
+        part_sum: *mut C_tensor,
+        part_acc: *mut C_tensor,
+        out: *mut C_tensor,
+    ) -> *mut c_char;
 }
 
 /// Turns a returned error pointer into a `Result`, freeing the C++ allocation.

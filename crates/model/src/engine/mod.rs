@@ -37,7 +37,19 @@ use crate::tokenizer::Tokenizer;
 
 pub use params::{Completion, FinishReason, SamplingParams};
 pub use state::DecodeProfile;
-use state::{sync_if, DecodeBuffers};
+use state::{sync_if, DecodeBuffers, StepPlan};
+
+/// Whether seekmath's CUDA kernels can be loaded here; logs the reason once when not.
+fn kernels_usable() -> bool {
+    match seekmath_shim::cuda_kernels_status() {
+        Ok(()) => true,
+        Err(reason) => {
+            static LOGGED: std::sync::Once = std::sync::Once::new();
+            LOGGED.call_once(|| tracing::warn!(%reason, "seekmath CUDA kernels unavailable; using ATen ops"));
+            false
+        }
+    }
+}
 
 /// Engine settings that are not per request.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,8 +63,12 @@ pub struct EngineOptions {
     /// On CUDA, decode with [`CausalLm::forward_decode_hidden`] (fewer kernels, same function up to rounding
     /// order). CPU decoding always uses the plain step, whose numbers match transformers bit for bit.
     pub fused_decode: bool,
-    /// The attention kernel of the fused decode step.
+    /// The attention kernel of the fused decode step ([`DecodeAttention::Auto`]: seekmath's kernel for wide
+    /// batches where it is available, SDPA otherwise).
     pub decode_attention: DecodeAttention,
+    /// On CUDA, sample greedy and plain-temperature tokens with seekmath's one-pass kernel
+    /// ([`seekmath_shim::sample_rows`]) when it is available (NVRTC found, compute capability ≥ 8.0).
+    pub sampler_kernel: bool,
     /// Synchronise the device between decode phases and accumulate a [`DecodeProfile`] (slower; for benchmarks).
     pub profile: bool,
 }
@@ -65,6 +81,7 @@ impl Default for EngineOptions {
             graph_slot_bucket: 128,
             fused_decode: true,
             decode_attention: DecodeAttention::default(),
+            sampler_kernel: true,
             profile: false,
         }
     }
@@ -237,6 +254,8 @@ impl<'a> Engine<'a> {
             .as_ref()
             .filter(|_| fused)
             .map(|s| (s, self.options.decode_attention));
+        let sampler_kernel = self.options.sampler_kernel && device.is_cuda() && kernels_usable();
+        let plan = StepPlan { fused, sampler_kernel };
         let mut this_call = HashMap::new();
         let sets: &mut HashMap<usize, DecodeBuffers> = if use_graphs { &mut kept } else { &mut this_call };
         let mut buffers = take_buffers(sets, self.model, batch, capacity);
@@ -262,6 +281,11 @@ impl<'a> Engine<'a> {
                 .narrow(0, 0, live as i64)
                 .narrow(1, 0, padded as i64)
                 .copy_(&prefill_valid.index_select(0, &expand));
+            // Row r's prompt begins at slot padded - L_r; filler rows of the bucket see only their decode slots.
+            let starts: Vec<i64> = (0..batch)
+                .map(|r| rows.get(r).map_or(padded, |row| padded - row.prompt_len) as i64)
+                .collect();
+            t.starts.copy_(&Tensor::from_slice(&starts));
             // Row r's uniform for generated token s (filler rows of the bucket get 0.5).
             let steps = params.max_new_tokens;
             let mut table = vec![0.5f32; batch * steps];
@@ -275,7 +299,7 @@ impl<'a> Engine<'a> {
                 .copy_(&Tensor::from_slice(&table).view([batch as i64, steps as i64]));
             // The first token comes from the prefill's logits; the decode steps take it from there.
             let first_logits = pad_rows(&logits.index_select(0, &expand), batch);
-            let (tokens, logprobs) = sampler::sample(&first_logits, params, &t.uniforms.select(1, 0));
+            let (tokens, logprobs) = sampler::sample(&first_logits, params, &t.uniforms.select(1, 0), sampler_kernel)?;
             t.ids.copy_(&tokens.view([batch as i64, 1]));
             let positions: Vec<i64> = (0..batch)
                 .map(|r| rows.get(r).map_or(0, |row| row.prompt_len as i64))
@@ -361,7 +385,7 @@ impl<'a> Engine<'a> {
                 slot + 1
             };
             let captured_before = profile.capture;
-            packed = buffers.step(self.model, params, attended, fused, use_graphs, &mut profile.capture)?;
+            packed = buffers.step(self.model, params, attended, plan, use_graphs, &mut profile.capture)?;
             sync_if(profiling, device);
             profile.steps += started.elapsed().saturating_sub(profile.capture - captured_before);
             profile.graphs_captured += usize::from(profile.capture > captured_before);

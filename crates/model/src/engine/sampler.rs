@@ -1,14 +1,32 @@
 //! Choosing the next token on the device: greedy, temperature, top-k and top-p, by inverse-CDF sampling with one
 //! externally supplied uniform per row (see [`super::rng`]), so no device RNG state is involved.
+//!
+//! On CUDA, greedy and plain temperature sampling (the RL case) can run as one kernel that reads each row of
+//! logits once ([`seekmath_shim::sample_rows`]); the ATen code below is the reference it is checked against and
+//! the path for CPU and for top-p/top-k.
 
+use anyhow::{Context, Result};
 use tch::{Kind, Tensor};
 
 use super::params::SamplingParams;
 
 /// Picks one token per row of `logits` [B, V] (any float kind) and returns (tokens [B] i64, log-probs [B] f32),
 /// the log-probs taken from the unfiltered temperature-1 distribution. `uniforms` [B] f32 in (0, 1) on the same
-/// device. Static shapes and no host sync, so it can be recorded in a CUDA graph with the decode step.
-pub fn sample(logits: &Tensor, params: &SamplingParams, uniforms: &Tensor) -> (Tensor, Tensor) {
+/// device. Static shapes and no host sync, so it can be recorded in a CUDA graph with the decode step. With
+/// `kernel` (CUDA logits; see [`seekmath_shim::cuda_kernels_status`]), greedy and unfiltered temperature sampling
+/// use the one-pass kernel: the same rule, so the same tokens up to the summation order's rounding at a CDF
+/// boundary.
+pub fn sample(logits: &Tensor, params: &SamplingParams, uniforms: &Tensor, kernel: bool) -> Result<(Tensor, Tensor)> {
+    let unfiltered = params.top_p >= 1.0 && (params.top_k == 0 || params.top_k as i64 >= logits.size()[1]);
+    if kernel && logits.device().is_cuda() && (params.is_greedy() || unfiltered) {
+        return seekmath_shim::sample_rows(logits, uniforms, params.temperature, params.is_greedy())
+            .context("seekmath sampler kernel");
+    }
+    Ok(sample_aten(logits, params, uniforms))
+}
+
+/// [`sample`] in ATen ops (any device, every filter).
+fn sample_aten(logits: &Tensor, params: &SamplingParams, uniforms: &Tensor) -> (Tensor, Tensor) {
     let (tokens, log_normaliser) = if params.is_greedy() {
         let logits = logits.to_kind(Kind::Float);
         (logits.argmax(-1, true), logits.logsumexp([-1], true))
@@ -152,7 +170,7 @@ mod tests {
             .unsqueeze(0)
             .repeat([4, 1]);
         let u = Tensor::from_slice(&[0.05f32, 0.15, 0.45, 0.95]);
-        let (tokens, logprobs) = sample(&probs, &params(1.0, 1.0, 0), &u);
+        let (tokens, logprobs) = sample(&probs, &params(1.0, 1.0, 0), &u, false).unwrap();
         assert_eq!(Vec::<i64>::try_from(&tokens).unwrap(), vec![0, 1, 2, 3]);
         let lp = Vec::<f32>::try_from(&logprobs).unwrap();
         assert!((lp[3] - 0.4f32.ln()).abs() < 1e-6);
@@ -196,9 +214,9 @@ mod tests {
             .repeat([3, 1]);
         let u = Tensor::from_slice(&[0.0f32, 0.5, 0.999]);
         // top_p 0.6: {0.4, 0.3} kept (mass before 0.3 is 0.4 < 0.6; before 0.2 is 0.7), renormalised to 0.7.
-        let (tokens, _) = sample(&probs, &params(1.0, 0.6, 0), &u);
+        let (tokens, _) = sample(&probs, &params(1.0, 0.6, 0), &u, false).unwrap();
         assert_eq!(Vec::<i64>::try_from(&tokens).unwrap(), vec![3, 3, 2]);
-        let (tokens, _) = sample(&probs, &params(1.0, 1.0, 1), &u);
+        let (tokens, _) = sample(&probs, &params(1.0, 1.0, 1), &u, false).unwrap();
         assert_eq!(Vec::<i64>::try_from(&tokens).unwrap(), vec![3, 3, 3]);
     }
 
@@ -209,7 +227,9 @@ mod tests {
             &logits,
             &params(0.0, 1.0, 0),
             &Tensor::zeros([1], (Kind::Float, tch::Device::Cpu)),
-        );
+            false,
+        )
+        .unwrap();
         assert_eq!(tokens.int64_value(&[0]), 1);
         let expected = logits.log_softmax(-1, Kind::Float).double_value(&[0, 1]);
         assert!((logprobs.double_value(&[0]) - expected).abs() < 1e-6);
@@ -219,7 +239,7 @@ mod tests {
     fn low_temperature_concentrates_on_the_mode() {
         let logits = Tensor::from_slice(&[1.0f32, 1.5, 0.5]).unsqueeze(0).repeat([64, 1]);
         let u = Tensor::linspace(0.001, 0.999, 64, (Kind::Float, tch::Device::Cpu));
-        let (tokens, _) = sample(&logits, &params(0.01, 1.0, 0), &u);
+        let (tokens, _) = sample(&logits, &params(0.01, 1.0, 0), &u, false).unwrap();
         assert!(Vec::<i64>::try_from(&tokens).unwrap().iter().all(|&t| t == 1));
     }
 }

@@ -22,7 +22,7 @@ use tch::{Device, Kind, Tensor};
 use super::params::SamplingParams;
 use super::sampler;
 use crate::kv_cache::KvCache;
-use crate::model::{CausalLm, DecodeAttention, StackedProjections};
+use crate::model::{CausalLm, DecodeAttention, DecodeRows, StackedProjections};
 
 /// The static tensors one step reads and advances, for `batch` rows and `capacity` cache slots.
 pub(super) struct StepTensors {
@@ -35,10 +35,20 @@ pub(super) struct StepTensors {
     pub positions: Tensor,
     /// [batch, 1] i64: the cache slot it is written to (the same for every row).
     pub slots: Tensor,
+    /// [batch] i64: the row's first valid slot (where its left-padded prompt begins), for the attention kernel.
+    pub starts: Tensor,
     /// [1] i64: the column of `uniforms` the next sample uses (= the index of the token being generated).
     pub step: Tensor,
     /// [batch, capacity] f32: row r's uniform for generated token s at column s.
     pub uniforms: Tensor,
+}
+
+/// How one step runs: the fused forward (with the stacked projections and its attention choice) or the plain one,
+/// and whether the sampler uses seekmath's CUDA kernel.
+#[derive(Clone, Copy)]
+pub(super) struct StepPlan<'a> {
+    pub fused: Option<(&'a StackedProjections, DecodeAttention)>,
+    pub sampler_kernel: bool,
 }
 
 /// Sampling settings a captured graph has baked in.
@@ -89,6 +99,7 @@ impl DecodeBuffers {
                 ids: ints(&[b, 1]),
                 positions: ints(&[b, 1]),
                 slots: ints(&[b, 1]),
+                starts: ints(&[b]),
                 step: ints(&[1]),
                 uniforms: Tensor::full([b, s], 0.5, (Kind::Float, device)),
             },
@@ -106,19 +117,19 @@ impl DecodeBuffers {
         model: &CausalLm,
         params: &SamplingParams,
         attended: usize,
-        fused: Option<(&StackedProjections, DecodeAttention)>,
+        plan: StepPlan<'_>,
         use_graph: bool,
         timing: &mut Duration,
     ) -> Result<Tensor> {
         if !use_graph {
-            return Ok(advance(model, &mut self.tensors, params, attended, fused));
+            return advance(model, &mut self.tensors, params, attended, plan);
         }
         let key = (attended, SamplerKey::of(params));
         if let Some(captured) = self.graphs.get(&key) {
             captured.graph.replay().context("replaying the decode step")?;
             return Ok(captured.packed.shallow_clone());
         }
-        let out = advance(model, &mut self.tensors, params, attended, fused);
+        let out = advance(model, &mut self.tensors, params, attended, plan)?;
         let started = Instant::now();
         if self.graphs.len() >= MAX_GRAPHS {
             self.graphs.clear();
@@ -126,8 +137,8 @@ impl DecodeBuffers {
         let mut graph = CudaGraph::new(model.device()).context("creating a CUDA graph")?;
         let tensors = &mut self.tensors;
         let packed = graph
-            .capture(|| advance(model, tensors, params, attended, fused))
-            .context("capturing the decode step")?;
+            .capture(|| advance(model, tensors, params, attended, plan))
+            .context("capturing the decode step")??;
         self.graphs.insert(key, Captured { graph, packed });
         *timing += started.elapsed();
         Ok(out)
@@ -140,12 +151,17 @@ fn advance(
     t: &mut StepTensors,
     params: &SamplingParams,
     attended: usize,
-    fused: Option<(&StackedProjections, DecodeAttention)>,
-) -> Tensor {
+    plan: StepPlan<'_>,
+) -> Result<Tensor> {
     let _ = t.valid.scatter_value_(1, &t.slots, 1);
     let valid = t.valid.narrow(1, 0, attended as i64);
-    let logits = if let Some((stacked, attention)) = fused {
+    let logits = if let Some((stacked, attention)) = plan.fused {
         let slot = t.slots.select(0, 0);
+        let row_slots = t.slots.view([-1]);
+        let rows = DecodeRows {
+            starts: &t.starts,
+            slots: &row_slots,
+        };
         model.logits(&model.forward_decode_hidden(
             stacked,
             &t.ids,
@@ -154,7 +170,8 @@ fn advance(
             &slot,
             &valid,
             attention,
-        ))
+            Some(rows),
+        )?)
     } else {
         let mask = KvCache::attention_mask(&t.slots, &valid);
         model
@@ -162,12 +179,15 @@ fn advance(
             .squeeze_dim(1)
     };
     let uniforms = t.uniforms.index_select(1, &t.step).squeeze_dim(1);
-    let (tokens, logprobs) = sampler::sample(&logits, params, &uniforms);
+    let (tokens, logprobs) = sampler::sample(&logits, params, &uniforms, plan.sampler_kernel)?;
     t.ids.copy_(&tokens.view([-1, 1]));
     let _ = t.positions.g_add_scalar_(1);
     let _ = t.slots.g_add_scalar_(1);
     let _ = t.step.g_add_scalar_(1);
-    Tensor::stack(&[tokens.to_kind(Kind::Double), logprobs.to_kind(Kind::Double)], 0)
+    Ok(Tensor::stack(
+        &[tokens.to_kind(Kind::Double), logprobs.to_kind(Kind::Double)],
+        0,
+    ))
 }
 
 /// Copies rows `keep` (i64 on the device) of `from` into the first rows of `to` (same capacity), in place so
@@ -187,6 +207,7 @@ pub(super) fn copy_rows(from: &StepTensors, to: &mut StepTensors, keep: &Tensor)
         (&mut to.ids, &from.ids),
         (&mut to.positions, &from.positions),
         (&mut to.slots, &from.slots),
+        (&mut to.starts, &from.starts),
         (&mut to.uniforms, &from.uniforms),
     ] {
         dst.copy_(&src.index_select(0, keep));

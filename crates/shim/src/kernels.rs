@@ -1,0 +1,173 @@
+//! The decode step's own CUDA kernels (`kernels/*.cu`): a one-pass token sampler and split-K decode attention.
+//!
+//! Why custom kernels: on an H200 at batch 256-512 the ATen sampler made five passes over the [B, V] logits
+//! (~0.45 ms of a 3 ms step with a 152k vocabulary), and SDPA's kernels read the K/V cache of one-token queries at
+//! ~1.1-1.6 TB/s. The sampler kernel reads each row once; the attention kernel splits the history into tiles that
+//! are copied two deep into shared memory and multiplied on tensor cores, and reads K/V at ~2.3-2.8 TB/s
+//! (`scripts/gpu/decode_kernels.py` checks both against references and times them; docs/benchmarks.md).
+//!
+//! The kernels are compiled at run time by NVRTC (shipped with torch's CUDA wheels) for the device's exact
+//! architecture and launched on libtorch's current stream, so they are captured into CUDA graphs like ATen ops;
+//! nothing is needed at build time. Outputs are allocated here through tch, so inside a graph capture they come
+//! from the graph's memory pool. The first call per kernel variant compiles it (~0.2 s): call once outside a
+//! capture (the engine's warm-up step does).
+
+use std::ffi::{c_char, CStr};
+use std::sync::OnceLock;
+
+use tch::{Device, Kind, Tensor};
+use torch_sys::C_tensor;
+
+use crate::{ffi, Result, ShimError};
+
+fn raw(t: &Tensor) -> *mut C_tensor {
+    t.as_ptr() as *mut C_tensor
+}
+
+/// Whether the kernels can run here: `Ok` when NVRTC and the CUDA driver library load (checked once), else why
+/// not. A CUDA device of compute capability 8.0 or newer is also needed; launching on an older one returns an
+/// error.
+pub fn cuda_kernels_status() -> std::result::Result<(), String> {
+    static STATUS: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    STATUS
+        .get_or_init(|| {
+            if !crate::built_with_cuda() {
+                return Err("seekmath-shim was built without CUDA headers".into());
+            }
+            let mut buffer = vec![0 as c_char; 1024];
+            // SAFETY: the buffer outlives the call and its size is passed; the shim NUL-terminates.
+            unsafe { ffi::seekmath_cuda_kernels_status(buffer.as_mut_ptr(), buffer.len() as i32) };
+            // SAFETY: NUL-terminated within the buffer.
+            let text = unsafe { CStr::from_ptr(buffer.as_ptr()) }
+                .to_string_lossy()
+                .into_owned();
+            if text.is_empty() {
+                Ok(())
+            } else {
+                Err(text)
+            }
+        })
+        .clone()
+}
+
+/// Samples one token per row of `logits` [B, V] (f32, bf16 or f16, on CUDA, rows contiguous) with `uniforms` [B]
+/// f32: greedy takes the first maximum; otherwise the first token whose running sum of `exp((l - max) / T)` exceeds
+/// `u` times the total (inverse CDF, no top-p/top-k). Returns (tokens [B] i64, log-probs [B] f32 of the token under
+/// the temperature-1 softmax). Deterministic; no host sync.
+pub fn sample_rows(logits: &Tensor, uniforms: &Tensor, temperature: f64, greedy: bool) -> Result<(Tensor, Tensor)> {
+    let rows = logits.size().first().copied().unwrap_or(0);
+    let device = logits.device();
+    let uniforms = uniforms.to_kind(Kind::Float).contiguous();
+    let tokens = Tensor::empty([rows], (Kind::Int64, device));
+    let logprobs = Tensor::empty([rows], (Kind::Float, device));
+    let inv_temperature = if greedy || temperature <= 0.0 {
+        1.0
+    } else {
+        1.0 / temperature
+    };
+    // SAFETY: all tensors are live for the call; the shim validates shapes, kinds and devices.
+    ffi::check(unsafe {
+        ffi::seekmath_sample_rows(
+            raw(logits),
+            raw(&uniforms),
+            inv_temperature,
+            greedy as i32,
+            raw(&tokens),
+            raw(&logprobs),
+        )
+    })?;
+    Ok((tokens, logprobs))
+}
+
+/// True when [`decode_attention`] takes this shape and kind: bf16 or f16, head dim a multiple of 16 up to 128,
+/// at most 16 query heads per K/V head.
+pub fn decode_attention_supports(kind: Kind, head_dim: i64, group: i64) -> bool {
+    matches!(kind, Kind::BFloat16 | Kind::Half) && head_dim % 16 == 0 && head_dim <= 128 && (1..=16).contains(&group)
+}
+
+/// Attention of one query token per row over a head-major K/V cache, for grouped-query attention.
+///
+/// `q` [B, H, D] (heads and dims contiguous; any batch stride, e.g. a narrow of a stacked q/k/v projection);
+/// `keys`, `values` [B, KVH, S, D] (rows of D contiguous, the same strides); row b attends to slots
+/// `starts[b] ..= slots[b]` (`starts`, `slots`: B i64 each, contiguous), and only slots below `attended` are
+/// planned for. Returns [B, H, D] in q's kind. Scale 1/√D, no other mask.
+pub fn decode_attention(
+    q: &Tensor,
+    keys: &Tensor,
+    values: &Tensor,
+    starts: &Tensor,
+    slots: &Tensor,
+    attended: i64,
+) -> Result<Tensor> {
+    let Device::Cuda(index) = q.device() else {
+        return Err(ShimError::InvalidArgument(
+            "decode_attention runs on CUDA tensors".into(),
+        ));
+    };
+    let (batch, heads, dim) = q.size3().map_err(|err| ShimError::InvalidArgument(err.to_string()))?;
+    let kv_heads = keys.size().get(1).copied().unwrap_or(1);
+    let (mut splits, mut tiles_per_split) = (1i64, 1i64);
+    // SAFETY: out-pointers are live locals.
+    ffi::check(unsafe {
+        ffi::seekmath_decode_attention_plan(
+            index as i32,
+            batch,
+            kv_heads,
+            attended,
+            &mut splits,
+            &mut tiles_per_split,
+        )
+    })?;
+    let group = heads / kv_heads.max(1);
+    let device = q.device();
+    let scratch = |n: i64| Tensor::empty([if splits > 1 { n } else { 0 }], (Kind::Float, device));
+    let part_max = scratch(batch * kv_heads * splits * group);
+    let part_sum = scratch(batch * kv_heads * splits * group);
+    let part_acc = scratch(batch * kv_heads * splits * group * dim);
+    let out = Tensor::empty([batch, heads, dim], (q.kind(), device));
+    // SAFETY: all tensors are live for the call; the shim validates shapes, strides, kinds and devices.
+    ffi::check(unsafe {
+        ffi::seekmath_decode_attention(
+            raw(q),
+            raw(keys),
+            raw(values),
+            raw(starts),
+            raw(slots),
+            splits,
+            tiles_per_split,
+            raw(&part_max),
+            raw(&part_sum),
+            raw(&part_acc),
+            raw(&out),
+        )
+    })?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supported_shapes() {
+        assert!(decode_attention_supports(Kind::BFloat16, 64, 7));
+        assert!(decode_attention_supports(Kind::Half, 128, 6));
+        assert!(!decode_attention_supports(Kind::Float, 64, 7));
+        assert!(!decode_attention_supports(Kind::BFloat16, 256, 2));
+        assert!(!decode_attention_supports(Kind::BFloat16, 72, 2));
+        assert!(!decode_attention_supports(Kind::BFloat16, 64, 32));
+    }
+
+    #[test]
+    fn cpu_tensors_are_refused_with_a_clear_error() {
+        let q = Tensor::zeros([2, 4, 64], (Kind::BFloat16, Device::Cpu));
+        let kv = Tensor::zeros([2, 2, 128, 64], (Kind::BFloat16, Device::Cpu));
+        let idx = Tensor::zeros([2], (Kind::Int64, Device::Cpu));
+        let err = decode_attention(&q, &kv, &kv, &idx, &idx, 128).unwrap_err();
+        assert!(err.to_string().contains("CUDA"), "{err}");
+        let logits = Tensor::zeros([2, 300], (Kind::Float, Device::Cpu));
+        let u = Tensor::zeros([2], (Kind::Float, Device::Cpu));
+        let err = sample_rows(&logits, &u, 1.0, false).unwrap_err();
+        assert!(err.to_string().contains("CUDA"), "{err}");
+    }
+}
