@@ -18,6 +18,9 @@ import sys
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from decode_profile import timed_graph  # noqa: E402  (a sibling script)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KERNEL = os.path.join(ROOT, "crates/shim/kernels/sample_rows.cu")
 
@@ -43,7 +46,10 @@ class Module:
         major, minor = torch.cuda.get_device_capability()
         src = open(os.path.join(ROOT, "crates/shim/kernels", source), "rb").read()
         prog = ctypes.c_void_p()
-        assert nv.nvrtcCreateProgram(ctypes.byref(prog), src, source.encode(), 0, None, None) == 0
+        common = open(os.path.join(ROOT, "crates/shim/kernels/common.cuh"), "rb").read()
+        headers = (ctypes.c_char_p * 1)(common)
+        header_names = (ctypes.c_char_p * 1)(b"common.cuh")
+        assert nv.nvrtcCreateProgram(ctypes.byref(prog), src, source.encode(), 1, headers, header_names) == 0
         opts = [b"--gpu-architecture=sm_%d%d" % (major, minor)] + [b"-D%s=%d" % (k.encode(), v) for k, v in defines.items()]
         arr = (ctypes.c_char_p * len(opts))(*opts)
         rc = nv.nvrtcCompileProgram(prog, len(opts), arr)
@@ -76,7 +82,7 @@ class Module:
 
 class Kernel(Module):
     def __init__(self, kind_code):
-        super().__init__("sample_rows.cu", {"SEEKMATH_LOGIT_KIND": kind_code}, ["seekmath_sample_rows"])
+        super().__init__("sample_rows.cu", {"SEEKMATH_KIND": kind_code}, ["seekmath_sample_rows"])
 
     def __call__(self, logits, uniforms, inv_t, greedy, tokens, logprobs):
         b, v = logits.shape
@@ -89,7 +95,7 @@ class Kernel(Module):
 
 class Attention(Module):
     def __init__(self, head_dim, group):
-        super().__init__("decode_attention.cu", {"SEEKMATH_KV_KIND": 1, "HEAD_DIM": head_dim, "GROUP": group},
+        super().__init__("decode_attention.cu", {"SEEKMATH_KIND": 1, "HEAD_DIM": head_dim, "GROUP": group},
                          ["seekmath_decode_attention_partial", "seekmath_decode_attention_combine"])
         self.d, self.g = head_dim, group
 
@@ -161,24 +167,8 @@ def aten_sampler(logits, uniforms):
 
 
 def graph_time(fn, iters=50):
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream().wait_stream(s)
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        fn()
-    g.replay()
-    torch.cuda.synchronize()
-    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    a.record()
-    for _ in range(iters):
-        g.replay()
-    b.record()
-    torch.cuda.synchronize()
-    return a.elapsed_time(b) / iters * 1000.0  # us
+    """Microseconds per call of `fn`, replayed from a CUDA graph."""
+    return timed_graph(fn, iters) * 1000.0
 
 
 def check_sampler(report):

@@ -14,15 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "guard.h"
+
 #ifdef SEEKMATH_SHIM_CUDA
 #include <ATen/cuda/CUDAGraph.h>
 #include <cuda_runtime_api.h>
 
-// Declared here rather than through ATen/cuda/CUDAContextLight.h, which pulls in cuSPARSE/cuBLAS headers that
-// need CUDA's C++ core library (CCCL) headers as well; the definition lives in libtorch_cuda.
-namespace at::cuda {
-TORCH_CUDA_CPP_API cudaDeviceProp* getDeviceProperties(c10::DeviceIndex device);
-}
+#include "device_properties.h"
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
 #include <optional>
@@ -30,26 +28,7 @@ TORCH_CUDA_CPP_API cudaDeviceProp* getDeviceProperties(c10::DeviceIndex device);
 
 namespace {
 
-char* copy_message(const char* message) {
-  size_t len = std::strlen(message);
-  char* out = static_cast<char*>(std::malloc(len + 1));
-  if (out != nullptr) std::memcpy(out, message, len + 1);
-  return out;
-}
-
-template <typename F>
-char* guarded(F&& body) {
-  try {
-    body();
-    return nullptr;
-  } catch (const c10::Error& err) {
-    return copy_message(err.what_without_backtrace());
-  } catch (const std::exception& err) {
-    return copy_message(err.what());
-  } catch (...) {
-    return copy_message("unknown C++ exception");
-  }
-}
+using seekmath_shim::guarded;
 
 std::vector<at::Tensor> gather(at::Tensor** tensors, int64_t count) {
   std::vector<at::Tensor> out;

@@ -12,8 +12,10 @@
 // Layout: q [B, H, D] (head h = kv_head * GROUP + j; any batch stride, heads and dims contiguous); K and V
 // [B, KVH, S, D] with D contiguous and rows of D; row b attends to slots [starts[b], slots[b]] (its prompt was
 // left-padded to start at starts[b]; slots[b] is the slot written by this step). Output [B, H, D], contiguous.
-// Compiled by NVRTC with SEEKMATH_KV_KIND 1 (bf16) or 2 (f16), HEAD_DIM (a multiple of 16, <= 128; the two tiles
+// Compiled by NVRTC with SEEKMATH_KIND 1 (bf16) or 2 (f16), HEAD_DIM (a multiple of 16, <= 128; the two tiles
 // stay within 48 KB of static shared memory) and GROUP (1..16). Needs sm_80 or newer.
+
+#include "common.cuh"
 
 // Each warp scores and accumulates KEYS_PER_WARP keys with tensor-core MMAs (m16n8k16: the GROUP query heads are
 // the 16 rows, padded with zeros); a block of WARPS warps owns one chunk of CHUNK keys.
@@ -30,35 +32,13 @@
 #define STAGE_ELEMS (2 * TILE_KEYS * PITCH)
 // Splits per row the merge kernel accepts (the host never plans more: a split is at least one 64-key tile).
 #define MAX_SPLITS 256
-#define FULL_MASK 0xffffffffu
-#define NEG_INF (-__int_as_float(0x7f800000))
 
-typedef unsigned short kv_t;
-
-__device__ __forceinline__ float to_float(kv_t v) {
-#if SEEKMATH_KV_KIND == 1
-  return __uint_as_float(((unsigned int)v) << 16);
-#else
-  float f;
-  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v));
-  return f;
-#endif
-}
-
-__device__ __forceinline__ kv_t from_float(float f) {
-  unsigned short h;
-#if SEEKMATH_KV_KIND == 1
-  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
-#else
-  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
-#endif
-  return h;
-}
+typedef element_t kv_t;
 
 // Two floats as one register of two 16-bit values, `low` in the low half (the lower column of a fragment).
 __device__ __forceinline__ unsigned int pack(float low, float high) {
   unsigned int r;
-#if SEEKMATH_KV_KIND == 1
+#if SEEKMATH_KIND == 1
   asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(high), "f"(low));
 #else
   asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(high), "f"(low));
@@ -68,7 +48,7 @@ __device__ __forceinline__ unsigned int pack(float low, float high) {
 
 // c += a · b for one m16n8k16 tile (fp32 accumulators).
 __device__ __forceinline__ void mma(float* c, const unsigned int* a, unsigned int b0, unsigned int b1) {
-#if SEEKMATH_KV_KIND == 1
+#if SEEKMATH_KIND == 1
   asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
 #else
   asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"

@@ -9,34 +9,20 @@
 // Semantics (those of the ATen sampler in crates/model/src/engine/sampler.rs, up to summation order):
 //   weights w_i = exp((l_i - max) * inv_temperature); the token is the first i whose running sum of w exceeds
 //   u * sum(w); greedy (flag) takes the first index of the maximum; the log-prob is l_token - logsumexp(l) at
-//   temperature 1. Compiled by NVRTC with SEEKMATH_LOGIT_KIND 0 (f32), 1 (bf16) or 2 (f16); no headers needed.
+//   temperature 1. Compiled by NVRTC with SEEKMATH_KIND 0 (f32), 1 (bf16) or 2 (f16) (see common.cuh).
+
+#include "common.cuh"
 
 #define TILE 256
 #define LANE_ELEMS 8
 #define WARPS 32
-#define FULL_MASK 0xffffffffu
-#define NEG_INF (-__int_as_float(0x7f800000))
 
-#if SEEKMATH_LOGIT_KIND == 0
-typedef float logit_t;
-__device__ __forceinline__ float to_float(logit_t v) { return v; }
-#else
-typedef unsigned short logit_t;
-__device__ __forceinline__ float to_float(logit_t v) {
-#if SEEKMATH_LOGIT_KIND == 1
-  return __uint_as_float(((unsigned int)v) << 16);
-#else
-  float f;
-  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v));
-  return f;
-#endif
-}
-#endif
+typedef element_t logit_t;
 
 // Eight consecutive logits starting at `index` (-inf past the end of the row).
 __device__ __forceinline__ void load8(const logit_t* row, long long index, int vocab, bool aligned, float* out) {
   if (aligned && index + LANE_ELEMS <= vocab) {
-#if SEEKMATH_LOGIT_KIND == 0
+#if SEEKMATH_KIND == 0
     const float4* p = reinterpret_cast<const float4*>(row + index);
     float4 a = p[0], b = p[1];
     out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w;
