@@ -180,14 +180,15 @@ pub enum DecodeAttention {
     Sdpa,
     /// The memory-efficient (CUTLASS) kernel called directly.
     MemoryEfficient,
-    /// seekmath's split-K decode kernel ([`seekmath_shim::decode_attention`]): reads K/V at ~2.3-2.8 TB/s on an
+    /// seekmath's split-K decode kernel ([`seekmath_shim::decode_attention`]): reads K/V at ~1.6-2.8 TB/s on an
     /// H200 where SDPA reaches ~1.1-1.6 at batch 256-512, but loses to it on narrow batches (fewer, longer
     /// blocks). Needs the rows' first valid slots ([`DecodeRows::starts`]).
     Kernel,
 }
 
 /// Rows × K/V heads from which [`DecodeAttention::Auto`] takes the kernel (measured on an H200: SDPA wins at
-/// 64 × 2, the kernel at 256 × 2 and above; `scripts/gpu/decode_kernels.py`).
+/// 64 × 2, the kernel at 256 × 2 and 512 × 2; 128 × 2, between them, is not measured;
+/// `scripts/gpu/decode_kernels.py`).
 pub const KERNEL_MIN_ROW_HEADS: i64 = 256;
 
 impl DecodeAttention {

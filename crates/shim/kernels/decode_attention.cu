@@ -2,23 +2,25 @@
 // token per row.
 //
 // Why a kernel: with one query token the step is a streaming read of K and V. SDPA's kernels (cuDNN flash,
-// FlashAttention varlen) reach ~1.1-1.6 TB/s on it on an H200 at batch 256-512, a third of HBM bandwidth, because
-// each (row, K/V head) is one thread block that walks the whole history. Here the history is cut into chunks of
-// CHUNK keys, one block per (chunk, K/V head, row), whose K and V rows are copied into shared memory with all
-// copies in flight at once (cp.async); scores and P·V run on tensor cores (scalar FMAs made an earlier version of
-// this kernel compute-bound at cuDNN's speed); a second kernel merges the partial softmax results. All query heads
-// of a K/V group share the block's K/V reads.
+// FlashAttention varlen) reach ~1.1-1.6 TB/s on it on an H200 at batch 256-512. Here each row's history is cut
+// into splits of 64-key tiles, one block of two warps per (split, K/V head, row); a block copies its tiles into
+// shared memory two deep with cp.async, so the next tile's loads fly while this one is computed, and scores and
+// P·V run on tensor cores (each simpler design was measured slower: scalar FMAs were compute-bound at cuDNN's
+// speed, one tile per block left each block's load latency exposed; docs/benchmarks.md). Each warp keeps an
+// online softmax over its 32 keys of every tile, the two warps merge in shared memory, and with more than one
+// split a second kernel merges the splits. All query heads of a K/V group share the block's K/V reads.
 //
 // Layout: q [B, H, D] (head h = kv_head * GROUP + j; any batch stride, heads and dims contiguous); K and V
 // [B, KVH, S, D] with D contiguous and rows of D; row b attends to slots [starts[b], slots[b]] (its prompt was
 // left-padded to start at starts[b]; slots[b] is the slot written by this step). Output [B, H, D], contiguous.
-// Compiled by NVRTC with SEEKMATH_KIND 1 (bf16) or 2 (f16), HEAD_DIM (a multiple of 16, <= 128; the two tiles
-// stay within 48 KB of static shared memory) and GROUP (1..16). Needs sm_80 or newer.
+// Compiled by NVRTC with SEEKMATH_KIND 1 (bf16) or 2 (f16), HEAD_DIM (a multiple of 16, <= 128) and GROUP
+// (1..16); the two stages take 2 * 2 * 64 * (HEAD_DIM + 8) * 2 bytes of dynamic shared memory (70 KB at 128,
+// above the default 48 KB: the host raises the limit). Needs sm_80 or newer.
 
 #include "common.cuh"
 
-// Each warp scores and accumulates KEYS_PER_WARP keys with tensor-core MMAs (m16n8k16: the GROUP query heads are
-// the 16 rows, padded with zeros); a block of WARPS warps owns one chunk of CHUNK keys.
+// Each warp scores and accumulates KEYS_PER_WARP keys of every tile with tensor-core MMAs (m16n8k16: the GROUP
+// query heads are the 16 rows, padded with zeros); a tile is TILE_KEYS keys, one per block of WARPS warps.
 #define KEYS_PER_WARP 32
 #define WARPS 2
 #define TILE_KEYS (KEYS_PER_WARP * WARPS)

@@ -3,7 +3,7 @@
 //! Why custom kernels: on an H200 at batch 256-512 the ATen sampler made five passes over the [B, V] logits
 //! (~0.45 ms of a 3 ms step with a 152k vocabulary), and SDPA's kernels read the K/V cache of one-token queries at
 //! ~1.1-1.6 TB/s. The sampler kernel reads each row once; the attention kernel splits the history into tiles that
-//! are copied two deep into shared memory and multiplied on tensor cores, and reads K/V at ~2.3-2.8 TB/s
+//! are copied two deep into shared memory and multiplied on tensor cores, and reads K/V at ~1.6-2.8 TB/s
 //! (`scripts/gpu/decode_kernels.py` checks both against references and times them; docs/benchmarks.md).
 //!
 //! The kernels are compiled at run time by NVRTC (shipped with torch's CUDA wheels) for the device's exact
