@@ -186,9 +186,9 @@ pub enum DecodeAttention {
     Kernel,
 }
 
-/// Rows × K/V heads from which [`DecodeAttention::Auto`] takes the kernel (measured on an H200: SDPA wins at
-/// 64 × 2, the kernel at 256 × 2 and 512 × 2; 128 × 2, between them, is not measured;
-/// `scripts/gpu/decode_kernels.py`).
+/// Rows × K/V heads from which [`DecodeAttention::Auto`] takes the kernel (measured on an H200 with the 0.5B and
+/// 1.5B shapes: SDPA wins at 64 rows × 2 heads, the kernel at 96, 128, 192, 256 and 512 rows; the engine's batch
+/// buckets are powers of two, so this means 128 rows and up there; `scripts/gpu/decode_kernels.py`).
 pub const KERNEL_MIN_ROW_HEADS: i64 = 256;
 
 impl DecodeAttention {
