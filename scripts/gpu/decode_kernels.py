@@ -100,10 +100,11 @@ class Attention(Module):
         self.d, self.g = head_dim, group
 
     def plan(self, b, kvh, attended):
-        """(splits, tiles per split) as the shim chooses them: about two waves of blocks."""
+        """(splits, tiles per split) as the shim chooses them (seekmath_decode_attention_plan): split only while each
+        split keeps four 64-key tiles and there are fewer than ~4 blocks per SM."""
         tiles = (attended + 63) // 64
         sms = torch.cuda.get_device_properties(0).multi_processor_count
-        splits = max(1, min(tiles, -(-2 * sms * 3 // (b * kvh))))
+        splits = max(1, min(tiles // 4, 4 * sms // max(1, b * kvh), 256))
         per = -(-tiles // splits)
         return -(-tiles // per), per
 

@@ -30,10 +30,10 @@ run cuda_f32_eager cuda f32 --no-cuda-graphs
 run cuda_bf16_graphs cuda bf16
 run cuda_bf16_eager cuda bf16 --no-cuda-graphs
 # seekmath's decode-attention kernel forced at this small batch (the default picks it only for wide batches), and
-# the ATen-only configuration (SDPA attention, ATen sampler) for reference.
+# the ATen-only configuration (SDPA attention, ATen sampler, ATen RoPE/K/V write and SiLU·up) for reference.
 run cuda_bf16_kernel_graphs cuda bf16 "--decode-attention kernel"
 run cuda_bf16_kernel_eager cuda bf16 "--decode-attention kernel --no-cuda-graphs"
-run cuda_bf16_aten cuda bf16 "--decode-attention sdpa --no-sampler-kernel"
+run cuda_bf16_aten cuda bf16 "--decode-attention sdpa --no-sampler-kernel --no-layer-kernels"
 "$PY" - "$OUT" <<'PY' | tee "$OUT/generate_parity.txt"
 import json, sys
 out = sys.argv[1]

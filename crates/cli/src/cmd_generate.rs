@@ -90,6 +90,10 @@ struct ModelArgs {
     /// Sample with ATen ops on CUDA too (instead of seekmath's one-pass sampler kernel).
     #[arg(long)]
     no_sampler_kernel: bool,
+    /// Run the fused decode step's RoPE + K/V write and SiLU·up as ATen ops on CUDA too (instead of seekmath's
+    /// layer kernels).
+    #[arg(long)]
+    no_layer_kernels: bool,
     /// Most sequences decoded at once.
     #[arg(long, default_value_t = 512)]
     max_batch: usize,
@@ -119,6 +123,7 @@ impl ModelArgs {
                 _ => DecodeAttention::Auto,
             },
             sampler_kernel: !self.no_sampler_kernel,
+            layer_kernels: !self.no_layer_kernels,
             ..EngineOptions::default()
         };
         Ok((loaded, options))
@@ -468,6 +473,7 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode> {
         "fused_decode": options.fused_decode && device.is_cuda(),
         "decode_attention": format!("{:?}", options.decode_attention),
         "sampler_kernel": options.sampler_kernel && device.is_cuda(),
+        "layer_kernels": options.layer_kernels && options.fused_decode && device.is_cuda(),
         "cuda_kernels": match seekmath_shim::cuda_kernels_status() {
             Ok(()) => "available".to_string(),
             Err(reason) => reason,

@@ -21,6 +21,6 @@ pub mod tokenizer;
 pub use config::{ModelConfig, RopeKind, RopeParameters, TokenIds};
 pub use kv_cache::KvCache;
 pub use loader::{load, LoadedModel};
-pub use model::{CausalLm, DecodeAttention, RmsNorm, StackedProjections, WeightInit};
+pub use model::{CausalLm, DecodeAttention, DecodeKernels, RmsNorm, StackedProjections, WeightInit};
 pub use save::save_pretrained;
 pub use tokenizer::{ChatMessage, SpecialTokens, Tokenizer};

@@ -47,6 +47,16 @@ impl RmsNorm {
         let width = self.weight.size()[0];
         xs.internal_fused_rms_norm([width], Some(&self.weight), self.eps).0
     }
+
+    /// [`RmsNorm::forward_fused`] of `xs` [B,C] for the decode step: seekmath's one-block-per-row kernel
+    /// ([`seekmath_shim::rms_norm`], the same function) when `kernel`.
+    fn forward_decode(&self, xs: &Tensor, kernel: bool) -> Result<Tensor> {
+        if kernel {
+            seekmath_shim::rms_norm(xs, &self.weight, self.eps).context("seekmath RMSNorm kernel")
+        } else {
+            Ok(self.forward_fused(xs))
+        }
+    }
 }
 
 impl Module for RmsNorm {
@@ -210,6 +220,42 @@ impl DecodeAttention {
     }
 }
 
+/// The optional CUDA kernels of [`CausalLm::forward_decode_hidden`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeKernels {
+    /// The attention kernel.
+    pub attention: DecodeAttention,
+    /// seekmath's layer ops where they can run (a CUDA device, NVRTC found): RoPE of the query and key heads
+    /// together with the K/V cache write ([`seekmath_shim::rope_kv_write`]) and SiLU·up
+    /// ([`seekmath_shim::silu_mul`]), two launches per layer where ATen takes seven, and RMSNorm
+    /// ([`seekmath_shim::rms_norm`]). Off, or where they cannot run: the ATen ops.
+    pub layer_ops: bool,
+}
+
+impl Default for DecodeKernels {
+    fn default() -> Self {
+        DecodeKernels {
+            attention: DecodeAttention::Auto,
+            layer_ops: true,
+        }
+    }
+}
+
+impl DecodeKernels {
+    /// ATen only: SDPA and no layer-op kernels (the form that runs anywhere).
+    pub const ATEN: DecodeKernels = DecodeKernels {
+        attention: DecodeAttention::Sdpa,
+        layer_ops: false,
+    };
+}
+
+/// Whether [`DecodeKernels::layer_ops`] can run for this kind and device.
+fn layer_ops_usable(kind: Kind, device: Device) -> bool {
+    device.is_cuda()
+        && matches!(kind, Kind::Float | Kind::BFloat16 | Kind::Half)
+        && seekmath_shim::cuda_kernels_status().is_ok()
+}
+
 /// Where each row's tokens sit in the cache, for [`DecodeAttention::Kernel`]: row b attends to slots
 /// `starts[b] ..= slots[b]` (its left-padded prompt begins at `starts[b]`; `slots[b]` is written by this step).
 #[derive(Debug)]
@@ -227,21 +273,26 @@ struct DecodeInputs<'a> {
     rows: Option<DecodeRows<'a>>,
     /// Slots attended (the length of the `valid` mask).
     attended: i64,
-    /// RoPE cosines [B,1,D], broadcast over heads.
-    cos: Tensor,
-    /// `sin` with the sign of `rotate_half` folded in (negative on the first half of each head), [B,1,D].
-    signed_sin: Tensor,
-    /// Lane `i` of a rotated head reads lane `(i + d/2) mod d`.
-    rotate_index: Tensor,
+    rotation: Rotation,
+    /// RMSNorm and SiLU·up through seekmath's kernels (resolved: only where they can run).
+    layer_kernels: bool,
     /// Additive attention bias [B,1,1,S]: 0 where a slot is valid, -inf elsewhere (not built for the kernel).
     bias: Option<Tensor>,
 }
 
-impl DecodeInputs<'_> {
-    /// `rotate_half` RoPE as one gather and one fused multiply-add: `x·cos + x[rotate_index]·signed_sin`.
-    fn rotate(&self, xs: &Tensor) -> Tensor {
-        (xs * &self.cos).addcmul_(&xs.index_select(-1, &self.rotate_index), &self.signed_sin)
-    }
+/// How a decode step applies RoPE and writes K/V.
+enum Rotation {
+    /// ATen: one gather and one fused multiply-add (`x·cos + x[rotate_index]·signed_sin`), then two cache copies.
+    Aten {
+        /// RoPE cosines [B,1,D], broadcast over heads.
+        cos: Tensor,
+        /// `sin` with the sign of `rotate_half` folded in (negative on the first half of each head), [B,1,D].
+        signed_sin: Tensor,
+        /// Lane `i` of a rotated head reads lane `(i + d/2) mod d`.
+        rotate_index: Tensor,
+    },
+    /// [`seekmath_shim::rope_kv_write`] with the angles [B,D].
+    Kernel { cos: Tensor, sin: Tensor },
 }
 
 /// `residual += input · linear.weightᵀ (+ bias)`, in place: the residual add rides in the matrix product's
@@ -338,14 +389,28 @@ impl Attention {
         let b = xs.size()[0];
         let (h, kv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let group = h / kv;
-        let heads = xs
-            .linear(&stacked.qkv, stacked.qkv_bias.as_ref())
-            .view([b, h + 2 * kv, d]);
-        let rotated = inputs.rotate(&heads.narrow(1, 0, h + kv));
-        let q = rotated.narrow(1, 0, h).view([b, kv, group, d]);
-        let k = rotated.narrow(1, h, kv).view([b, kv, 1, d]);
-        let v = heads.narrow(1, h + kv, kv).view([b, kv, 1, d]);
-        cache.write_slot(layer, slot, &k, &v);
+        let qkv = xs.linear(&stacked.qkv, stacked.qkv_bias.as_ref());
+        // [B, H, D], heads contiguous.
+        let q_heads = match &inputs.rotation {
+            Rotation::Kernel { cos, sin } => {
+                seekmath_shim::rope_kv_write(&qkv, cos, sin, h, kv, &cache.keys[layer], &cache.values[layer], slot)
+                    .context("seekmath RoPE and K/V write kernel")?
+            }
+            Rotation::Aten {
+                cos,
+                signed_sin,
+                rotate_index,
+            } => {
+                let heads = qkv.view([b, h + 2 * kv, d]);
+                let qk = heads.narrow(1, 0, h + kv);
+                let rotated = (&qk * cos).addcmul_(&qk.index_select(-1, rotate_index), signed_sin);
+                let k = rotated.narrow(1, h, kv).view([b, kv, 1, d]);
+                let v = heads.narrow(1, h + kv, kv).view([b, kv, 1, d]);
+                cache.write_slot(layer, slot, &k, &v);
+                rotated.narrow(1, 0, h)
+            }
+        };
+        let q = q_heads.view([b, kv, group, d]);
         let attended = inputs.attended;
         let (keys, values) = (
             cache.keys[layer].narrow(2, 0, attended),
@@ -359,7 +424,7 @@ impl Attention {
                     .as_ref()
                     .context("the decode-attention kernel needs the rows' start slots")?;
                 seekmath_shim::decode_attention(
-                    &rotated.narrow(1, 0, h),
+                    &q_heads,
                     &cache.keys[layer],
                     &cache.values[layer],
                     rows.starts,
@@ -392,12 +457,18 @@ impl Attention {
 }
 
 impl Mlp {
-    /// Adds the MLP output of `xs` [B,C] into `residual` [B,C] (gate and up as one product).
-    fn forward_into(&self, residual: &mut Tensor, xs: &Tensor, stacked: &StackedLayer) {
+    /// Adds the MLP output of `xs` [B,C] into `residual` [B,C] (gate and up as one product; SiLU·up as one
+    /// kernel when `silu_kernel`).
+    fn forward_into(&self, residual: &mut Tensor, xs: &Tensor, stacked: &StackedLayer, silu_kernel: bool) -> Result<()> {
         let gate_up = xs.linear(&stacked.gate_up, stacked.gate_up_bias.as_ref());
-        let width = gate_up.size()[1] / 2;
-        let hidden = gate_up.narrow(1, 0, width).silu_() * gate_up.narrow(1, width, width);
+        let hidden = if silu_kernel {
+            seekmath_shim::silu_mul(&gate_up).context("seekmath SiLU·up kernel")?
+        } else {
+            let width = gate_up.size()[1] / 2;
+            gate_up.narrow(1, 0, width).silu_() * gate_up.narrow(1, width, width)
+        };
         project_into(residual, &self.down_proj, &hidden);
+        Ok(())
     }
 }
 
@@ -706,17 +777,18 @@ impl CausalLm {
     }
 
     /// One decode step (one new token per row) written for few kernel launches, for the CUDA-graph decode path
-    /// where launches, not bytes, set the step time: fused RMSNorm, stacked q/k/v and gate/up products
-    /// (`stacked`, from [`CausalLm::stacked_projections`] and current), RoPE once over the query and key heads as
-    /// one gather plus one fused multiply-add, query heads folded into their K/V group (no GQA expansion, no
-    /// transposes), residual adds inside the output projections' matrix products, and one additive attention
-    /// bias for all layers.
+    /// where launches, not bytes, set the step time: RMSNorm as one kernel, stacked q/k/v and gate/up products
+    /// (`stacked`, from [`CausalLm::stacked_projections`] and current), RoPE once over the query and key heads
+    /// together with the K/V write (one kernel with [`DecodeKernels::layer_ops`], else a gather, a fused
+    /// multiply-add and two copies), SiLU·up as one kernel (same switch), query heads folded into their K/V group
+    /// (no GQA expansion, no transposes), residual adds inside the output projections' matrix products, and one
+    /// additive attention bias for all layers.
     ///
     /// Same contract as [`CausalLm::forward_step_hidden`] with T = 1 (`input_ids`, `positions` [B,1]), except
     /// that every row writes the same cache slot, `slot` [1] i64 (the engine's layout, so the K/V write is one
     /// strided copy), and attention is given as `valid` [B,S] bool: the first S cache slots each row sees (its
     /// own slot, written by this call, included); `valid` must hold one contiguous run per row when
-    /// `attention` may resolve to [`DecodeAttention::Kernel`], which reads `rows` instead of the mask (pass
+    /// `kernels.attention` may resolve to [`DecodeAttention::Kernel`], which reads `rows` instead of the mask (pass
     /// `rows` whenever the kernel may run; without them only the SDPA paths are possible). Returns hidden states
     /// [B,C] after the final norm. It computes the same function up to rounding order (a few ulps in f32), so the
     /// engine uses it on CUDA only and CPU results stay bit-identical to the plain path (and to transformers).
@@ -729,7 +801,7 @@ impl CausalLm {
         cache: &mut KvCache,
         slot: &Tensor,
         valid: &Tensor,
-        attention: DecodeAttention,
+        kernels: DecodeKernels,
         rows: Option<DecodeRows<'_>>,
     ) -> Result<Tensor> {
         let kind = self.kind();
@@ -737,34 +809,47 @@ impl CausalLm {
         let head_dim = self.config.head_dim() as i64;
         let kv_heads = self.config.num_kv_heads() as i64;
         let group = self.config.num_attention_heads as i64 / kv_heads;
-        let attention = match (attention, &rows) {
+        let attention = match (kernels.attention, &rows) {
             (DecodeAttention::Auto, None) => DecodeAttention::Sdpa,
-            _ => attention.resolve(b, kv_heads, group, head_dim, kind, self.device),
+            (attention, _) => attention.resolve(b, kv_heads, group, head_dim, kind, self.device),
         };
-        let half = head_dim / 2;
+        let layer_ops = kernels.layer_ops && layer_ops_usable(kind, self.device);
         let (cos, sin) = self.rope.cos_sin(positions, kind);
-        let lanes = Tensor::arange(head_dim, (Kind::Int64, self.device));
-        let sign = lanes.ge(half).to_kind(kind) * 2.0 - 1.0;
+        let rotation = if layer_ops {
+            Rotation::Kernel {
+                cos: cos.reshape([b, head_dim]),
+                sin: sin.reshape([b, head_dim]),
+            }
+        } else {
+            let half = head_dim / 2;
+            let lanes = Tensor::arange(head_dim, (Kind::Int64, self.device));
+            let sign = lanes.ge(half).to_kind(kind) * 2.0 - 1.0;
+            Rotation::Aten {
+                cos: cos.view([b, 1, head_dim]),
+                signed_sin: (sin * sign).view([b, 1, head_dim]),
+                rotate_index: (lanes + half).remainder(head_dim),
+            }
+        };
         let inputs = DecodeInputs {
             attention,
             rows,
             attended: s,
-            cos: cos.view([b, 1, head_dim]),
-            signed_sin: (sin * sign).view([b, 1, head_dim]),
-            rotate_index: (lanes + half).remainder(head_dim),
+            rotation,
+            layer_kernels: layer_ops,
             // log(1) = 0 and log(0) = -inf: the additive mask in one kernel after the cast.
             bias: (attention != DecodeAttention::Kernel).then(|| valid.to_kind(kind).log().view([b, 1, 1, s])),
         };
         let mut xs = self.embed(&input_ids.view([b]));
+        let kernels = inputs.layer_kernels;
         for (i, (layer, stacked)) in self.layers.iter().zip(&stacked.layers).enumerate() {
-            let normed = layer.input_layernorm.forward_fused(&xs);
+            let normed = layer.input_layernorm.forward_decode(&xs, kernels)?;
             layer
                 .self_attn
                 .forward_decode_into(&mut xs, &normed, stacked, &inputs, cache, i, slot)?;
-            let normed = layer.post_attention_layernorm.forward_fused(&xs);
-            layer.mlp.forward_into(&mut xs, &normed, stacked);
+            let normed = layer.post_attention_layernorm.forward_decode(&xs, kernels)?;
+            layer.mlp.forward_into(&mut xs, &normed, stacked, kernels)?;
         }
-        Ok(self.norm.forward_fused(&xs))
+        self.norm.forward_decode(&xs, kernels)
     }
 
     /// The storage address of every parameter, in a fixed order. It changes when a parameter is re-bound to new
@@ -949,7 +1034,7 @@ mod tests {
                         &mut fused_cache,
                         &slot.select(0, 0),
                         &seen,
-                        DecodeAttention::Sdpa,
+                        DecodeKernels::ATEN,
                         None,
                     )
                     .unwrap()

@@ -4,11 +4,13 @@
 // Why run-time compilation: the project builds on machines without a CUDA toolkit (and must), and a prebuilt
 // binary would be tied to one GPU architecture. NVRTC ships with torch's CUDA wheels (nvidia/cu13/lib) and the
 // driver is on every GPU machine, so both are opened with dlopen on first use; nothing here is linked at build
-// time. A kernel is compiled once per (device, kernel file, defines) for the device's exact architecture (~0.2 s)
-// and cached for the life of the process.
+// time. A kernel is compiled once per (device, kernel file, defines) for the device's exact architecture and
+// cached for the life of the process.
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -295,16 +297,20 @@ char* seekmath_sample_rows(at::Tensor* logits, at::Tensor* uniforms, double inv_
   });
 }
 
-// How the decode-attention kernel splits each row's history on `device`: about two waves of thread blocks.
+// How the decode-attention kernel splits each row's history on `device`. A split costs a second kernel (the merge)
+// and shorter blocks, so the history is split only while (a) each split keeps at least four 64-key tiles and
+// (b) there are fewer than ~4 blocks per SM without it. Measured on an H200 (scripts/gpu/decode_layer.py
+// --sweep-splits, docs/benchmarks.md): one split is fastest from 128 rows × 2 K/V heads up at 128-384 slots, and
+// 2-12 splits win only for few rows over long histories (16 rows × 1024 slots: 11.5 µs against 26.9 unsplit).
 char* seekmath_decode_attention_plan(int device, int64_t batch, int64_t kv_heads, int64_t attended, int64_t* splits,
                                      int64_t* tiles_per_split) {
   return guarded([&] {
 #ifdef SEEKMATH_SHIM_CUDA
     const cudaDeviceProp* prop = at::cuda::getDeviceProperties(static_cast<c10::DeviceIndex>(device));
     const int64_t tiles = (attended + 63) / 64;
-    const int64_t blocks_per_sm = 3;  // ~70 KB of shared memory each at head dim 128
-    const int64_t wanted = (2 * prop->multiProcessorCount * blocks_per_sm + batch * kv_heads - 1) / (batch * kv_heads);
-    const int64_t s = std::max<int64_t>(1, std::min<int64_t>(tiles, wanted));
+    const int64_t blocks = std::max<int64_t>(1, batch * kv_heads);
+    const int64_t by_occupancy = 4 * prop->multiProcessorCount / blocks;
+    const int64_t s = std::max<int64_t>(1, std::min<int64_t>({tiles / 4, by_occupancy, 256}));
     *tiles_per_split = (tiles + s - 1) / s;
     *splits = (tiles + *tiles_per_split - 1) / *tiles_per_split;
 #else
@@ -382,6 +388,135 @@ char* seekmath_decode_attention(at::Tensor* q, at::Tensor* keys, at::Tensor* val
 #else
     (void)q, (void)keys, (void)values, (void)starts, (void)slots, (void)splits, (void)tiles_per_split,
         (void)part_max, (void)part_sum, (void)part_acc, (void)out;
+    throw std::runtime_error("seekmath-shim was built without CUDA headers");
+#endif
+  });
+}
+
+// RoPE of the query and key heads of `qkv` [B, (H + 2 KVH) * D] into `q_out` [B, H, D] and the K/V cache at each
+// row's slot: see kernels/layer_ops.cu. `cos`, `sin` [B, D]; `keys`, `values` [B, KVH, S, D] with rows of D
+// contiguous; `slots` [B] or [1] (one slot for every row) i64.
+char* seekmath_rope_kv_write(at::Tensor* qkv, at::Tensor* cos, at::Tensor* sin, int64_t heads, int64_t kv_heads,
+                             at::Tensor* keys, at::Tensor* values, at::Tensor* slots, at::Tensor* q_out) {
+  return guarded([&] {
+#ifdef SEEKMATH_SHIM_CUDA
+    const at::Tensor &x = *qkv, &k = *keys, &v = *values;
+    TORCH_CHECK(x.is_cuda() && x.dim() == 2 && x.stride(1) == 1, "qkv must be a CUDA [B, (H + 2 KVH) * D] tensor with contiguous rows");
+    const int64_t batch = x.size(0);
+    TORCH_CHECK(k.dim() == 4 && k.size(0) == batch && k.size(1) == kv_heads && v.sizes() == k.sizes() &&
+                    v.strides() == k.strides() && k.stride(3) == 1,
+                "keys and values must be [B, KVH, S, D] with the same strides and contiguous rows");
+    const int64_t dim = k.size(3);
+    TORCH_CHECK(heads > 0 && kv_heads > 0 && dim % 2 == 0 && x.size(1) == (heads + 2 * kv_heads) * dim,
+                "qkv has ", x.size(1), " columns, not (", heads, " + 2 x ", kv_heads, ") x ", dim);
+    for (const at::Tensor* angle : {cos, sin}) {
+      TORCH_CHECK(angle->dim() == 2 && angle->size(0) == batch && angle->size(1) == dim && angle->stride(1) == 1 &&
+                      angle->stride(0) == cos->stride(0) && angle->scalar_type() == x.scalar_type() &&
+                      angle->device() == x.device(),
+                  "cos and sin must be [B, D] tensors like qkv with the same strides");
+    }
+    TORCH_CHECK(k.scalar_type() == x.scalar_type() && k.device() == x.device() && v.device() == x.device(),
+                "the cache must have qkv's kind and device");
+    TORCH_CHECK(slots->numel() == 1 || slots->numel() == batch, "slots must hold one slot or one per row");
+    check_vector(*slots, slots->numel(), at::kLong, x, "slots");
+    TORCH_CHECK(q_out->is_contiguous() && q_out->dim() == 3 && q_out->size(0) == batch && q_out->size(1) == heads &&
+                    q_out->size(2) == dim && q_out->scalar_type() == x.scalar_type() && q_out->device() == x.device(),
+                "q_out must be a contiguous [B, H, D] tensor like qkv");
+    TORCH_CHECK(batch <= 2147483647 && (heads + 2 * kv_heads) * dim <= 2147483647, "rope_kv_write shape too large");
+    if (batch == 0) return;
+    const int device = x.get_device();
+    CUfunction f = kernel(device, "layer_ops.cu", seekmath_kernels::LAYER_OPS,
+                          {"SEEKMATH_KIND=" + std::to_string(kind_code(x.scalar_type()))}, "seekmath_rope_kv_write");
+    const void* qkv_ptr = x.data_ptr();
+    long long qkv_stride = x.stride(0);
+    const void* cos_ptr = cos->data_ptr();
+    const void* sin_ptr = sin->data_ptr();
+    long long angle_stride = cos->stride(0);
+    int heads_int = static_cast<int>(heads), kv_int = static_cast<int>(kv_heads), dim_int = static_cast<int>(dim);
+    void* q_ptr = q_out->data_ptr();
+    void* k_ptr = k.data_ptr();
+    void* v_ptr = v.data_ptr();
+    long long batch_stride = k.stride(0), head_stride = k.stride(1), slot_stride = k.stride(2);
+    const void* slots_ptr = slots->data_ptr();
+    int per_row = slots->numel() == 1 ? 0 : 1;
+    launch(f, dim3(static_cast<unsigned>(batch)), dim3(256), 0, device,
+           {&qkv_ptr, &qkv_stride, &cos_ptr, &sin_ptr, &angle_stride, &heads_int, &kv_int, &dim_int, &q_ptr, &k_ptr,
+            &v_ptr, &batch_stride, &head_stride, &slot_stride, &slots_ptr, &per_row});
+#else
+    (void)qkv, (void)cos, (void)sin, (void)heads, (void)kv_heads, (void)keys, (void)values, (void)slots, (void)q_out;
+    throw std::runtime_error("seekmath-shim was built without CUDA headers");
+#endif
+  });
+}
+
+// SiLU(gate) · up of a stacked `gate_up` [B, 2W] (rows contiguous) into `out` [B, W] (contiguous): see
+// kernels/layer_ops.cu.
+char* seekmath_silu_mul(at::Tensor* gate_up, at::Tensor* out) {
+  return guarded([&] {
+#ifdef SEEKMATH_SHIM_CUDA
+    const at::Tensor& x = *gate_up;
+    TORCH_CHECK(x.is_cuda() && x.dim() == 2 && x.stride(1) == 1 && x.size(1) % 2 == 0,
+                "gate_up must be a CUDA [B, 2W] tensor with contiguous rows");
+    const int64_t batch = x.size(0), width = x.size(1) / 2;
+    TORCH_CHECK(out->is_contiguous() && out->dim() == 2 && out->size(0) == batch && out->size(1) == width &&
+                    out->scalar_type() == x.scalar_type() && out->device() == x.device(),
+                "out must be a contiguous [B, W] tensor like gate_up");
+    TORCH_CHECK(batch <= 65535 && width <= 2147483647 / 2, "silu_mul shape too large");
+    if (batch == 0 || width == 0) return;
+    const int device = x.get_device();
+    CUfunction f = kernel(device, "layer_ops.cu", seekmath_kernels::LAYER_OPS,
+                          {"SEEKMATH_KIND=" + std::to_string(kind_code(x.scalar_type()))}, "seekmath_silu_mul");
+    const int64_t vec = 16 / static_cast<int64_t>(x.element_size());
+    const bool vectorized = width % vec == 0 && x.stride(0) % vec == 0 &&
+                            reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0 &&
+                            reinterpret_cast<uintptr_t>(out->data_ptr()) % 16 == 0;
+    const int64_t per_block = 256 * (vectorized ? vec : 1);
+    const void* in_ptr = x.data_ptr();
+    long long row_stride = x.stride(0);
+    int width_int = static_cast<int>(width);
+    int vectorized_flag = vectorized ? 1 : 0;
+    void* out_ptr = out->data_ptr();
+    launch(f, dim3(static_cast<unsigned>((width + per_block - 1) / per_block), static_cast<unsigned>(batch)), dim3(256),
+           0, device, {&in_ptr, &row_stride, &width_int, &vectorized_flag, &out_ptr});
+#else
+    (void)gate_up, (void)out;
+    throw std::runtime_error("seekmath-shim was built without CUDA headers");
+#endif
+  });
+}
+
+// RMSNorm of `x` [B, C] (rows contiguous) with `weight` [C] into `out` [B, C] (contiguous): see kernels/layer_ops.cu.
+char* seekmath_rms_norm(at::Tensor* x, at::Tensor* weight, double eps, at::Tensor* out) {
+  return guarded([&] {
+#ifdef SEEKMATH_SHIM_CUDA
+    const at::Tensor& t = *x;
+    TORCH_CHECK(t.is_cuda() && t.dim() == 2 && t.stride(1) == 1, "x must be a CUDA [B, C] tensor with contiguous rows");
+    const int64_t batch = t.size(0), width = t.size(1);
+    check_vector(*weight, width, t.scalar_type(), t, "weight");
+    TORCH_CHECK(out->is_contiguous() && out->sizes() == t.sizes() && out->scalar_type() == t.scalar_type() &&
+                    out->device() == t.device(), "out must be a contiguous tensor like x");
+    TORCH_CHECK(batch <= 2147483647 && width <= 2147483647, "rms_norm shape too large");
+    if (batch == 0 || width == 0) return;
+    const int device = t.get_device();
+    CUfunction f = kernel(device, "layer_ops.cu", seekmath_kernels::LAYER_OPS,
+                          {"SEEKMATH_KIND=" + std::to_string(kind_code(t.scalar_type()))}, "seekmath_rms_norm");
+    const int64_t vec = 16 / static_cast<int64_t>(t.element_size());
+    // 128 threads x 4 chunks of 16 bytes each hold the row in registers (NORM_THREADS, NORM_MAX_CHUNKS).
+    const bool vectorized = width % vec == 0 && width <= 128 * 4 * vec && t.stride(0) % vec == 0 &&
+                            reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0 &&
+                            reinterpret_cast<uintptr_t>(weight->data_ptr()) % 16 == 0 &&
+                            reinterpret_cast<uintptr_t>(out->data_ptr()) % 16 == 0;
+    const void* x_ptr = t.data_ptr();
+    long long row_stride = t.stride(0);
+    int width_int = static_cast<int>(width);
+    const void* weight_ptr = weight->data_ptr();
+    float eps_float = static_cast<float>(eps);
+    int vectorized_flag = vectorized ? 1 : 0;
+    void* out_ptr = out->data_ptr();
+    launch(f, dim3(static_cast<unsigned>(batch)), dim3(128), 0, device,
+           {&x_ptr, &row_stride, &width_int, &weight_ptr, &eps_float, &vectorized_flag, &out_ptr});
+#else
+    (void)x, (void)weight, (void)eps, (void)out;
     throw std::runtime_error("seekmath-shim was built without CUDA headers");
 #endif
   });

@@ -18,6 +18,7 @@
 
 #ifdef SEEKMATH_SHIM_CUDA
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/core/Event.h>
 #include <cuda_runtime_api.h>
 
 #include "device_properties.h"
@@ -247,6 +248,52 @@ char* seekmath_cuda_graph_replay(void* graph) {
     state->graph.replay();
 #else
     (void)graph;
+    throw std::runtime_error("seekmath-shim was built without CUDA headers");
+#endif
+  });
+}
+
+// ---- CUDA events ------------------------------------------------------------------------------------------
+// c10::Event dispatches through c10_cuda's device guard (no CUDA runtime call is inlined here).
+
+char* seekmath_cuda_event_new(void** out) {
+  return guarded([&] {
+#ifdef SEEKMATH_SHIM_CUDA
+    *out = new c10::Event(c10::DeviceType::CUDA);
+#else
+    (void)out;
+    throw std::runtime_error("seekmath-shim was built without CUDA headers");
+#endif
+  });
+}
+
+void seekmath_cuda_event_free(void* event) {
+#ifdef SEEKMATH_SHIM_CUDA
+  delete static_cast<c10::Event*>(event);
+#else
+  (void)event;
+#endif
+}
+
+// Records the event on `device`'s current stream: it completes when the work queued there so far has.
+char* seekmath_cuda_event_record(void* event, int device) {
+  return guarded([&] {
+#ifdef SEEKMATH_SHIM_CUDA
+    static_cast<c10::Event*>(event)->record(c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)).unwrap());
+#else
+    (void)event, (void)device;
+    throw std::runtime_error("seekmath-shim was built without CUDA headers");
+#endif
+  });
+}
+
+// Blocks the host until the last recorded work of the event has run (returns at once if never recorded).
+char* seekmath_cuda_event_synchronize(void* event) {
+  return guarded([&] {
+#ifdef SEEKMATH_SHIM_CUDA
+    static_cast<c10::Event*>(event)->synchronize();
+#else
+    (void)event;
     throw std::runtime_error("seekmath-shim was built without CUDA headers");
 #endif
   });

@@ -9,6 +9,7 @@
 #if SEEKMATH_KIND == 0
 typedef float element_t;
 __device__ __forceinline__ float to_float(element_t v) { return v; }
+__device__ __forceinline__ element_t from_float(float f) { return f; }
 #else
 typedef unsigned short element_t;
 

@@ -192,3 +192,41 @@ impl Drop for CudaGraph {
         unsafe { ffi::seekmath_cuda_graph_free(self.raw) }
     }
 }
+
+/// A CUDA event (`c10::Event`): marks a point in a device's current stream that the host can wait for without
+/// waiting for later work, e.g. a device-to-host copy queued before the next decode step.
+#[derive(Debug)]
+pub struct CudaEvent {
+    raw: *mut c_void,
+    device: i32,
+}
+
+impl CudaEvent {
+    /// A new, unrecorded event for `device`; fails with [`ShimError::CudaUnavailable`] without a usable GPU.
+    pub fn new(device: Device) -> Result<Self> {
+        let device = cuda_index(device)?;
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: the out-pointer is a live local; ownership passes to `Self` and is released in `Drop`.
+        ffi::check(unsafe { ffi::seekmath_cuda_event_new(&mut raw) })?;
+        Ok(Self { raw, device })
+    }
+
+    /// Marks the work queued so far on the device's current stream.
+    pub fn record(&self) -> Result<()> {
+        // SAFETY: `raw` is a live event.
+        ffi::check(unsafe { ffi::seekmath_cuda_event_record(self.raw, self.device) })
+    }
+
+    /// Blocks until the work marked by the last [`CudaEvent::record`] has run.
+    pub fn synchronize(&self) -> Result<()> {
+        // SAFETY: `raw` is a live event.
+        ffi::check(unsafe { ffi::seekmath_cuda_event_synchronize(self.raw) })
+    }
+}
+
+impl Drop for CudaEvent {
+    fn drop(&mut self) {
+        // SAFETY: `raw` was allocated by `seekmath_cuda_event_new` and is freed once.
+        unsafe { ffi::seekmath_cuda_event_free(self.raw) }
+    }
+}

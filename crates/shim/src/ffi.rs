@@ -48,6 +48,10 @@ extern "C" {
     pub fn seekmath_cuda_graph_capture_begin(graph: *mut c_void, device: c_int) -> *mut c_char;
     pub fn seekmath_cuda_graph_capture_end(graph: *mut c_void) -> *mut c_char;
     pub fn seekmath_cuda_graph_replay(graph: *mut c_void) -> *mut c_char;
+    pub fn seekmath_cuda_event_new(out: *mut *mut c_void) -> *mut c_char;
+    pub fn seekmath_cuda_event_free(event: *mut c_void);
+    pub fn seekmath_cuda_event_record(event: *mut c_void, device: c_int) -> *mut c_char;
+    pub fn seekmath_cuda_event_synchronize(event: *mut c_void) -> *mut c_char;
     pub fn seekmath_cuda_device_name(device: c_int, buffer: *mut c_char, size: c_int) -> *mut c_char;
     pub fn seekmath_cuda_device_count() -> c_int;
     pub fn seekmath_cuda_kernels_status(buffer: *mut c_char, size: c_int);
@@ -80,6 +84,20 @@ extern "C" {
         part_acc: *mut C_tensor,
         out: *mut C_tensor,
     ) -> *mut c_char;
+    #[allow(clippy::too_many_arguments)]
+    pub fn seekmath_rope_kv_write(
+        qkv: *mut C_tensor,
+        cos: *mut C_tensor,
+        sin: *mut C_tensor,
+        heads: i64,
+        kv_heads: i64,
+        keys: *mut C_tensor,
+        values: *mut C_tensor,
+        slots: *mut C_tensor,
+        q_out: *mut C_tensor,
+    ) -> *mut c_char;
+    pub fn seekmath_silu_mul(gate_up: *mut C_tensor, out: *mut C_tensor) -> *mut c_char;
+    pub fn seekmath_rms_norm(x: *mut C_tensor, weight: *mut C_tensor, eps: f64, out: *mut C_tensor) -> *mut c_char;
 }
 
 /// Turns a returned error pointer into a `Result`, freeing the C++ allocation.

@@ -1,16 +1,20 @@
-//! The decode step's own CUDA kernels (`kernels/*.cu`): a one-pass token sampler and split-K decode attention.
+//! The decode step's own CUDA kernels (`kernels/*.cu`): a one-pass token sampler, split-K decode attention, and
+//! the layer's elementwise ops (RMSNorm, RoPE fused with the K/V cache write, SiLU·up).
 //!
 //! Why custom kernels: on an H200 at batch 256-512 the ATen sampler made five passes over the [B, V] logits
 //! (~0.45 ms of a 3 ms step with a 152k vocabulary), and SDPA's kernels read the K/V cache of one-token queries at
 //! ~1.1-1.6 TB/s. The sampler kernel reads each row once; the attention kernel splits the history into tiles that
 //! are copied two deep into shared memory and multiplied on tensor cores, and reads K/V at ~1.6-2.8 TB/s
-//! (`scripts/gpu/decode_kernels.py` checks both against references and times them; docs/benchmarks.md).
+//! (`scripts/gpu/decode_kernels.py` checks both against references and times them; docs/benchmarks.md). With one
+//! token per row a layer's elementwise work is a few hundred KB, so each ATen op of it costs its launch, not its
+//! bytes: the layer ops turn seven such launches per layer into two, and run RMSNorm in one block per row
+//! (`scripts/gpu/decode_layer.py`).
 //!
 //! The kernels are compiled at run time by NVRTC (shipped with torch's CUDA wheels) for the device's exact
 //! architecture and launched on libtorch's current stream, so they are captured into CUDA graphs like ATen ops;
 //! nothing is needed at build time. Outputs are allocated here through tch, so inside a graph capture they come
-//! from the graph's memory pool. The first call per kernel variant compiles it (~0.2 s): call once outside a
-//! capture (the engine's warm-up step does).
+//! from the graph's memory pool. The first call per kernel variant compiles it, which a graph capture cannot do:
+//! call once outside a capture (the engine's warm-up step does).
 
 use std::ffi::{c_char, CStr};
 use std::sync::OnceLock;
@@ -144,6 +148,77 @@ pub fn decode_attention(
     Ok(out)
 }
 
+fn cuda_only(t: &Tensor, what: &str) -> Result<()> {
+    if t.device().is_cuda() {
+        Ok(())
+    } else {
+        Err(ShimError::InvalidArgument(format!("{what} runs on CUDA tensors")))
+    }
+}
+
+/// RoPE (transformers' `rotate_half` convention) and the K/V cache write of one decode step, in one kernel.
+///
+/// `qkv` [B, (H + 2·KVH)·D] is a stacked q/k/v projection row per token (rows contiguous, any row stride); `cos`,
+/// `sin` [B, D] the row's angles (same kind, rows contiguous). The query heads are rotated into a new contiguous
+/// [B, H, D] tensor, which is returned; the rotated key heads and the value heads are written into `keys` and
+/// `values` [B, KVH, S, D] (rows of D contiguous) at slot `slots[b]` of row b, or at `slots[0]` for every row when
+/// `slots` holds one element (i64). Computes in f32 and rounds once (ATen's three ops round after each in 16-bit
+/// kinds).
+#[allow(clippy::too_many_arguments)] // the kernel's operands, each a distinct tensor or shape
+pub fn rope_kv_write(
+    qkv: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    heads: i64,
+    kv_heads: i64,
+    keys: &Tensor,
+    values: &Tensor,
+    slots: &Tensor,
+) -> Result<Tensor> {
+    cuda_only(qkv, "rope_kv_write")?;
+    let (batch, dim) = (qkv.size()[0], keys.size().get(3).copied().unwrap_or(0));
+    let q = Tensor::empty([batch, heads, dim], (qkv.kind(), qkv.device()));
+    // SAFETY: all tensors are live for the call; the shim validates shapes, strides, kinds and devices.
+    ffi::check(unsafe {
+        ffi::seekmath_rope_kv_write(
+            raw(qkv),
+            raw(cos),
+            raw(sin),
+            heads,
+            kv_heads,
+            raw(keys),
+            raw(values),
+            raw(slots),
+            raw(&q),
+        )
+    })?;
+    Ok(q)
+}
+
+/// `silu(gate) · up` of a stacked [gate; up] projection, `gate_up` [B, 2W] (rows contiguous) to a new [B, W]
+/// tensor, in one kernel (f32 math, one rounding).
+pub fn silu_mul(gate_up: &Tensor) -> Result<Tensor> {
+    cuda_only(gate_up, "silu_mul")?;
+    let (batch, double_width) = gate_up
+        .size2()
+        .map_err(|err| ShimError::InvalidArgument(err.to_string()))?;
+    let out = Tensor::empty([batch, double_width / 2], (gate_up.kind(), gate_up.device()));
+    // SAFETY: both tensors are live for the call; the shim validates shapes, strides, kinds and devices.
+    ffi::check(unsafe { ffi::seekmath_silu_mul(raw(gate_up), raw(&out)) })?;
+    Ok(out)
+}
+
+/// RMSNorm of `x` [B, C] (rows contiguous) with `weight` [C] of the same kind, to a new [B, C] tensor:
+/// `x · rsqrt(mean(x²) + eps) · weight` in f32, rounded once (the function of `at::_fused_rms_norm`), one block per
+/// row.
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    cuda_only(x, "rms_norm")?;
+    let out = Tensor::empty(x.size(), (x.kind(), x.device()));
+    // SAFETY: all tensors are live for the call; the shim validates shapes, strides, kinds and devices.
+    ffi::check(unsafe { ffi::seekmath_rms_norm(raw(x), raw(weight), eps, raw(&out)) })?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +243,14 @@ mod tests {
         let logits = Tensor::zeros([2, 300], (Kind::Float, Device::Cpu));
         let u = Tensor::zeros([2], (Kind::Float, Device::Cpu));
         let err = sample_rows(&logits, &u, 1.0, false).unwrap_err();
+        assert!(err.to_string().contains("CUDA"), "{err}");
+        let err = silu_mul(&logits).unwrap_err();
+        assert!(err.to_string().contains("CUDA"), "{err}");
+        let err = rms_norm(&logits, &u, 1e-6).unwrap_err();
+        assert!(err.to_string().contains("CUDA"), "{err}");
+        let angles = Tensor::zeros([2, 64], (Kind::BFloat16, Device::Cpu));
+        let qkv = Tensor::zeros([2, 8 * 64], (Kind::BFloat16, Device::Cpu));
+        let err = rope_kv_write(&qkv, &angles, &angles, 4, 2, &kv, &kv, &idx).unwrap_err();
         assert!(err.to_string().contains("CUDA"), "{err}");
     }
 }

@@ -1,9 +1,13 @@
 //! The decode kernels against ATen references on a GPU: the sampler's tokens and log-probs (greedy and sampled),
-//! and decode attention against SDPA with the equivalent mask, over head shapes of the supported models, ragged
-//! row starts and split plans, eagerly and replayed from a CUDA graph. Without a CUDA device the test prints why
+//! decode attention against SDPA with the equivalent mask, over head shapes of the supported models, ragged
+//! row starts and split plans, eagerly and replayed from a CUDA graph, and the layer ops (RoPE with the K/V
+//! write, SiLU·up, RMSNorm) against f32 references in every element kind. Without a CUDA device the test prints why
 //! it did not run (the CPU-side argument checks are unit tests in src/kernels.rs).
 
-use seekmath_shim::{cuda_device_count, cuda_kernels_status, decode_attention, sample_rows, CudaGraph};
+use seekmath_shim::{
+    cuda_device_count, cuda_kernels_status, decode_attention, rms_norm, rope_kv_write, sample_rows, silu_mul,
+    CudaGraph,
+};
 use tch::{Device, Kind, Tensor};
 
 fn gpu() -> Option<Device> {
@@ -100,8 +104,15 @@ fn attention_kernel_matches_sdpa_with_the_same_mask() {
     tch::manual_seed(1);
     // (heads, kv heads, head dim): Qwen2.5-0.5B, Qwen2.5-1.5B, SmolLM2-135M, plain multi-head.
     for (heads, kv_heads, dim) in [(14i64, 2i64, 64i64), (12, 2, 128), (9, 3, 64), (4, 4, 128)] {
-        for (batch, slot, attended) in [(3i64, 5i64, 128i64), (64, 287, 384), (256, 383, 384), (128, 600, 640)] {
-            let capacity = 640;
+        // The last two cases split the history (2 and 4 splits); in the last, the final split runs past the cache.
+        for (batch, slot, attended) in [
+            (3i64, 5i64, 128i64),
+            (64, 287, 384),
+            (256, 383, 384),
+            (128, 600, 640),
+            (2, 990, 1000),
+        ] {
+            let capacity = attended.max(640);
             let starts = Tensor::randint(32, [batch], (Kind::Int64, device)).clamp_max(slot);
             let store = |_: ()| Tensor::randn([batch, kv_heads, capacity, dim], (Kind::BFloat16, device));
             let (keys, values) = (store(()), store(()));
@@ -161,4 +172,151 @@ fn attention_kernel_replays_from_a_cuda_graph() {
         "graph replay differs from the eager kernel"
     );
     assert!(max_abs(&eager, &fresh) > 0.0, "the replay did not see the new slots");
+}
+
+/// transformers' `rotate_half` RoPE in f32: `x·cos + rotate_half(x)·sin`, over the last axis.
+fn rotate_half_reference(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Tensor {
+    let half = x.size().last().copied().unwrap() / 2;
+    let rotated = Tensor::cat(&[x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
+    x * cos + rotated * sin
+}
+
+/// Largest error a value of this kind may carry after one rounding, relative to magnitude 1.
+fn one_rounding(kind: Kind) -> f64 {
+    match kind {
+        Kind::BFloat16 => 1.0 / 128.0,
+        Kind::Half => 1.0 / 1024.0,
+        _ => 1e-6,
+    }
+}
+
+#[test]
+fn rope_kv_write_matches_the_f32_rotation_and_writes_only_its_slots() {
+    let Some(device) = gpu() else { return };
+    tch::manual_seed(2);
+    for kind in [Kind::BFloat16, Kind::Float, Kind::Half] {
+        for (heads, kv_heads, dim) in [(14i64, 2i64, 64i64), (12, 2, 128), (9, 3, 64)] {
+            for per_row in [true, false] {
+                let (batch, capacity) = (37i64, 50i64);
+                let qkv = Tensor::randn([batch, (heads + 2 * kv_heads) * dim], (kind, device));
+                let positions = Tensor::randint(4000, [batch, 1], (Kind::Float, device));
+                let inv_freq = (Tensor::arange_start_step(0, dim, 2, (Kind::Float, device)) / dim as f64 * -(1e6f64.ln()))
+                    .exp();
+                let angles = (positions * inv_freq).repeat([1, 2]);
+                let (cos, sin) = (angles.cos().to_kind(kind), angles.sin().to_kind(kind));
+                let mut keys = Tensor::zeros([batch, kv_heads, capacity, dim], (kind, device));
+                let mut values = keys.zeros_like();
+                let slots = if per_row {
+                    Tensor::randint(capacity, [batch], (Kind::Int64, device))
+                } else {
+                    Tensor::full([1], 17, (Kind::Int64, device))
+                };
+                let q = rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &keys, &values, &slots).unwrap();
+                let x = qkv.to_kind(Kind::Float).view([batch, heads + 2 * kv_heads, dim]);
+                let (c, s) = (cos.to_kind(Kind::Float).unsqueeze(1), sin.to_kind(Kind::Float).unsqueeze(1));
+                let expected = rotate_half_reference(&x.narrow(1, 0, heads + kv_heads), &c, &s);
+                let rows = Tensor::arange(batch, (Kind::Int64, device));
+                let row_slots = slots.expand([batch], false);
+                let index = [Some(rows.shallow_clone()), None, Some(row_slots.shallow_clone())];
+                let written_k = keys.index(&index);
+                let written_v = values.index(&index);
+                // |x| ≤ ~5 and |cos|, |sin| ≤ 1: two products and a sum, rounded once.
+                let tolerance = 8.0 * one_rounding(kind);
+                let what = format!("{kind:?} heads {heads}/{kv_heads} dim {dim} per-row slots {per_row}");
+                let dq = max_abs(&q, &expected.narrow(1, 0, heads));
+                let dk = max_abs(&written_k, &expected.narrow(1, heads, kv_heads));
+                assert!(dq <= tolerance && dk <= tolerance, "{what}: |q diff| {dq}, |k diff| {dk}");
+                assert_eq!(
+                    max_abs(&written_v, &x.narrow(1, heads + kv_heads, kv_heads)),
+                    0.0,
+                    "{what}: values are copied exactly"
+                );
+                // Zero the written slots: nothing else may have changed.
+                let _ = keys.index_put_(&index, &Tensor::zeros([1], (kind, device)), false);
+                let _ = values.index_put_(&index, &Tensor::zeros([1], (kind, device)), false);
+                let untouched = keys.abs().max().double_value(&[]) + values.abs().max().double_value(&[]);
+                assert_eq!(untouched, 0.0, "{what}: other slots were written");
+            }
+        }
+    }
+}
+
+#[test]
+fn silu_mul_matches_the_f32_product() {
+    let Some(device) = gpu() else { return };
+    tch::manual_seed(3);
+    for kind in [Kind::BFloat16, Kind::Float, Kind::Half] {
+        for width in [4864i64, 8960, 13] {
+            let gate_up = (Tensor::randn([9, 2 * width], (kind, device)) * 3).to_kind(kind);
+            // Aligned rows take the 16-byte path; a narrowed view (odd offset and width) the scalar one.
+            let odd = gate_up.narrow(1, 1, 2 * (width - 1));
+            for (input, w) in [(&gate_up, width), (&odd, width - 1)] {
+                let got = silu_mul(input).unwrap();
+                let x = input.to_kind(Kind::Float);
+                let expected = x.narrow(1, 0, w).silu() * x.narrow(1, w, w);
+                let scale = expected.abs().max().double_value(&[]).max(1.0);
+                let diff = max_abs(&got, &expected);
+                assert!(
+                    diff <= 2.0 * one_rounding(kind) * scale,
+                    "{kind:?} width {w}: |diff| {diff} at scale {scale}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn rope_kv_write_replays_from_a_cuda_graph_at_the_advanced_slot() {
+    let Some(device) = gpu() else { return };
+    let (batch, heads, kv_heads, dim) = (64i64, 14i64, 2i64, 64i64);
+    let qkv = Tensor::randn([batch, (heads + 2 * kv_heads) * dim], (Kind::BFloat16, device));
+    let angles = Tensor::rand([batch, dim], (Kind::Float, device));
+    let (cos, sin) = (angles.cos().to_kind(Kind::BFloat16), angles.sin().to_kind(Kind::BFloat16));
+    let keys = Tensor::zeros([batch, kv_heads, 32, dim], (Kind::BFloat16, device));
+    let values = keys.zeros_like();
+    let mut slot = Tensor::full([1], 3, (Kind::Int64, device));
+    // The first call compiles the kernel, which a capture cannot do (the engine warms up the same way).
+    let _ = rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &keys.zeros_like(), &values.zeros_like(), &slot).unwrap();
+    let mut graph = CudaGraph::new(device).unwrap();
+    let q = graph
+        .capture(|| rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &keys, &values, &slot))
+        .unwrap()
+        .unwrap();
+    let _ = slot.g_add_scalar_(5);
+    graph.replay().unwrap();
+    let at = |cache: &Tensor, s: i64| cache.narrow(2, s, 1).abs().max().double_value(&[]);
+    assert!(at(&keys, 8) > 0.0 && at(&values, 8) > 0.0, "the replay wrote slot 8");
+    let fresh_keys = keys.zeros_like();
+    let fresh_values = keys.zeros_like();
+    let fresh = rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &fresh_keys, &fresh_values, &slot).unwrap();
+    assert_eq!(max_abs(&q, &fresh), 0.0);
+    assert_eq!(max_abs(&keys.narrow(2, 8, 1), &fresh_keys.narrow(2, 8, 1)), 0.0);
+}
+
+#[test]
+fn rms_norm_matches_the_f32_norm() {
+    let Some(device) = gpu() else { return };
+    tch::manual_seed(4);
+    for kind in [Kind::BFloat16, Kind::Float, Kind::Half] {
+        // 896 and 1536: the 0.5B and 1.5B widths (16-byte path); 8192 is past the register-held row (scalar path).
+        for width in [896i64, 1536, 8192] {
+            let x = (Tensor::randn([33, width + 1], (kind, device)) * 4).to_kind(kind);
+            let weight = (Tensor::rand([width + 1], (Kind::Float, device)) + 0.5).to_kind(kind);
+            // A narrowed view (odd offset) takes the scalar path too.
+            for (input, w) in [
+                (x.narrow(1, 0, width).contiguous(), weight.narrow(0, 0, width).contiguous()),
+                (x.narrow(1, 1, width), weight.narrow(0, 1, width).contiguous()),
+            ] {
+                let got = rms_norm(&input, &w, 1e-6).unwrap();
+                let x32 = input.to_kind(Kind::Float);
+                let expected = &x32 * (x32.square().mean_dim(-1, true, Kind::Float) + 1e-6).rsqrt() * w.to_kind(Kind::Float);
+                let scale = expected.abs().max().double_value(&[]).max(1.0);
+                let diff = max_abs(&got, &expected);
+                assert!(
+                    diff <= 2.0 * one_rounding(kind) * scale,
+                    "{kind:?} width {width}: |diff| {diff} at scale {scale}"
+                );
+            }
+        }
+    }
 }

@@ -29,15 +29,15 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Result};
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use crate::kv_cache::KvCache;
-use crate::model::{CausalLm, DecodeAttention, StackedProjections};
+use crate::model::{CausalLm, DecodeAttention, DecodeKernels, StackedProjections};
 use crate::tokenizer::Tokenizer;
 
 pub use params::{Completion, FinishReason, SamplingParams};
 pub use state::DecodeProfile;
-use state::{sync_if, DecodeBuffers, StepPlan};
+use state::{sync_if, DecodeBuffers, Readback, StepPlan};
 
 /// Whether seekmath's CUDA kernels can be loaded here; logs the reason once when not.
 fn kernels_usable() -> bool {
@@ -66,6 +66,9 @@ pub struct EngineOptions {
     /// The attention kernel of the fused decode step ([`DecodeAttention::Auto`]: seekmath's kernel for wide
     /// batches where it is available, SDPA otherwise).
     pub decode_attention: DecodeAttention,
+    /// On CUDA, run the fused decode step's RoPE + K/V write and SiLU·up as seekmath's kernels
+    /// ([`DecodeKernels::layer_ops`]) when they are available.
+    pub layer_kernels: bool,
     /// On CUDA, sample greedy and plain-temperature tokens with seekmath's one-pass kernel
     /// ([`seekmath_shim::sample_rows`]) when it is available (NVRTC found, compute capability ≥ 8.0).
     pub sampler_kernel: bool,
@@ -81,6 +84,7 @@ impl Default for EngineOptions {
             graph_slot_bucket: 128,
             fused_decode: true,
             decode_attention: DecodeAttention::default(),
+            layer_kernels: true,
             sampler_kernel: true,
             profile: false,
         }
@@ -253,7 +257,13 @@ impl<'a> Engine<'a> {
         let fused = stacked
             .as_ref()
             .filter(|_| fused)
-            .map(|s| (s, self.options.decode_attention));
+            .map(|s| {
+                let kernels = DecodeKernels {
+                    attention: self.options.decode_attention,
+                    layer_ops: self.options.layer_kernels,
+                };
+                (s, kernels)
+            });
         let sampler_kernel = self.options.sampler_kernel && device.is_cuda() && kernels_usable();
         let plan = StepPlan { fused, sampler_kernel };
         let mut this_call = HashMap::new();
@@ -323,9 +333,20 @@ impl<'a> Engine<'a> {
         };
         let tail = stop::tail_tokens(&params.stop);
         let mut packed = packed;
+        let mut readback = Readback::new(device)?;
+        // `packed` holds token `step` of every row (on the device). The step that feeds it back and samples token
+        // `step + 1` is queued before token `step` is read, so the host's bookkeeping and the next launch overlap the
+        // GPU's work; a row that finishes at `step` therefore gets one more token sampled, which is dropped.
         for step in 0..params.max_new_tokens {
+            readback.start(&packed)?;
+            let next = if step + 1 < params.max_new_tokens {
+                Some(self.launch_step(&mut buffers, params, padded + step, plan, use_graphs, &mut profile)?)
+            } else {
+                None
+            };
+
             let started = Instant::now();
-            let host = Vec::<f64>::try_from(packed.to_device(Device::Cpu).view([-1]))?;
+            let host = readback.wait()?;
             let (host_tokens, host_logprobs) = host.split_at(batch);
             profile.readback += started.elapsed();
 
@@ -355,11 +376,13 @@ impl<'a> Engine<'a> {
             let live_rows: Vec<usize> = (0..batch)
                 .filter(|&r| slot_rows[r].is_some_and(|i| rows[i].finish.is_none()))
                 .collect();
-            if live_rows.is_empty() {
+            // Every row ends by token `max_new_tokens - 1`, so a live row means the next step was queued.
+            let Some(mut next) = next.filter(|_| !live_rows.is_empty()) else {
                 profile.host += started.elapsed();
                 break;
-            }
-            // Move the live rows into a smaller bucket's buffers once they fit.
+            };
+            // Move the live rows into a smaller bucket's buffers once they fit. The queued step ran on the old
+            // buffers: its state is copied over after it (stream order) and its results are gathered the same way.
             if bucket(live_rows.len()) < batch {
                 let new_batch = bucket(live_rows.len());
                 let mut keep: Vec<i64> = live_rows.iter().map(|&r| r as i64).collect();
@@ -367,6 +390,7 @@ impl<'a> Engine<'a> {
                 let keep = Tensor::from_slice(&keep).to_device(device);
                 let mut smaller = take_buffers(sets, self.model, new_batch, buffers.capacity);
                 state::copy_rows(&buffers.tensors, &mut smaller.tensors, &keep);
+                next = next.index_select(1, &keep);
                 sets.insert(batch, std::mem::replace(&mut buffers, smaller));
                 slot_rows = (0..new_batch)
                     .map(|k| (k < live_rows.len()).then(|| slot_rows[live_rows[k]]).flatten())
@@ -375,21 +399,7 @@ impl<'a> Engine<'a> {
             }
             sync_if(profiling, device);
             profile.host += started.elapsed();
-
-            // Token `step` is fed at slot `padded + step`; graphs attend over a bucketed number of slots.
-            let started = Instant::now();
-            let slot = padded + step;
-            let attended = if use_graphs {
-                ((slot + 1).div_ceil(slot_bucket) * slot_bucket).min(buffers.capacity)
-            } else {
-                slot + 1
-            };
-            let captured_before = profile.capture;
-            packed = buffers.step(self.model, params, attended, plan, use_graphs, &mut profile.capture)?;
-            sync_if(profiling, device);
-            profile.steps += started.elapsed().saturating_sub(profile.capture - captured_before);
-            profile.graphs_captured += usize::from(profile.capture > captured_before);
-            profile.step_count += 1;
+            packed = next;
         }
         sets.insert(batch, buffers);
         if profiling {
@@ -400,6 +410,33 @@ impl<'a> Engine<'a> {
 
     /// Runs the prompts (left-padded) through the model: last-position logits [B, V] f32, the prefill cache
     /// [B, .., P, ..] and the valid-slot mask [B, P].
+    /// Queues the decode step that feeds each row's last token at cache slot `slot`; returns its packed results.
+    fn launch_step(
+        &self,
+        buffers: &mut DecodeBuffers,
+        params: &SamplingParams,
+        slot: usize,
+        plan: StepPlan<'_>,
+        use_graphs: bool,
+        profile: &mut DecodeProfile,
+    ) -> Result<Tensor> {
+        // Graphs attend over a bucketed number of slots.
+        let attended = if use_graphs {
+            let bucket = self.options.graph_slot_bucket.max(1);
+            ((slot + 1).div_ceil(bucket) * bucket).min(buffers.capacity)
+        } else {
+            slot + 1
+        };
+        let started = Instant::now();
+        let captured_before = profile.capture;
+        let packed = buffers.step(self.model, params, attended, plan, use_graphs, &mut profile.capture)?;
+        sync_if(self.options.profile, self.model.device());
+        profile.steps += started.elapsed().saturating_sub(profile.capture - captured_before);
+        profile.graphs_captured += usize::from(profile.capture > captured_before);
+        profile.step_count += 1;
+        Ok(packed)
+    }
+
     fn prefill(&self, prompts: &[Vec<u32>]) -> Result<(Tensor, KvCache, Tensor)> {
         let device = self.model.device();
         let b = prompts.len();

@@ -72,6 +72,11 @@ impl SamplingParams {
     pub fn is_greedy(&self) -> bool {
         self.temperature == 0.0
     }
+
+    /// True when neither top-p nor top-k removes any token of a `vocab`-token distribution.
+    pub fn is_unfiltered(&self, vocab: i64) -> bool {
+        self.top_p >= 1.0 && (self.top_k == 0 || self.top_k as i64 >= vocab)
+    }
 }
 
 /// Why a sample ended.

@@ -17,7 +17,7 @@ use super::params::SamplingParams;
 /// use the one-pass kernel: the same rule, so the same tokens up to the summation order's rounding at a CDF
 /// boundary.
 pub fn sample(logits: &Tensor, params: &SamplingParams, uniforms: &Tensor, kernel: bool) -> Result<(Tensor, Tensor)> {
-    let unfiltered = params.top_p >= 1.0 && (params.top_k == 0 || params.top_k as i64 >= logits.size()[1]);
+    let unfiltered = params.is_unfiltered(logits.size()[1]);
     if kernel && logits.device().is_cuda() && (params.is_greedy() || unfiltered) {
         return seekmath_shim::sample_rows(logits, uniforms, params.temperature, params.is_greedy())
             .context("seekmath sampler kernel");
@@ -30,7 +30,7 @@ fn sample_aten(logits: &Tensor, params: &SamplingParams, uniforms: &Tensor) -> (
     let (tokens, log_normaliser) = if params.is_greedy() {
         let logits = logits.to_kind(Kind::Float);
         (logits.argmax(-1, true), logits.logsumexp([-1], true))
-    } else if params.top_p >= 1.0 && (params.top_k == 0 || params.top_k as i64 >= logits.size()[1]) {
+    } else if params.is_unfiltered(logits.size()[1]) {
         sample_unfiltered(logits, params.temperature, uniforms)
     } else {
         let logits = logits.to_kind(Kind::Float);

@@ -5,7 +5,8 @@
 //! numbers, re-binding tensors) sits between the GPU's steps. So one step is a pure function of static device
 //! buffers that also *advances* them: it marks the new slot valid, runs the model, samples with the step's column
 //! of a precomputed uniform table, feeds the sampled tokens back as the next input and increments positions,
-//! slot and step counter. The host only replays and reads back one packed [2, B] tensor (tokens, log-probs).
+//! slot and step counter. The host only replays and reads back one packed [2, B] tensor (tokens, log-probs), and
+//! queues the next step before it reads ([`Readback`]), so its bookkeeping and launch overlap the GPU's step.
 //!
 //! Graphs are keyed by (attention-length bucket, sampling settings) and kept with their buffers between
 //! `generate` calls ([`DecodeBuffers`] per batch-size bucket), so a training loop that calls `generate` again
@@ -16,13 +17,13 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use seekmath_shim::CudaGraph;
+use seekmath_shim::{CudaEvent, CudaGraph};
 use tch::{Device, Kind, Tensor};
 
 use super::params::SamplingParams;
 use super::sampler;
 use crate::kv_cache::KvCache;
-use crate::model::{CausalLm, DecodeAttention, DecodeRows, StackedProjections};
+use crate::model::{CausalLm, DecodeKernels, DecodeRows, StackedProjections};
 
 /// The static tensors one step reads and advances, for `batch` rows and `capacity` cache slots.
 pub(super) struct StepTensors {
@@ -43,11 +44,11 @@ pub(super) struct StepTensors {
     pub uniforms: Tensor,
 }
 
-/// How one step runs: the fused forward (with the stacked projections and its attention choice) or the plain one,
+/// How one step runs: the fused forward (with the stacked projections and its kernel choices) or the plain one,
 /// and whether the sampler uses seekmath's CUDA kernel.
 #[derive(Clone, Copy)]
 pub(super) struct StepPlan<'a> {
-    pub fused: Option<(&'a StackedProjections, DecodeAttention)>,
+    pub fused: Option<(&'a StackedProjections, DecodeKernels)>,
     pub sampler_kernel: bool,
 }
 
@@ -155,7 +156,7 @@ fn advance(
 ) -> Result<Tensor> {
     let _ = t.valid.scatter_value_(1, &t.slots, 1);
     let valid = t.valid.narrow(1, 0, attended as i64);
-    let logits = if let Some((stacked, attention)) = plan.fused {
+    let logits = if let Some((stacked, kernels)) = plan.fused {
         let slot = t.slots.select(0, 0);
         let row_slots = t.slots.view([-1]);
         let rows = DecodeRows {
@@ -169,7 +170,7 @@ fn advance(
             &mut t.cache,
             &slot,
             &valid,
-            attention,
+            kernels,
             Some(rows),
         )?)
     } else {
@@ -251,6 +252,45 @@ impl std::ops::AddAssign for DecodeProfile {
 }
 
 /// Waits for the device when profiling, so the time of the phase just queued is measured.
+/// Reads a step's packed [2, B] results back to the host without waiting for work queued after them: on CUDA an
+/// asynchronous copy into pinned memory, marked by an event, so that the next decode step can be queued first.
+pub(super) struct Readback {
+    event: Option<CudaEvent>,
+    host: Option<Tensor>,
+}
+
+impl Readback {
+    pub fn new(device: Device) -> Result<Self> {
+        let event = match device {
+            Device::Cuda(_) => Some(CudaEvent::new(device).context("creating the readback event")?),
+            _ => None,
+        };
+        Ok(Readback { event, host: None })
+    }
+
+    /// Queues the copy of `packed` (f64) to the host.
+    pub fn start(&mut self, packed: &Tensor) -> Result<()> {
+        match &self.event {
+            Some(event) => {
+                // Non-blocking to the CPU: ATen allocates the destination in pinned memory.
+                self.host = Some(packed.to_device_(Device::Cpu, Kind::Double, true, false));
+                event.record().context("recording the readback event")?;
+            }
+            None => self.host = Some(packed.to_device(Device::Cpu)),
+        }
+        Ok(())
+    }
+
+    /// Waits for the copy queued last and returns its values in row-major order.
+    pub fn wait(&mut self) -> Result<Vec<f64>> {
+        if let Some(event) = &self.event {
+            event.synchronize().context("waiting for the readback")?;
+        }
+        let host = self.host.take().context("no readback was started")?;
+        Ok(Vec::<f64>::try_from(host.view([-1]))?)
+    }
+}
+
 pub(super) fn sync_if(profiling: bool, device: Device) {
     if profiling {
         if let Device::Cuda(index) = device {

@@ -1,0 +1,150 @@
+// The elementwise parts of a decoder layer's decode step, one launch each.
+//
+// Why: with one token per row, a layer's elementwise work is a few hundred KB, so every ATen op of it costs its
+// launch-and-drain time (2.5-5 µs on an H200 under graph replay), not its bytes. In ATen, RoPE over the stacked
+// q/k heads plus the K/V cache write is five kernels (multiply, gather, multiply-add, two index copies) and SiLU·up
+// is two; at 24 layers that is ~170 launches of a ~450-launch step for the 0.5B shape. Here each is one kernel.
+//
+// Both compute in f32 and round once to the element kind (SEEKMATH_KIND, see common.cuh); ATen rounds after every
+// op in 16-bit kinds, so 16-bit results can differ from it by an ulp.
+
+#include "common.cuh"
+
+// RoPE in the rotate_half convention (transformers' Llama/Qwen2) on the query and key heads of one stacked q/k/v
+// projection row per block, the rotated queries to `q_out` [B, H, D] (contiguous), the rotated key and the value to
+// the K/V cache [B, KVH, S, D] at slot `slots[b * slot_stride]` of row b (cache rows of D contiguous).
+//   out[i]     = x[i] cos[i]         - x[i + D/2] sin[i]
+//   out[i+D/2] = x[i + D/2] cos[i+D/2] + x[i]   sin[i+D/2]          (0 <= i < D/2)
+extern "C" __global__ void seekmath_rope_kv_write(const element_t* qkv, long long qkv_row_stride, const element_t* cos,
+                                                  const element_t* sin, long long angle_row_stride, int heads,
+                                                  int kv_heads, int head_dim, element_t* q_out, element_t* keys,
+                                                  element_t* values, long long cache_batch_stride,
+                                                  long long cache_head_stride, long long cache_slot_stride,
+                                                  const long long* slots, int slot_stride) {
+  const long long b = blockIdx.x;
+  const int half = head_dim / 2;
+  const element_t* row = qkv + b * qkv_row_stride;
+  const element_t* c = cos + b * angle_row_stride;
+  const element_t* s = sin + b * angle_row_stride;
+  const long long slot_offset = slots[b * slot_stride] * cache_slot_stride;
+  const long long cache_row = b * cache_batch_stride + slot_offset;
+
+  const int rotated_pairs = (heads + kv_heads) * half;
+  for (int p = threadIdx.x; p < rotated_pairs; p += blockDim.x) {
+    const int head = p / half, i = p - head * half;
+    const element_t* x = row + head * head_dim;
+    const float x1 = to_float(x[i]), x2 = to_float(x[i + half]);
+    const float lo = x1 * to_float(c[i]) - x2 * to_float(s[i]);
+    const float hi = x2 * to_float(c[i + half]) + x1 * to_float(s[i + half]);
+    element_t* dst = head < heads ? q_out + (b * heads + head) * head_dim
+                                  : keys + cache_row + (head - heads) * cache_head_stride;
+    dst[i] = from_float(lo);
+    dst[i + half] = from_float(hi);
+  }
+  const element_t* v = row + (heads + kv_heads) * head_dim;
+  const int value_elems = kv_heads * head_dim;
+  for (int e = threadIdx.x; e < value_elems; e += blockDim.x) {
+    const int head = e / head_dim, i = e - head * head_dim;
+    values[cache_row + head * cache_head_stride + i] = v[e];
+  }
+}
+
+// SiLU(gate) · up for a stacked [gate; up] projection: `gate_up` [B, 2W] (row stride given, halves adjacent) to
+// `out` [B, W] (contiguous). Grid (column blocks, B); each thread handles VEC consecutive columns when the row
+// layout allows 16-byte accesses (`vectorized`), else one.
+#if SEEKMATH_KIND == 0
+#define VEC 4
+#else
+#define VEC 8
+#endif
+
+__device__ __forceinline__ float silu_times(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
+extern "C" __global__ void seekmath_silu_mul(const element_t* gate_up, long long row_stride, int width,
+                                             int vectorized, element_t* out) {
+  const long long b = blockIdx.y;
+  const element_t* gate = gate_up + b * row_stride;
+  const element_t* up = gate + width;
+  element_t* dst = out + b * (long long)width;
+  const int lane = blockIdx.x * blockDim.x + threadIdx.x;
+  if (vectorized) {
+    const int column = lane * VEC;
+    if (column >= width) return;
+    union Pack {
+      uint4 raw;
+      element_t e[VEC];
+    } g, u, o;
+    g.raw = *reinterpret_cast<const uint4*>(gate + column);
+    u.raw = *reinterpret_cast<const uint4*>(up + column);
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) o.e[k] = from_float(silu_times(to_float(g.e[k]), to_float(u.e[k])));
+    *reinterpret_cast<uint4*>(dst + column) = o.raw;
+  } else {
+    for (int column = lane; column < width; column += gridDim.x * blockDim.x)
+      dst[column] = from_float(silu_times(to_float(gate[column]), to_float(up[column])));
+  }
+}
+
+// RMSNorm of `x` [B, C] (row stride given, rows contiguous) into `out` [B, C] (contiguous): y = x · rsqrt(mean(x²) +
+// eps) · weight, in f32 and rounded once, as at::_fused_rms_norm. One block per row; each thread holds VEC-wide
+// chunks when the layout allows 16-byte accesses (`vectorized`), else strides over single elements.
+#define NORM_THREADS 128
+#define NORM_MAX_CHUNKS 4  // 128 threads x 4 chunks x 8 elements: C up to 4096 in 16-bit kinds (2048 in f32)
+
+extern "C" __global__ void __launch_bounds__(NORM_THREADS)
+seekmath_rms_norm(const element_t* x, long long row_stride, int width, const element_t* weight, float eps,
+                  int vectorized, element_t* out) {
+  __shared__ float warp_sums[NORM_THREADS / 32];
+  const long long b = blockIdx.x;
+  const element_t* row = x + b * row_stride;
+  element_t* dst = out + b * (long long)width;
+  union Pack {
+    uint4 raw;
+    element_t e[VEC];
+  };
+  Pack held[NORM_MAX_CHUNKS];
+  float sum = 0.0f;
+  if (vectorized) {
+#pragma unroll
+    for (int k = 0; k < NORM_MAX_CHUNKS; ++k) {
+      const int column = (k * NORM_THREADS + threadIdx.x) * VEC;
+      if (column < width) {
+        held[k].raw = *reinterpret_cast<const uint4*>(row + column);
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) {
+          const float v = to_float(held[k].e[j]);
+          sum += v * v;
+        }
+      }
+    }
+  } else {
+    for (int column = threadIdx.x; column < width; column += NORM_THREADS) {
+      const float v = to_float(row[column]);
+      sum += v * v;
+    }
+  }
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) sum += __shfl_xor_sync(FULL_MASK, sum, offset);
+  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = sum;
+  __syncthreads();
+  float total = 0.0f;
+#pragma unroll
+  for (int w = 0; w < NORM_THREADS / 32; ++w) total += warp_sums[w];
+  const float scale = rsqrtf(total / (float)width + eps);
+  if (vectorized) {
+#pragma unroll
+    for (int k = 0; k < NORM_MAX_CHUNKS; ++k) {
+      const int column = (k * NORM_THREADS + threadIdx.x) * VEC;
+      if (column < width) {
+        Pack w, o;
+        w.raw = *reinterpret_cast<const uint4*>(weight + column);
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) o.e[j] = from_float(to_float(held[k].e[j]) * scale * to_float(w.e[j]));
+        *reinterpret_cast<uint4*>(dst + column) = o.raw;
+      }
+    }
+  } else {
+    for (int column = threadIdx.x; column < width; column += NORM_THREADS)
+      dst[column] = from_float(to_float(row[column]) * scale * to_float(weight[column]));
+  }
+}

@@ -1,0 +1,353 @@
+"""The decode step's layer ops on the GPU host: seekmath's fused elementwise kernels against the ATen ops they replace.
+
+The engine's CUDA decode step (crates/model `CausalLm::forward_decode_hidden`) runs, per layer: RMSNorm, the stacked
+q/k/v product, RoPE + the K/V cache write, attention, the output product, RMSNorm, the stacked gate/up product,
+SiLU·up and the down product. This script replays that step from PyTorch on random weights of a Qwen2.5-shaped
+model (crates/shim/kernels compiled by NVRTC exactly as the shim does) in two forms:
+  aten:  RoPE as multiply + gather + multiply-add, two `index_copy_` cache writes, `silu_` then a multiply
+         (the engine up to session 5);
+  fused: `seekmath_rope_kv_write` and `seekmath_silu_mul` (crates/shim/kernels/layer_ops.cu).
+Both use seekmath's decode-attention kernel. It then
+  1. checks the two kernels against f32 references and the ATen forms, and the two forwards against each other;
+  2. times the forward (and forward + sampler kernel) replayed from a CUDA graph, and lists the fused step's
+     kernels by GPU time (torch.profiler);
+  3. times decode attention for several split counts (the shim's plan included), and the down projection's
+     matrix product in the forms cuBLAS offers (addmm with β = 1, mm then add).
+
+    python scripts/gpu/decode_layer.py --shape 0.5b --batch-sizes 256,512 --slots 384 [--out DIR]
+"""
+import argparse
+import ctypes
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from decode_kernels import Attention, Kernel, Module  # noqa: E402  (sibling scripts)
+from decode_profile import SHAPES, build, timed_graph  # noqa: E402
+
+
+class LayerOps(Module):
+    def __init__(self, kind_code=1):
+        super().__init__("layer_ops.cu", {"SEEKMATH_KIND": kind_code},
+                         ["seekmath_rope_kv_write", "seekmath_silu_mul", "seekmath_rms_norm"])
+
+    def rope_kv_write(self, qkv, cos, sin, heads, kv_heads, keys, values, slots):
+        """qkv [B, (H + 2KVH) D]; cos/sin [B, D]; keys/values [B, KVH, S, D]; slots [B] or [1]; returns q [B, H, D]."""
+        b = qkv.shape[0]
+        d = keys.shape[3]
+        q = torch.empty(b, heads, d, device=qkv.device, dtype=qkv.dtype)
+        self.launch("seekmath_rope_kv_write", (b, 1, 1), (256, 1, 1), 0,
+                    [ctypes.c_void_p(qkv.data_ptr()), ctypes.c_longlong(qkv.stride(0)), ctypes.c_void_p(cos.data_ptr()),
+                     ctypes.c_void_p(sin.data_ptr()), ctypes.c_longlong(cos.stride(0)), ctypes.c_int(heads),
+                     ctypes.c_int(kv_heads), ctypes.c_int(d), ctypes.c_void_p(q.data_ptr()),
+                     ctypes.c_void_p(keys.data_ptr()), ctypes.c_void_p(values.data_ptr()),
+                     ctypes.c_longlong(keys.stride(0)), ctypes.c_longlong(keys.stride(1)),
+                     ctypes.c_longlong(keys.stride(2)), ctypes.c_void_p(slots.data_ptr()),
+                     ctypes.c_int(0 if slots.numel() == 1 else 1)])
+        return q
+
+    def silu_mul(self, gate_up):
+        b, two_w = gate_up.shape
+        w = two_w // 2
+        out = torch.empty(b, w, device=gate_up.device, dtype=gate_up.dtype)
+        vec = 8 if gate_up.element_size() == 2 else 4
+        vectorized = w % vec == 0 and gate_up.stride(0) % vec == 0 and gate_up.data_ptr() % 16 == 0
+        per_block = 256 * (vec if vectorized else 1)
+        self.launch("seekmath_silu_mul", (-(-w // per_block), b, 1), (256, 1, 1), 0,
+                    [ctypes.c_void_p(gate_up.data_ptr()), ctypes.c_longlong(gate_up.stride(0)), ctypes.c_int(w),
+                     ctypes.c_int(int(vectorized)), ctypes.c_void_p(out.data_ptr())])
+        return out
+
+
+    def rms_norm(self, x, weight, eps):
+        b, c = x.shape
+        out = torch.empty(b, c, device=x.device, dtype=x.dtype)
+        vec = 8 if x.element_size() == 2 else 4
+        vectorized = (c % vec == 0 and x.stride(0) % vec == 0 and x.data_ptr() % 16 == 0 and weight.data_ptr() % 16 == 0
+                      and c <= 128 * 4 * vec)
+        self.launch("seekmath_rms_norm", (b, 1, 1), (128, 1, 1), 0,
+                    [ctypes.c_void_p(x.data_ptr()), ctypes.c_longlong(x.stride(0)), ctypes.c_int(c),
+                     ctypes.c_void_p(weight.data_ptr()), ctypes.c_float(eps), ctypes.c_int(int(vectorized)),
+                     ctypes.c_void_p(out.data_ptr())])
+        return out
+
+
+class SplitAttention(Attention):
+    """The attention kernel with a forced split count (None: the shim's plan)."""
+
+    splits = None
+
+    def plan(self, b, kvh, attended):
+        if self.splits is None:
+            return super().plan(b, kvh, attended)
+        tiles = (attended + 63) // 64
+        per = -(-tiles // min(self.splits, tiles))
+        return -(-tiles // per), per
+
+
+def forward(st, fused, ops, attention, norm_kernel=False):
+    s, dt = st["shape"], st["dt"]
+    C, H, KV, D = s["C"], s["H"], s["KV"], s["D"]
+    B, S = st["valid"].shape
+    freqs = st["positions"].float().unsqueeze(-1) * st["inv_freq"]
+    emb = torch.cat([freqs, freqs], -1)
+    cos, sin = emb.cos().to(dt).view(B, D), emb.sin().to(dt).view(B, D)
+    lanes = torch.arange(D, device=cos.device)
+    signed_sin = (sin * ((lanes >= D // 2).to(dt) * 2.0 - 1.0)).view(B, 1, D)
+    rot = (lanes + D // 2).remainder(D)
+    slot = st["slots"][0]
+    row_slots = st["slots"].view(B)
+    x = F.embedding(st["ids"].view(B), st["emb"])
+
+    def norm(x, w):
+        return ops.rms_norm(x, w, 1e-6) if norm_kernel else torch._fused_rms_norm(x, [C], w, 1e-6)[0]
+
+    for i, l in enumerate(st["layers"]):
+        h = norm(x, l["n1"])
+        qkv = F.linear(h, l["wqkv"], l["bqkv"])
+        if fused:
+            q = ops.rope_kv_write(qkv, cos, sin, H, KV, st["ck"][i], st["cv"][i], slot)
+        else:
+            heads = qkv.view(B, H + 2 * KV, D)
+            qk = heads.narrow(1, 0, H + KV)
+            rotated = (qk * cos.view(B, 1, D)).addcmul_(qk.index_select(-1, rot), signed_sin)
+            q = rotated.narrow(1, 0, H)
+            st["ck"][i].index_copy_(2, slot, rotated.narrow(1, H, KV).view(B, KV, 1, D))
+            st["cv"][i].index_copy_(2, slot, heads.narrow(1, H + KV, KV).view(B, KV, 1, D))
+        y = attention(q, st["ck"][i], st["cv"][i], st["starts"], row_slots, S)
+        x.addmm_(y.reshape(B, H * D), l["wo"].t())
+        h = norm(x, l["n2"])
+        gu = F.linear(h, l["wgu"])
+        if fused:
+            a = ops.silu_mul(gu)
+        else:
+            width = gu.shape[1] // 2
+            a = F.silu(gu.narrow(1, 0, width), inplace=True) * gu.narrow(1, width, width)
+        x.addmm_(a, l["wd"].t())
+    return F.linear(norm(x, st["norm"]), st["emb"])
+
+
+def check_kernels(report, ops, shape, batch):
+    s = SHAPES[shape]
+    H, KV, D, I = s["H"], s["KV"], s["D"], s["I"]
+    torch.manual_seed(1)
+    for dt, code in ((torch.bfloat16, 1), (torch.float32, 0), (torch.float16, 2)):
+        k = ops if code == 1 else LayerOps(code)
+        qkv = torch.randn(batch, (H + 2 * KV) * D, device="cuda").to(dt)
+        pos = torch.randint(0, 4000, (batch, 1), device="cuda").float()
+        inv = 1.0 / (1e6 ** (torch.arange(0, D, 2, device="cuda").float() / D))
+        emb = torch.cat([pos * inv, pos * inv], -1)
+        cos, sin = emb.cos().to(dt), emb.sin().to(dt)
+        keys = torch.zeros(batch, KV, 64, D, device="cuda", dtype=dt)
+        values = torch.zeros_like(keys)
+        slots = torch.randint(0, 64, (batch,), device="cuda")
+        q = k.rope_kv_write(qkv, cos, sin, H, KV, keys, values, slots)
+        x = qkv.float().view(batch, H + 2 * KV, D)
+        x1, x2 = x[..., : D // 2], x[..., D // 2:]
+        ref = x * cos.float()[:, None] + torch.cat([-x2, x1], -1) * sin.float()[:, None]
+        rows = torch.arange(batch, device="cuda")
+        err_q = (q.float() - ref[:, :H]).abs().max().item()
+        err_k = (keys[rows, :, slots].float() - ref[:, H:H + KV]).abs().max().item()
+        v_exact = torch.equal(values[rows, :, slots], qkv.view(batch, H + 2 * KV, D)[:, H + KV:])
+        rest = torch.stack([keys, values]).clone()
+        rest[:, rows, :, slots] = 0
+        untouched = rest.abs().max().item()
+        gu = torch.randn(batch, 2 * I, device="cuda").to(dt) * 3
+        a = k.silu_mul(gu)
+        g, u = gu.float()[:, :I], gu.float()[:, I:]
+        err_s = (a.float() - F.silu(g) * u).abs().max().item()
+        aten = F.silu(gu[:, :I]) * gu[:, I:]
+        odd = k.silu_mul(gu[:, 1:1 + 2 * (I - 1)])  # unaligned rows: the scalar path
+        err_odd = (odd.float() - F.silu(gu.float()[:, 1:I]) * gu.float()[:, I:2 * I - 1]).abs().max().item()
+        xs = torch.randn(batch, s["C"], device="cuda").to(dt) * 4
+        w = (torch.rand(s["C"], device="cuda") + 0.5).to(dt)
+        ref = torch._fused_rms_norm(xs.float(), [s["C"]], w.float(), 1e-6)[0]
+        err_n = (k.rms_norm(xs, w, 1e-6).float() - ref).abs().max().item()
+        err_n_aten = (torch._fused_rms_norm(xs, [s["C"]], w, 1e-6)[0].float() - ref).abs().max().item()
+        odd_n = k.rms_norm(xs[:, 1:], w[1:], 1e-6).float()
+        err_n_odd = (odd_n - torch._fused_rms_norm(xs[:, 1:].float(), [s["C"] - 1], w[1:].float(), 1e-6)[0]).abs().max().item()
+        report.append(f"kernels {shape} B={batch} {dt}: rms_norm |out - f32 ref| {err_n:.2e} (ATen's {err_n_aten:.2e}), "
+                      f"unaligned {err_n_odd:.2e}")
+        report.append(
+            f"kernels {shape} B={batch} {dt}: rope |q - f32 ref| {err_q:.2e}, |k - f32 ref| {err_k:.2e}, v exact {v_exact}, "
+            f"other cache slots untouched {untouched == 0}; silu_mul |out - f32 ref| {err_s:.2e} (ATen's "
+            f"{(aten.float() - F.silu(g) * u).abs().max().item():.2e}), unaligned {err_odd:.2e}")
+
+
+def sweep_splits(report, shape, batches, slot_counts):
+    """Decode attention per layer for split counts 1..12 at each batch size and history length (all slots valid)."""
+    s = SHAPES[shape]
+    H, KV, D = s["H"], s["KV"], s["D"]
+    attention = SplitAttention(D, H // KV)
+    for slots in slot_counts:
+        for b in batches:
+            keys = torch.randn(b, KV, slots, D, device="cuda", dtype=torch.bfloat16)
+            values = torch.randn_like(keys)
+            q = torch.randn(b, H, D, device="cuda", dtype=torch.bfloat16)
+            starts = torch.zeros(b, dtype=torch.long, device="cuda")
+            rows = torch.full((b,), slots - 1, dtype=torch.long, device="cuda")
+            times = {}
+            for splits in (None, 1, 2, 3, 4, 6, 8, 12):
+                attention.splits = splits
+                if splits is not None and splits > (slots + 63) // 64:
+                    continue
+                times[splits] = timed_graph(lambda: attention(q, keys, values, starts, rows, slots)) * 1e3
+            attention.splits = None
+            best = min((k for k in times if k is not None), key=lambda k: times[k])
+            gbs = 2 * b * KV * slots * D * 2 / (times[best] * 1e-6) / 1e12
+            report.append(f"splits {shape} B={b} slots={slots}: plan {attention.plan(b, KV, slots)} {times[None]:.1f} us; "
+                          + ", ".join(f"{k}: {v:.1f}" for k, v in times.items() if k is not None)
+                          + f"; best {best} ({gbs:.2f} TB/s)")
+            print(report[-1], flush=True)
+            del keys, values
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--shape", default="0.5b", choices=sorted(SHAPES))
+    p.add_argument("--batch-sizes", default="256,512")
+    p.add_argument("--slots", type=int, default=384)
+    p.add_argument("--top", type=int, default=24)
+    p.add_argument("--out", default=os.environ.get("OUT", "."))
+    p.add_argument("--sweep-splits", action="store_true", help="only sweep decode attention's split count")
+    a = p.parse_args()
+    if a.sweep_splits:
+        report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
+        sweep_splits(report, a.shape, [int(b) for b in a.batch_sizes.split(",")], (128, 384, 1024))
+        with open(os.path.join(a.out, f"attention_splits_{a.shape}.txt"), "w") as fh:
+            fh.write("\n".join(report) + "\n")
+        return
+    torch.backends.cuda.matmul.allow_tf32 = False
+    report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
+    ops = LayerOps(1)
+    s = SHAPES[a.shape]
+    attention = SplitAttention(s["D"], s["H"] // s["KV"])
+    sampler = Kernel(1)
+
+    def flush():
+        print("\n".join(report), flush=True)
+        with open(os.path.join(a.out, f"decode_layer_{a.shape}.txt"), "w") as fh:
+            fh.write("\n".join(report) + "\n")
+
+    for batch in [int(b) for b in a.batch_sizes.split(",")]:
+        check_kernels(report, ops, a.shape, batch)
+        with torch.no_grad():
+            st = build(a.shape, batch, a.slots, "cuda", torch.bfloat16)
+            st["starts"] = torch.randint(0, 32, (batch,), device="cuda")
+            for c in st["ck"] + st["cv"]:
+                c.normal_()
+            st["slots"].fill_(a.slots - 1)
+            ref_k = [c.clone() for c in st["ck"]]
+            logits_aten = forward(st, False, ops, attention).float()
+            cache_aten = [c.clone() for c in st["ck"] + st["cv"]]
+            for c, r in zip(st["ck"], ref_k):
+                c.copy_(r)
+            logits_fused = forward(st, True, ops, attention).float()
+            for c, r in zip(st["ck"], ref_k):
+                c.copy_(r)
+            logits_norm = forward(st, True, ops, attention, norm_kernel=True).float()
+            report.append(f"forward {a.shape} B={batch}: |fused with the RMSNorm kernel - aten| logits max "
+                          f"{(logits_norm - logits_aten).abs().max().item():.3e}, argmax agreement "
+                          f"{(logits_aten.argmax(-1) == logits_norm.argmax(-1)).float().mean().item():.4f}")
+            # An f32 replica (the same bf16-rounded weights and cache, SDPA with the equivalent mask) as the yardstick.
+            st32 = dict(st, emb=st["emb"].float(), norm=st["norm"].float(), dt=torch.float32,
+                        layers=[{k: v.float() for k, v in l.items()} for l in st["layers"]],
+                        ck=[r.float() for r in ref_k], cv=[c.float() for c in st["cv"]])
+
+            def sdpa_masked(q, keys, values, starts, rows, slots):
+                ids = torch.arange(slots, device="cuda")
+                valid = (ids[None] >= starts[:, None]) & (ids[None] <= rows[:, None])
+                g = s["H"] // s["KV"]
+                return F.scaled_dot_product_attention(
+                    q.reshape(batch, s["KV"], g, s["D"]), keys[:, :, :slots], values[:, :, :slots],
+                    attn_mask=valid.view(batch, 1, 1, slots)).reshape(batch, s["H"], s["D"])
+
+            logits32 = forward(st32, False, ops, sdpa_masked)
+            del st32
+            report.append(
+                f"forward {a.shape} B={batch} against an f32 replica: |aten bf16 - f32| "
+                f"{(logits_aten - logits32).abs().max().item():.3e}, |fused bf16 - f32| "
+                f"{(logits_fused - logits32).abs().max().item():.3e}, |fused + RMSNorm kernel - f32| "
+                f"{(logits_norm - logits32).abs().max().item():.3e}")
+            cache_diff = max((c - r).abs().max().item() for c, r in zip(st["ck"] + st["cv"], cache_aten))
+            agree = (logits_aten.argmax(-1) == logits_fused.argmax(-1)).float().mean().item()
+            report.append(
+                f"forward {a.shape} B={batch}: |fused - aten| logits max {(logits_fused - logits_aten).abs().max().item():.3e} "
+                f"(logit scale {logits_aten.abs().max().item():.2f}), argmax agreement {agree:.4f}, "
+                f"cache max diff {cache_diff:.3e}")
+            tok = torch.empty(batch, dtype=torch.long, device="cuda")
+            lp = torch.empty(batch, device="cuda")
+            u = torch.rand(batch, device="cuda")
+
+            def step(fused):
+                logits = forward(st, fused, ops, attention)
+                sampler(logits, u, 1.0, False, tok, lp)
+
+            times = {f: (timed_graph(lambda: forward(st, f, ops, attention)), timed_graph(lambda: step(f)))
+                     for f in (False, True)}
+            norm_ms = timed_graph(lambda: forward(st, True, ops, attention, norm_kernel=True))
+            report.append(
+                f"time {a.shape} B={batch}, {a.slots} slots: forward aten {times[False][0]:.3f} ms, fused "
+                f"{times[True][0]:.3f} ms, fused + RMSNorm kernel {norm_ms:.3f} ms; forward + sampler kernel: aten "
+                f"{times[False][1]:.3f} ms, fused {times[True][1]:.3f} ms")
+            flush()
+            # attention split counts
+            q = torch.randn(batch, s["H"], s["D"], device="cuda", dtype=torch.bfloat16)
+            rows = st["slots"].view(batch)
+            line = []
+            for splits in (None, 1, 2, 3, 4, 6):
+                attention.splits = splits
+                t = timed_graph(lambda: attention(q, st["ck"][0], st["cv"][0], st["starts"], rows, a.slots)) * 1e3
+                line.append(f"{'plan ' + str(attention.plan(batch, s['KV'], a.slots)) if splits is None else splits}: {t:.1f} us")
+            attention.splits = None
+            report.append(f"attention {a.shape} B={batch} per layer by splits: " + ", ".join(line))
+            # down projection product forms
+            l = st["layers"][0]
+            x = torch.randn(batch, s["C"], device="cuda", dtype=torch.bfloat16)
+            act = torch.randn(batch, s["I"], device="cuda", dtype=torch.bfloat16)
+            forms = {
+                "addmm_ beta=1": lambda: x.addmm_(act, l["wd"].t()),
+                "mm + add_": lambda: x.add_(torch.mm(act, l["wd"].t())),
+                "linear qkv+bias": lambda: F.linear(torch._fused_rms_norm(x, [s["C"]], l["n1"], 1e-6)[0], l["wqkv"], l["bqkv"]),
+                "rms norm": lambda: torch._fused_rms_norm(x, [s["C"]], l["n1"], 1e-6)[0],
+                "gate_up": lambda: F.linear(x, l["wgu"]),
+                "o_proj addmm_": lambda: x.addmm_(q.view(batch, -1), l["wo"].t()),
+            }
+            line = [f"{k} {timed_graph(f) * 1e3:.1f} us" for k, f in forms.items()]
+            torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
+            line.append(f"addmm_ without reduced-precision reduction {timed_graph(forms['addmm_ beta=1']) * 1e3:.1f} us")
+            torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = True
+            try:
+                torch.backends.cuda.preferred_blas_library("cublaslt")
+                line.append(f"addmm_ via cublasLt {timed_graph(forms['addmm_ beta=1']) * 1e3:.1f} us, "
+                            f"o_proj via cublasLt {timed_graph(forms['o_proj addmm_']) * 1e3:.1f} us")
+            finally:
+                torch.backends.cuda.preferred_blas_library("cublas")
+            report.append(f"ops {a.shape} B={batch} (one call each): " + ", ".join(line))
+            flush()
+            # profile of the fused step
+            from torch.profiler import ProfilerActivity, profile
+            for _ in range(3):
+                step(True)
+            torch.cuda.synchronize()
+            with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                for _ in range(5):
+                    step(True)
+                torch.cuda.synchronize()
+            events = [e for e in prof.key_averages() if e.device_time_total > 0]
+            total = sum(e.device_time_total for e in events) / 5
+            count = sum(e.count for e in events) / 5
+            events.sort(key=lambda e: -e.device_time_total)
+            report.append(f"fused step {a.shape} B={batch}: {count:.0f} kernels, summed GPU time {total / 1e3:.3f} ms")
+            for e in events[: a.top]:
+                report.append(f"  {e.device_time_total / 5 / 1e3:8.3f} ms  {e.count / 5:6.0f}x  {e.key[:100]}")
+            flush()
+            del st
+            torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
