@@ -101,10 +101,11 @@ class Attention(Module):
 
     def plan(self, b, kvh, attended):
         """(splits, tiles per split) as the shim chooses them (seekmath_decode_attention_plan): split only while each
-        split keeps four 64-key tiles and there are fewer than ~4 blocks per SM."""
+        split keeps four 64-key tiles and all blocks fit on the GPU at once."""
         tiles = (attended + 63) // 64
-        sms = torch.cuda.get_device_properties(0).multi_processor_count
-        splits = max(1, min(tiles // 4, 4 * sms // max(1, b * kvh), 256))
+        props = torch.cuda.get_device_properties(0)
+        per_sm = max(1, props.shared_memory_per_multiprocessor // (2 * 2 * 64 * (self.d + 8) * 2 + 1024))
+        splits = max(1, min(tiles // 4, props.multi_processor_count * per_sm // max(1, b * kvh), 256))
         per = -(-tiles // splits)
         return -(-tiles // per), per
 

@@ -459,7 +459,13 @@ impl Attention {
 impl Mlp {
     /// Adds the MLP output of `xs` [B,C] into `residual` [B,C] (gate and up as one product; SiLU·up as one
     /// kernel when `silu_kernel`).
-    fn forward_into(&self, residual: &mut Tensor, xs: &Tensor, stacked: &StackedLayer, silu_kernel: bool) -> Result<()> {
+    fn forward_into(
+        &self,
+        residual: &mut Tensor,
+        xs: &Tensor,
+        stacked: &StackedLayer,
+        silu_kernel: bool,
+    ) -> Result<()> {
         let gate_up = xs.linear(&stacked.gate_up, stacked.gate_up_bias.as_ref());
         let hidden = if silu_kernel {
             seekmath_shim::silu_mul(&gate_up).context("seekmath SiLU·up kernel")?

@@ -247,6 +247,9 @@ void check_vector(const at::Tensor& t, int64_t count, at::ScalarType kind, const
 
 #endif  // SEEKMATH_SHIM_CUDA
 
+// Dynamic shared memory of one decode-attention block: two stages of a K and a V tile of 64 rows (padded by 8).
+int64_t decode_attention_shared_bytes(int64_t head_dim) { return 2 * 2 * 64 * (head_dim + 8) * 2; }
+
 }  // namespace
 
 extern "C" {
@@ -299,22 +302,26 @@ char* seekmath_sample_rows(at::Tensor* logits, at::Tensor* uniforms, double inv_
 
 // How the decode-attention kernel splits each row's history on `device`. A split costs a second kernel (the merge)
 // and shorter blocks, so the history is split only while (a) each split keeps at least four 64-key tiles and
-// (b) there are fewer than ~4 blocks per SM without it. Measured on an H200 (scripts/gpu/decode_layer.py
-// --sweep-splits, docs/benchmarks.md): one split is fastest from 128 rows × 2 K/V heads up at 128-384 slots, and
-// 2-12 splits win only for few rows over long histories (16 rows × 1024 slots: 11.5 µs against 26.9 unsplit).
-char* seekmath_decode_attention_plan(int device, int64_t batch, int64_t kv_heads, int64_t attended, int64_t* splits,
-                                     int64_t* tiles_per_split) {
+// (b) all blocks still fit on the GPU at once (one wave: SMs x the blocks whose shared memory fits an SM).
+// Measured on an H200 (scripts/gpu/decode_layer.py --sweep-splits, docs/benchmarks.md): one split is fastest from
+// 128 rows x 2 K/V heads up at 128-384 slots, and 2-12 splits win only for few rows over long histories (16 rows x
+// 1024 slots: 11.5 us against 26.9 unsplit); a second wave costs more than splitting saves.
+char* seekmath_decode_attention_plan(int device, int64_t batch, int64_t kv_heads, int64_t head_dim, int64_t attended,
+                                     int64_t* splits, int64_t* tiles_per_split) {
   return guarded([&] {
 #ifdef SEEKMATH_SHIM_CUDA
     const cudaDeviceProp* prop = at::cuda::getDeviceProperties(static_cast<c10::DeviceIndex>(device));
     const int64_t tiles = (attended + 63) / 64;
     const int64_t blocks = std::max<int64_t>(1, batch * kv_heads);
-    const int64_t by_occupancy = 4 * prop->multiProcessorCount / blocks;
-    const int64_t s = std::max<int64_t>(1, std::min<int64_t>({tiles / 4, by_occupancy, 256}));
+    // The driver reserves 1 KB of shared memory per block.
+    const int64_t per_sm = std::max<int64_t>(
+        1, static_cast<int64_t>(prop->sharedMemPerMultiprocessor) / (decode_attention_shared_bytes(head_dim) + 1024));
+    const int64_t one_wave = prop->multiProcessorCount * per_sm / blocks;
+    const int64_t s = std::max<int64_t>(1, std::min<int64_t>({tiles / 4, one_wave, 256}));
     *tiles_per_split = (tiles + s - 1) / s;
     *splits = (tiles + *tiles_per_split - 1) / *tiles_per_split;
 #else
-    (void)device, (void)batch, (void)kv_heads, (void)attended, (void)splits, (void)tiles_per_split;
+    (void)device, (void)batch, (void)kv_heads, (void)head_dim, (void)attended, (void)splits, (void)tiles_per_split;
     throw std::runtime_error("seekmath-shim was built without CUDA headers");
 #endif
   });
@@ -358,7 +365,7 @@ char* seekmath_decode_attention(at::Tensor* q, at::Tensor* keys, at::Tensor* val
     const int device = qt.get_device();
     const std::vector<std::string> defines = {"SEEKMATH_KIND=" + std::to_string(kind_code(qt.scalar_type())),
                                               "HEAD_DIM=" + std::to_string(dim), "GROUP=" + std::to_string(group)};
-    const int shared = static_cast<int>(2 * 2 * 64 * (dim + 8) * 2);  // two stages of a K and a V tile
+    const int shared = static_cast<int>(decode_attention_shared_bytes(dim));
     CUfunction partial = kernel(device, "decode_attention.cu", seekmath_kernels::DECODE_ATTENTION, defines,
                                 "seekmath_decode_attention_partial", shared);
     const void* q_ptr = qt.data_ptr();

@@ -67,6 +67,7 @@ extern "C" {
         device: c_int,
         batch: i64,
         kv_heads: i64,
+        head_dim: i64,
         attended: i64,
         splits: *mut i64,
         tiles_per_split: *mut i64,

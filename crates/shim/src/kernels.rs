@@ -117,6 +117,7 @@ pub fn decode_attention(
             index as i32,
             batch,
             kv_heads,
+            dim,
             attended,
             &mut splits,
             &mut tiles_per_split,

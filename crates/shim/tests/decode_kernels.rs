@@ -5,8 +5,7 @@
 //! it did not run (the CPU-side argument checks are unit tests in src/kernels.rs).
 
 use seekmath_shim::{
-    cuda_device_count, cuda_kernels_status, decode_attention, rms_norm, rope_kv_write, sample_rows, silu_mul,
-    CudaGraph,
+    cuda_device_count, cuda_kernels_status, decode_attention, rms_norm, rope_kv_write, sample_rows, silu_mul, CudaGraph,
 };
 use tch::{Device, Kind, Tensor};
 
@@ -104,7 +103,8 @@ fn attention_kernel_matches_sdpa_with_the_same_mask() {
     tch::manual_seed(1);
     // (heads, kv heads, head dim): Qwen2.5-0.5B, Qwen2.5-1.5B, SmolLM2-135M, plain multi-head.
     for (heads, kv_heads, dim) in [(14i64, 2i64, 64i64), (12, 2, 128), (9, 3, 64), (4, 4, 128)] {
-        // The last two cases split the history (2 and 4 splits); in the last, the final split runs past the cache.
+        // The last two cases split the history (2 and 4 splits at the 0.5B shape); in the last, the final split
+        // runs past the cache.
         for (batch, slot, attended) in [
             (3i64, 5i64, 128i64),
             (64, 287, 384),
@@ -200,8 +200,8 @@ fn rope_kv_write_matches_the_f32_rotation_and_writes_only_its_slots() {
                 let (batch, capacity) = (37i64, 50i64);
                 let qkv = Tensor::randn([batch, (heads + 2 * kv_heads) * dim], (kind, device));
                 let positions = Tensor::randint(4000, [batch, 1], (Kind::Float, device));
-                let inv_freq = (Tensor::arange_start_step(0, dim, 2, (Kind::Float, device)) / dim as f64 * -(1e6f64.ln()))
-                    .exp();
+                let inv_freq =
+                    (Tensor::arange_start_step(0, dim, 2, (Kind::Float, device)) / dim as f64 * -(1e6f64.ln())).exp();
                 let angles = (positions * inv_freq).repeat([1, 2]);
                 let (cos, sin) = (angles.cos().to_kind(kind), angles.sin().to_kind(kind));
                 let mut keys = Tensor::zeros([batch, kv_heads, capacity, dim], (kind, device));
@@ -213,7 +213,10 @@ fn rope_kv_write_matches_the_f32_rotation_and_writes_only_its_slots() {
                 };
                 let q = rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &keys, &values, &slots).unwrap();
                 let x = qkv.to_kind(Kind::Float).view([batch, heads + 2 * kv_heads, dim]);
-                let (c, s) = (cos.to_kind(Kind::Float).unsqueeze(1), sin.to_kind(Kind::Float).unsqueeze(1));
+                let (c, s) = (
+                    cos.to_kind(Kind::Float).unsqueeze(1),
+                    sin.to_kind(Kind::Float).unsqueeze(1),
+                );
                 let expected = rotate_half_reference(&x.narrow(1, 0, heads + kv_heads), &c, &s);
                 let rows = Tensor::arange(batch, (Kind::Int64, device));
                 let row_slots = slots.expand([batch], false);
@@ -225,7 +228,10 @@ fn rope_kv_write_matches_the_f32_rotation_and_writes_only_its_slots() {
                 let what = format!("{kind:?} heads {heads}/{kv_heads} dim {dim} per-row slots {per_row}");
                 let dq = max_abs(&q, &expected.narrow(1, 0, heads));
                 let dk = max_abs(&written_k, &expected.narrow(1, heads, kv_heads));
-                assert!(dq <= tolerance && dk <= tolerance, "{what}: |q diff| {dq}, |k diff| {dk}");
+                assert!(
+                    dq <= tolerance && dk <= tolerance,
+                    "{what}: |q diff| {dq}, |k diff| {dk}"
+                );
                 assert_eq!(
                     max_abs(&written_v, &x.narrow(1, heads + kv_heads, kv_heads)),
                     0.0,
@@ -271,12 +277,25 @@ fn rope_kv_write_replays_from_a_cuda_graph_at_the_advanced_slot() {
     let (batch, heads, kv_heads, dim) = (64i64, 14i64, 2i64, 64i64);
     let qkv = Tensor::randn([batch, (heads + 2 * kv_heads) * dim], (Kind::BFloat16, device));
     let angles = Tensor::rand([batch, dim], (Kind::Float, device));
-    let (cos, sin) = (angles.cos().to_kind(Kind::BFloat16), angles.sin().to_kind(Kind::BFloat16));
+    let (cos, sin) = (
+        angles.cos().to_kind(Kind::BFloat16),
+        angles.sin().to_kind(Kind::BFloat16),
+    );
     let keys = Tensor::zeros([batch, kv_heads, 32, dim], (Kind::BFloat16, device));
     let values = keys.zeros_like();
     let mut slot = Tensor::full([1], 3, (Kind::Int64, device));
     // The first call compiles the kernel, which a capture cannot do (the engine warms up the same way).
-    let _ = rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &keys.zeros_like(), &values.zeros_like(), &slot).unwrap();
+    let _ = rope_kv_write(
+        &qkv,
+        &cos,
+        &sin,
+        heads,
+        kv_heads,
+        &keys.zeros_like(),
+        &values.zeros_like(),
+        &slot,
+    )
+    .unwrap();
     let mut graph = CudaGraph::new(device).unwrap();
     let q = graph
         .capture(|| rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &keys, &values, &slot))
@@ -304,12 +323,16 @@ fn rms_norm_matches_the_f32_norm() {
             let weight = (Tensor::rand([width + 1], (Kind::Float, device)) + 0.5).to_kind(kind);
             // A narrowed view (odd offset) takes the scalar path too.
             for (input, w) in [
-                (x.narrow(1, 0, width).contiguous(), weight.narrow(0, 0, width).contiguous()),
+                (
+                    x.narrow(1, 0, width).contiguous(),
+                    weight.narrow(0, 0, width).contiguous(),
+                ),
                 (x.narrow(1, 1, width), weight.narrow(0, 1, width).contiguous()),
             ] {
                 let got = rms_norm(&input, &w, 1e-6).unwrap();
                 let x32 = input.to_kind(Kind::Float);
-                let expected = &x32 * (x32.square().mean_dim(-1, true, Kind::Float) + 1e-6).rsqrt() * w.to_kind(Kind::Float);
+                let expected =
+                    &x32 * (x32.square().mean_dim(-1, true, Kind::Float) + 1e-6).rsqrt() * w.to_kind(Kind::Float);
                 let scale = expected.abs().max().double_value(&[]).max(1.0);
                 let diff = max_abs(&got, &expected);
                 assert!(

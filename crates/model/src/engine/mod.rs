@@ -254,16 +254,13 @@ impl<'a> Engine<'a> {
                 None => *stacked = Some(self.model.stacked_projections()),
             }
         }
-        let fused = stacked
-            .as_ref()
-            .filter(|_| fused)
-            .map(|s| {
-                let kernels = DecodeKernels {
-                    attention: self.options.decode_attention,
-                    layer_ops: self.options.layer_kernels,
-                };
-                (s, kernels)
-            });
+        let fused = stacked.as_ref().filter(|_| fused).map(|s| {
+            let kernels = DecodeKernels {
+                attention: self.options.decode_attention,
+                layer_ops: self.options.layer_kernels,
+            };
+            (s, kernels)
+        });
         let sampler_kernel = self.options.sampler_kernel && device.is_cuda() && kernels_usable();
         let plan = StepPlan { fused, sampler_kernel };
         let mut this_call = HashMap::new();
