@@ -66,7 +66,7 @@ pub struct EngineOptions {
     /// The attention kernel of the fused decode step ([`DecodeAttention::Auto`]: seekmath's kernel for wide
     /// batches where it is available, SDPA otherwise).
     pub decode_attention: DecodeAttention,
-    /// On CUDA, run the fused decode step's RoPE + K/V write and SiLU·up as seekmath's kernels
+    /// On CUDA, run the fused decode step's RMSNorm, RoPE + K/V write and SiLU·up as seekmath's kernels
     /// ([`DecodeKernels::layer_ops`]) when they are available.
     pub layer_kernels: bool,
     /// On CUDA, sample greedy and plain-temperature tokens with seekmath's one-pass kernel
@@ -331,12 +331,14 @@ impl<'a> Engine<'a> {
         let tail = stop::tail_tokens(&params.stop);
         let mut packed = packed;
         let mut readback = Readback::new(device)?;
-        // `packed` holds token `step` of every row (on the device). The step that feeds it back and samples token
-        // `step + 1` is queued before token `step` is read, so the host's bookkeeping and the next launch overlap the
-        // GPU's work; a row that finishes at `step` therefore gets one more token sampled, which is dropped.
+        // `packed` holds token `step` of every row. On CUDA the step that feeds it back and samples token `step + 1`
+        // is queued before token `step` is read, so the host's bookkeeping and the next launch overlap the GPU's
+        // work; a row that finishes at `step` therefore gets one more token sampled, which is dropped. On the CPU
+        // nothing would overlap, so the step runs after the bookkeeping.
+        let queue_ahead = device.is_cuda();
         for step in 0..params.max_new_tokens {
             readback.start(&packed)?;
-            let next = if step + 1 < params.max_new_tokens {
+            let mut queued = if queue_ahead && step + 1 < params.max_new_tokens {
                 Some(self.launch_step(&mut buffers, params, padded + step, plan, use_graphs, &mut profile)?)
             } else {
                 None
@@ -373,12 +375,11 @@ impl<'a> Engine<'a> {
             let live_rows: Vec<usize> = (0..batch)
                 .filter(|&r| slot_rows[r].is_some_and(|i| rows[i].finish.is_none()))
                 .collect();
-            // Every row ends by token `max_new_tokens - 1`, so a live row means the next step was queued.
-            let Some(mut next) = next.filter(|_| !live_rows.is_empty()) else {
+            if live_rows.is_empty() {
                 profile.host += started.elapsed();
                 break;
-            };
-            // Move the live rows into a smaller bucket's buffers once they fit. The queued step ran on the old
+            }
+            // Move the live rows into a smaller bucket's buffers once they fit. A queued step ran on the old
             // buffers: its state is copied over after it (stream order) and its results are gathered the same way.
             if bucket(live_rows.len()) < batch {
                 let new_batch = bucket(live_rows.len());
@@ -387,7 +388,7 @@ impl<'a> Engine<'a> {
                 let keep = Tensor::from_slice(&keep).to_device(device);
                 let mut smaller = take_buffers(sets, self.model, new_batch, buffers.capacity);
                 state::copy_rows(&buffers.tensors, &mut smaller.tensors, &keep);
-                next = next.index_select(1, &keep);
+                queued = queued.map(|next| next.index_select(1, &keep));
                 sets.insert(batch, std::mem::replace(&mut buffers, smaller));
                 slot_rows = (0..new_batch)
                     .map(|k| (k < live_rows.len()).then(|| slot_rows[live_rows[k]]).flatten())
@@ -396,7 +397,10 @@ impl<'a> Engine<'a> {
             }
             sync_if(profiling, device);
             profile.host += started.elapsed();
-            packed = next;
+            packed = match queued {
+                Some(next) => next,
+                None => self.launch_step(&mut buffers, params, padded + step, plan, use_graphs, &mut profile)?,
+            };
         }
         sets.insert(batch, buffers);
         if profiling {
@@ -405,8 +409,6 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Runs the prompts (left-padded) through the model: last-position logits [B, V] f32, the prefill cache
-    /// [B, .., P, ..] and the valid-slot mask [B, P].
     /// Queues the decode step that feeds each row's last token at cache slot `slot`; returns its packed results.
     fn launch_step(
         &self,
@@ -434,6 +436,8 @@ impl<'a> Engine<'a> {
         Ok(packed)
     }
 
+    /// Runs the prompts (left-padded) through the model: last-position logits [B, V] f32, the prefill cache
+    /// [B, .., P, ..] and the valid-slot mask [B, P].
     fn prefill(&self, prompts: &[Vec<u32>]) -> Result<(Tensor, KvCache, Tensor)> {
         let device = self.model.device();
         let b = prompts.len();
