@@ -227,8 +227,12 @@ def main():
     attention = SplitAttention(s["D"], s["H"] // s["KV"])
     sampler = Kernel(1)
 
+    printed = [0]
+
     def flush():
-        print("\n".join(report), flush=True)
+        """Prints the lines added since the last call and rewrites the report file."""
+        print("\n".join(report[printed[0]:]), flush=True)
+        printed[0] = len(report)
         with open(os.path.join(a.out, f"decode_layer_{a.shape}.txt"), "w") as fh:
             fh.write("\n".join(report) + "\n")
 
