@@ -81,8 +81,8 @@ class Module:
 
 
 class Kernel(Module):
-    def __init__(self, kind_code):
-        super().__init__("sample_rows.cu", {"SEEKMATH_KIND": kind_code}, ["seekmath_sample_rows"])
+    def __init__(self, kind_code, source="sample_rows.cu"):
+        super().__init__(source, {"SEEKMATH_KIND": kind_code}, ["seekmath_sample_rows"])
 
     def __call__(self, logits, uniforms, inv_t, greedy, tokens, logprobs):
         b, v = logits.shape
@@ -94,20 +94,56 @@ class Kernel(Module):
 
 
 class Attention(Module):
-    def __init__(self, head_dim, group):
-        super().__init__("decode_attention.cu", {"SEEKMATH_KIND": 1, "HEAD_DIM": head_dim, "GROUP": group},
-                         ["seekmath_decode_attention_partial", "seekmath_decode_attention_combine"])
+    """The decode-attention kernel; `warps`/`stages` override the kernel's defaults (None keeps them: 4 warps,
+    2 stages), `source` another file of the same interface (an A/B baseline)."""
+
+    def __init__(self, head_dim, group, warps=None, stages=None, source="decode_attention.cu"):
+        defines = {"SEEKMATH_KIND": 1, "HEAD_DIM": head_dim, "GROUP": group}
+        if warps is not None:
+            defines["WARPS"] = warps
+        if stages is not None:
+            defines["STAGES"] = stages
+        names = ["seekmath_decode_attention_partial", "seekmath_decode_attention_combine"]
+        if source == "decode_attention.cu":
+            names.append("seekmath_decode_attention_rope")
+        super().__init__(source, defines, names)
         self.d, self.g = head_dim, group
+        self.threads = 32 * (warps or 4)
+        self.smem = (stages or 2) * 2 * 64 * (head_dim + 8) * 2
 
     def plan(self, b, kvh, attended):
         """(splits, tiles per split) as the shim chooses them (seekmath_decode_attention_plan): split only while each
         split keeps four 64-key tiles and all blocks fit on the GPU at once."""
         tiles = (attended + 63) // 64
         props = torch.cuda.get_device_properties(0)
-        per_sm = max(1, props.shared_memory_per_multiprocessor // (2 * 2 * 64 * (self.d + 8) * 2 + 1024))
+        per_sm = max(1, props.shared_memory_per_multiprocessor // (self.smem + 1024))
         splits = max(1, min(tiles // 4, props.multi_processor_count * per_sm // max(1, b * kvh), 256))
         per = -(-tiles // splits)
         return -(-tiles // per), per
+
+    def rope(self, qkv, cos, sin, heads, keys, values, starts, slots, attended):
+        """seekmath_decode_attention_rope: RoPE, the K/V write at slots[b] and attention in one kernel (one split
+        or more, merged as in __call__). qkv [B, (H + 2 KVH) D], cos/sin [B, D]; returns [B, H, D]."""
+        b, kvh = keys.shape[0], keys.shape[1]
+        splits, per = self.plan(b, kvh, attended)
+        pm = torch.empty(b, kvh, splits, self.g, device=qkv.device)
+        ps, pa = torch.empty_like(pm), torch.empty(b, kvh, splits, self.g, self.d, device=qkv.device)
+        out = torch.empty(b, heads, self.d, device=qkv.device, dtype=qkv.dtype)
+        scale = (1.0 / self.d ** 0.5) * 1.4426950408889634
+        self.cu.cuFuncSetAttribute(self.funcs["seekmath_decode_attention_rope"], 8, self.smem)
+        self.launch("seekmath_decode_attention_rope", (splits, kvh, b), (self.threads, 1, 1), self.smem,
+                    [ctypes.c_void_p(qkv.data_ptr()), ctypes.c_longlong(qkv.stride(0)), ctypes.c_void_p(cos.data_ptr()),
+                     ctypes.c_void_p(sin.data_ptr()), ctypes.c_longlong(cos.stride(0)), ctypes.c_int(heads),
+                     ctypes.c_void_p(keys.data_ptr()), ctypes.c_void_p(values.data_ptr()),
+                     ctypes.c_longlong(keys.stride(0)), ctypes.c_longlong(keys.stride(1)),
+                     ctypes.c_void_p(starts.data_ptr()), ctypes.c_void_p(slots.data_ptr()), ctypes.c_float(scale),
+                     ctypes.c_int(per), ctypes.c_void_p(pm.data_ptr()), ctypes.c_void_p(ps.data_ptr()),
+                     ctypes.c_void_p(pa.data_ptr()), ctypes.c_void_p(out.data_ptr())])
+        if splits > 1:
+            self.launch("seekmath_decode_attention_combine", (kvh, b, 1), (128, 1, 1), 0,
+                        [ctypes.c_void_p(pm.data_ptr()), ctypes.c_void_p(ps.data_ptr()), ctypes.c_void_p(pa.data_ptr()),
+                         ctypes.c_int(splits), ctypes.c_void_p(out.data_ptr())])
+        return out
 
     def __call__(self, q, keys, values, starts, slots, attended, phase=None):
         """q [B, H, D]; keys/values [B, KVH, S, D] head-major; returns [B, H, D]."""
@@ -120,10 +156,10 @@ class Attention(Module):
                           torch.empty(b, kvh * self.g, self.d, device=q.device, dtype=q.dtype))
         pm, ps, pa, out = self._bufs
         scale = (1.0 / self.d ** 0.5) * 1.4426950408889634
-        smem = 2 * 2 * 64 * (self.d + 8) * 2
+        smem = self.smem
         self.cu.cuFuncSetAttribute(self.funcs["seekmath_decode_attention_partial"], 8, smem)
         if phase in (None, "partial"):
-            self.launch("seekmath_decode_attention_partial", (splits, kvh, b), (64, 1, 1), smem,
+            self.launch("seekmath_decode_attention_partial", (splits, kvh, b), (self.threads, 1, 1), smem,
                         [ctypes.c_void_p(q.data_ptr()), ctypes.c_longlong(q.stride(0)), ctypes.c_void_p(keys.data_ptr()),
                          ctypes.c_void_p(values.data_ptr()), ctypes.c_longlong(keys.stride(0)),
                          ctypes.c_longlong(keys.stride(1)), ctypes.c_void_p(starts.data_ptr()),

@@ -88,7 +88,9 @@ class SplitAttention(Attention):
         return -(-tiles // per), per
 
 
-def forward(st, fused, ops, attention, norm_kernel=False):
+def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=False):
+    """The engine's decode forward: ATen ops (fused False), the layer kernels, then also the RMSNorm kernel, then
+    also RoPE and the K/V write inside the attention kernel (the engine's default on CUDA)."""
     s, dt = st["shape"], st["dt"]
     C, H, KV, D = s["C"], s["H"], s["KV"], s["D"]
     B, S = st["valid"].shape
@@ -108,7 +110,9 @@ def forward(st, fused, ops, attention, norm_kernel=False):
     for i, l in enumerate(st["layers"]):
         h = norm(x, l["n1"])
         qkv = F.linear(h, l["wqkv"], l["bqkv"])
-        if fused:
+        if rope_in_attention:
+            y = attention.rope(qkv, cos, sin, H, st["ck"][i], st["cv"][i], st["starts"], row_slots, S)
+        elif fused:
             q = ops.rope_kv_write(qkv, cos, sin, H, KV, st["ck"][i], st["cv"][i], slot)
         else:
             heads = qkv.view(B, H + 2 * KV, D)
@@ -117,7 +121,8 @@ def forward(st, fused, ops, attention, norm_kernel=False):
             q = rotated.narrow(1, 0, H)
             st["ck"][i].index_copy_(2, slot, rotated.narrow(1, H, KV).view(B, KV, 1, D))
             st["cv"][i].index_copy_(2, slot, heads.narrow(1, H + KV, KV).view(B, KV, 1, D))
-        y = attention(q, st["ck"][i], st["cv"][i], st["starts"], row_slots, S)
+        if not rope_in_attention:
+            y = attention(q, st["ck"][i], st["cv"][i], st["starts"], row_slots, S)
         x.addmm_(y.reshape(B, H * D), l["wo"].t())
         h = norm(x, l["n2"])
         gu = F.linear(h, l["wgu"])
@@ -253,6 +258,13 @@ def main():
             for c, r in zip(st["ck"], ref_k):
                 c.copy_(r)
             logits_norm = forward(st, True, ops, attention, norm_kernel=True).float()
+            cache_norm = [c.clone() for c in st["ck"] + st["cv"]]
+            for c, r in zip(st["ck"], ref_k):
+                c.copy_(r)
+            logits_rope = forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True).float()
+            same_cache = all(torch.equal(c, r) for c, r in zip(st["ck"] + st["cv"], cache_norm))
+            report.append(f"forward {a.shape} B={batch}: RoPE inside the attention kernel gives identical logits "
+                          f"{torch.equal(logits_rope, logits_norm)} and cache {same_cache}")
             report.append(f"forward {a.shape} B={batch}: |fused with the RMSNorm kernel - aten| logits max "
                           f"{(logits_norm - logits_aten).abs().max().item():.3e}, argmax agreement "
                           f"{(logits_aten.argmax(-1) == logits_norm.argmax(-1)).float().mean().item():.4f}")
@@ -287,16 +299,17 @@ def main():
             u = torch.rand(batch, device="cuda")
 
             def step(fused):
-                logits = forward(st, fused, ops, attention)
+                logits = forward(st, fused, ops, attention, norm_kernel=fused, rope_in_attention=fused)
                 sampler(logits, u, 1.0, False, tok, lp)
 
             times = {f: (timed_graph(lambda: forward(st, f, ops, attention)), timed_graph(lambda: step(f)))
                      for f in (False, True)}
             norm_ms = timed_graph(lambda: forward(st, True, ops, attention, norm_kernel=True))
+            rope_ms = timed_graph(lambda: forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True))
             report.append(
-                f"time {a.shape} B={batch}, {a.slots} slots: forward aten {times[False][0]:.3f} ms, fused "
-                f"{times[True][0]:.3f} ms, fused + RMSNorm kernel {norm_ms:.3f} ms; forward + sampler kernel: aten "
-                f"{times[False][1]:.3f} ms, fused {times[True][1]:.3f} ms")
+                f"time {a.shape} B={batch}, {a.slots} slots: forward aten {times[False][0]:.3f} ms, layer kernels "
+                f"{times[True][0]:.3f} ms, + RMSNorm kernel {norm_ms:.3f} ms, + RoPE in attention {rope_ms:.3f} ms; "
+                f"forward + sampler kernel: aten {times[False][1]:.3f} ms, every kernel {times[True][1]:.3f} ms")
             flush()
             # attention split counts
             q = torch.randn(batch, s["H"], s["D"], device="cuda", dtype=torch.bfloat16)
@@ -345,7 +358,8 @@ def main():
             total = sum(e.device_time_total for e in events) / 5
             count = sum(e.count for e in events) / 5
             events.sort(key=lambda e: -e.device_time_total)
-            report.append(f"fused step {a.shape} B={batch}: {count:.0f} kernels, summed GPU time {total / 1e3:.3f} ms")
+            report.append(f"step with every kernel {a.shape} B={batch}: {count:.0f} kernels, summed GPU time "
+                          f"{total / 1e3:.3f} ms")
             for e in events[: a.top]:
                 report.append(f"  {e.device_time_total / 5 / 1e3:8.3f} ms  {e.count / 5:6.0f}x  {e.key[:100]}")
             flush()

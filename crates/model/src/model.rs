@@ -226,9 +226,10 @@ pub struct DecodeKernels {
     /// The attention kernel.
     pub attention: DecodeAttention,
     /// seekmath's layer ops where they can run (a CUDA device, NVRTC found): RoPE of the query and key heads
-    /// together with the K/V cache write ([`seekmath_shim::rope_kv_write`]) and SiLU·up
-    /// ([`seekmath_shim::silu_mul`]), two launches per layer where ATen takes seven, and RMSNorm
-    /// ([`seekmath_shim::rms_norm`]). Off, or where they cannot run: the ATen ops.
+    /// together with the K/V cache write ([`seekmath_shim::rope_kv_write`], or inside the attention kernel,
+    /// [`seekmath_shim::decode_attention_rope`], when that runs) and SiLU·up ([`seekmath_shim::silu_mul`]), one
+    /// or two launches per layer where ATen takes seven, and RMSNorm ([`seekmath_shim::rms_norm`]). Off, or where
+    /// they cannot run: the ATen ops.
     pub layer_ops: bool,
 }
 
@@ -291,7 +292,8 @@ enum Rotation {
         /// Lane `i` of a rotated head reads lane `(i + d/2) mod d`.
         rotate_index: Tensor,
     },
-    /// [`seekmath_shim::rope_kv_write`] with the angles [B,D].
+    /// [`seekmath_shim::rope_kv_write`] (or [`seekmath_shim::decode_attention_rope`] with the attention kernel)
+    /// with the angles [B,D].
     Kernel { cos: Tensor, sin: Tensor },
 }
 
@@ -390,6 +392,28 @@ impl Attention {
         let (h, kv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let group = h / kv;
         let qkv = xs.linear(&stacked.qkv, stacked.qkv_bias.as_ref());
+        let attended = inputs.attended;
+        if let (DecodeAttention::Kernel, Rotation::Kernel { cos, sin }) = (inputs.attention, &inputs.rotation) {
+            // RoPE, the K/V write and attention in one kernel (same results as the two kernels below).
+            let rows = inputs
+                .rows
+                .as_ref()
+                .context("the decode-attention kernel needs the rows' start slots")?;
+            let y = seekmath_shim::decode_attention_rope(
+                &qkv,
+                cos,
+                sin,
+                h,
+                &cache.keys[layer],
+                &cache.values[layer],
+                rows.starts,
+                rows.slots,
+                attended,
+            )
+            .context("seekmath decode-attention kernel with RoPE")?;
+            project_into(residual, &self.o_proj, &y.reshape([b, h * d]));
+            return Ok(());
+        }
         // [B, H, D], heads contiguous.
         let q_heads = match &inputs.rotation {
             Rotation::Kernel { cos, sin } => {
@@ -411,7 +435,6 @@ impl Attention {
             }
         };
         let q = q_heads.view([b, kv, group, d]);
-        let attended = inputs.attended;
         let (keys, values) = (
             cache.keys[layer].narrow(2, 0, attended),
             cache.values[layer].narrow(2, 0, attended),

@@ -250,6 +250,9 @@ void check_vector(const at::Tensor& t, int64_t count, at::ScalarType kind, const
 // Dynamic shared memory of one decode-attention block: two stages of a K and a V tile of 64 rows (padded by 8).
 int64_t decode_attention_shared_bytes(int64_t head_dim) { return 2 * 2 * 64 * (head_dim + 8) * 2; }
 
+// Threads of one decode-attention block: the kernel's default WARPS (4) x 32.
+constexpr int kDecodeAttentionThreads = 128;
+
 }  // namespace
 
 extern "C" {
@@ -328,15 +331,35 @@ char* seekmath_decode_attention_plan(int device, int64_t batch, int64_t kv_heads
 }
 
 // Decode attention for one query token per row: see kernels/decode_attention.cu. `part_*` are f32 scratch of
-// [B, KVH, splits, GROUP(, D)] elements (unused when splits == 1); `out` [B, H, D] contiguous.
+// [B, KVH, splits, GROUP(, D)] elements (unused when splits == 1); `out` [B, H, D] contiguous. With `cos` and `sin`
+// ([B, D], not null) RoPE and the K/V cache write are fused in: `q` is then the stacked q/k/v projection
+// [B, (H + 2 KVH) D] (rows contiguous) and the kernel writes this step's rotated key and value at slot slots[b]
+// (seekmath_rope_kv_write's job) before attending.
 char* seekmath_decode_attention(at::Tensor* q, at::Tensor* keys, at::Tensor* values, at::Tensor* starts,
                                 at::Tensor* slots, int64_t splits, int64_t tiles_per_split, at::Tensor* part_max,
-                                at::Tensor* part_sum, at::Tensor* part_acc, at::Tensor* out) {
+                                at::Tensor* part_sum, at::Tensor* part_acc, at::Tensor* out, at::Tensor* cos,
+                                at::Tensor* sin) {
   return guarded([&] {
 #ifdef SEEKMATH_SHIM_CUDA
     const at::Tensor &qt = *q, &k = *keys, &v = *values;
-    TORCH_CHECK(qt.is_cuda() && qt.dim() == 3, "q must be a CUDA [B, H, D] tensor");
-    const int64_t batch = qt.size(0), heads = qt.size(1), dim = qt.size(2);
+    const bool rope = cos != nullptr && sin != nullptr;
+    TORCH_CHECK(out->dim() == 3, "out must be a [B, H, D] tensor");
+    const int64_t batch = out->size(0), heads = out->size(1), dim = out->size(2);
+    if (rope) {
+      TORCH_CHECK(k.dim() == 4 && k.size(3) == dim, "keys must be [B, KVH, S, D]");
+      TORCH_CHECK(qt.is_cuda() && qt.dim() == 2 && qt.size(0) == batch && qt.stride(1) == 1 &&
+                      qt.size(1) == (heads + 2 * k.size(1)) * dim,
+                  "qkv must be a CUDA [B, (H + 2 KVH) D] tensor with contiguous rows");
+      for (const at::Tensor* angle : {cos, sin}) {
+        TORCH_CHECK(angle->dim() == 2 && angle->size(0) == batch && angle->size(1) == dim && angle->stride(1) == 1 &&
+                        angle->stride(0) == cos->stride(0) && angle->scalar_type() == qt.scalar_type() &&
+                        angle->device() == qt.device(),
+                    "cos and sin must be [B, D] tensors like qkv with the same strides");
+      }
+    } else {
+      TORCH_CHECK(qt.is_cuda() && qt.dim() == 3 && qt.sizes() == out->sizes(), "q must be a CUDA [B, H, D] tensor");
+      TORCH_CHECK(qt.stride(2) == 1 && qt.stride(1) == dim && qt.stride(0) % 2 == 0, "q heads must be contiguous");
+    }
     TORCH_CHECK(k.dim() == 4 && k.size(0) == batch && k.size(3) == dim && v.sizes() == k.sizes() &&
                     v.strides() == k.strides(), "keys and values must be [B, KVH, S, D] with the same strides");
     const int64_t kv_heads = k.size(1), group = heads / kv_heads;
@@ -345,7 +368,6 @@ char* seekmath_decode_attention(at::Tensor* q, at::Tensor* keys, at::Tensor* val
     TORCH_CHECK(qt.scalar_type() == k.scalar_type() && k.scalar_type() == v.scalar_type() &&
                     (qt.scalar_type() == at::kBFloat16 || qt.scalar_type() == at::kHalf),
                 "the decode-attention kernel takes bf16 or f16 q, K and V");
-    TORCH_CHECK(qt.stride(2) == 1 && qt.stride(1) == dim && qt.stride(0) % 2 == 0, "q heads must be contiguous");
     TORCH_CHECK(k.stride(3) == 1 && k.stride(2) == dim, "K/V rows must be contiguous [S, D] per head");
     TORCH_CHECK(k.device() == qt.device() && v.device() == qt.device(), "q, K and V must be on one device");
     TORCH_CHECK(batch <= 65535 && kv_heads <= 65535 && splits >= 1 && splits <= 256, "decode attention grid too large");
@@ -354,8 +376,8 @@ char* seekmath_decode_attention(at::Tensor* q, at::Tensor* keys, at::Tensor* val
     TORCH_CHECK((splits - 1) * tiles_per_split * 64 < k.size(2), "the split plan starts past the cache's end");
     check_vector(*starts, batch, at::kLong, qt, "starts");
     check_vector(*slots, batch, at::kLong, qt, "slots");
-    TORCH_CHECK(out->is_contiguous() && out->sizes() == qt.sizes() && out->scalar_type() == qt.scalar_type() &&
-                    out->device() == qt.device(), "out must be a contiguous [B, H, D] tensor like q");
+    TORCH_CHECK(out->is_contiguous() && out->scalar_type() == qt.scalar_type() && out->device() == qt.device(),
+                "out must be a contiguous [B, H, D] tensor of q's kind and device");
     if (splits > 1) {
       check_vector(*part_max, batch * kv_heads * splits * group, at::kFloat, qt, "part_max");
       check_vector(*part_sum, batch * kv_heads * splits * group, at::kFloat, qt, "part_sum");
@@ -367,7 +389,7 @@ char* seekmath_decode_attention(at::Tensor* q, at::Tensor* keys, at::Tensor* val
                                               "HEAD_DIM=" + std::to_string(dim), "GROUP=" + std::to_string(group)};
     const int shared = static_cast<int>(decode_attention_shared_bytes(dim));
     CUfunction partial = kernel(device, "decode_attention.cu", seekmath_kernels::DECODE_ATTENTION, defines,
-                                "seekmath_decode_attention_partial", shared);
+                                rope ? "seekmath_decode_attention_rope" : "seekmath_decode_attention_partial", shared);
     const void* q_ptr = qt.data_ptr();
     long long q_batch_stride = qt.stride(0);
     const void* k_ptr = k.data_ptr();
@@ -381,10 +403,21 @@ char* seekmath_decode_attention(at::Tensor* q, at::Tensor* keys, at::Tensor* val
     void* sum_ptr = splits > 1 ? part_sum->data_ptr() : nullptr;
     void* acc_ptr = splits > 1 ? part_acc->data_ptr() : nullptr;
     void* out_ptr = out->data_ptr();
-    launch(partial, dim3(static_cast<unsigned>(splits), static_cast<unsigned>(kv_heads), static_cast<unsigned>(batch)),
-           dim3(64), shared, device,
-           {&q_ptr, &q_batch_stride, &k_ptr, &v_ptr, &kv_batch_stride, &kv_head_stride, &starts_ptr, &slots_ptr,
-            &scale_log2, &per_split, &max_ptr, &sum_ptr, &acc_ptr, &out_ptr});
+    const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(kv_heads), static_cast<unsigned>(batch));
+    if (rope) {
+      const void* cos_ptr = cos->data_ptr();
+      const void* sin_ptr = sin->data_ptr();
+      long long angle_stride = cos->stride(0);
+      int heads_int = static_cast<int>(heads);
+      launch(partial, grid, dim3(kDecodeAttentionThreads), shared, device,
+             {&q_ptr, &q_batch_stride, &cos_ptr, &sin_ptr, &angle_stride, &heads_int, &k_ptr, &v_ptr,
+              &kv_batch_stride, &kv_head_stride, &starts_ptr, &slots_ptr, &scale_log2, &per_split, &max_ptr,
+              &sum_ptr, &acc_ptr, &out_ptr});
+    } else {
+      launch(partial, grid, dim3(kDecodeAttentionThreads), shared, device,
+             {&q_ptr, &q_batch_stride, &k_ptr, &v_ptr, &kv_batch_stride, &kv_head_stride, &starts_ptr, &slots_ptr,
+              &scale_log2, &per_split, &max_ptr, &sum_ptr, &acc_ptr, &out_ptr});
+    }
     if (splits > 1) {
       CUfunction combine = kernel(device, "decode_attention.cu", seekmath_kernels::DECODE_ATTENTION, defines,
                                   "seekmath_decode_attention_combine");
@@ -394,7 +427,7 @@ char* seekmath_decode_attention(at::Tensor* q, at::Tensor* keys, at::Tensor* val
     }
 #else
     (void)q, (void)keys, (void)values, (void)starts, (void)slots, (void)splits, (void)tiles_per_split,
-        (void)part_max, (void)part_sum, (void)part_acc, (void)out;
+        (void)part_max, (void)part_sum, (void)part_acc, (void)out, (void)cos, (void)sin;
     throw std::runtime_error("seekmath-shim was built without CUDA headers");
 #endif
   });

@@ -33,3 +33,13 @@ __device__ __forceinline__ element_t from_float(float f) {
   return h;
 }
 #endif
+
+// Element i of a head `x` of `head_dim` = 2 * half elements after RoPE in transformers' rotate_half convention
+// (cos/sin: the row's angles, head_dim each), in f32:
+//   out[i] = x[i] cos[i] - x[i + half] sin[i],  out[i + half] = x[i + half] cos[i + half] + x[i] sin[i + half].
+// Explicit roundings (no contraction into FMAs), so every kernel that rotates gives bit-identical results.
+__device__ __forceinline__ float rope_at(const element_t* x, const element_t* cos, const element_t* sin, int i,
+                                         int half) {
+  const float rotated = i < half ? -to_float(x[i + half]) : to_float(x[i - half]);
+  return __fadd_rn(__fmul_rn(to_float(x[i]), to_float(cos[i])), __fmul_rn(rotated, to_float(sin[i])));
+}

@@ -3,37 +3,50 @@
 //
 // Why a kernel: with one query token the step is a streaming read of K and V. SDPA's kernels (cuDNN flash,
 // FlashAttention varlen) reach ~1.1-1.6 TB/s on it on an H200 at batch 256-512. Here each row's history is cut
-// into splits of 64-key tiles, one block of two warps per (split, K/V head, row); a block copies its tiles into
+// into splits of 64-key tiles, one block of four warps per (split, K/V head, row); a block copies its tiles into
 // shared memory two deep with cp.async, so the next tile's loads fly while this one is computed, and scores and
-// P·V run on tensor cores (each simpler design was measured slower: scalar FMAs were compute-bound at cuDNN's
-// speed, one tile per block left each block's load latency exposed; docs/benchmarks.md). Each warp keeps an
-// online softmax over its 32 keys of every tile, the two warps merge in shared memory, and with more than one
-// split a second kernel merges the splits. All query heads of a K/V group share the block's K/V reads.
+// P·V run on tensor cores with fragments from ldmatrix (each simpler design was measured slower: scalar FMAs were
+// compute-bound at cuDNN's speed, one tile per block left each block's load latency exposed, two warps per block
+// left too few warps per SM to hide latency; docs/benchmarks.md). Each warp keeps an online softmax over its 16
+// keys of every tile, the warps merge in shared memory, and with more than one split a second kernel merges the
+// splits. All query heads of a K/V group share the block's K/V reads.
 //
 // Layout: q [B, H, D] (head h = kv_head * GROUP + j; any batch stride, heads and dims contiguous); K and V
 // [B, KVH, S, D] with D contiguous and rows of D; row b attends to slots [starts[b], slots[b]] (its prompt was
 // left-padded to start at starts[b]; slots[b] is the slot written by this step). Output [B, H, D], contiguous.
 // Compiled by NVRTC with SEEKMATH_KIND 1 (bf16) or 2 (f16), HEAD_DIM (a multiple of 16, <= 128) and GROUP
 // (1..16); the two stages take 2 * 2 * 64 * (HEAD_DIM + 8) * 2 bytes of dynamic shared memory (70 KB at 128,
-// above the default 48 KB: the host raises the limit). Needs sm_80 or newer.
+// above the default 48 KB: the host raises the limit). WARPS and STAGES may be overridden for measurements
+// (scripts/gpu/decode_tune.py); the host launches the defaults. Needs sm_80 or newer.
 
 #include "common.cuh"
 
-// Each warp scores and accumulates KEYS_PER_WARP keys of every tile with tensor-core MMAs (m16n8k16: the GROUP
-// query heads are the 16 rows, padded with zeros); a tile is TILE_KEYS keys, one per block of WARPS warps.
-#define KEYS_PER_WARP 32
-#define WARPS 2
-#define TILE_KEYS (KEYS_PER_WARP * WARPS)
+// A tile is TILE_KEYS = 64 keys (the host plans splits in these units), shared by the WARPS warps of a block:
+// each warp scores and accumulates KEYS_PER_WARP of them with tensor-core MMAs (m16n8k16: the GROUP query heads are
+// the 16 rows, padded with zeros). Tiles load STAGES deep (cp.async). Four warps rather than two: the decode step at
+// batch 256 runs about four blocks per SM, and with two warps each too few warps were left to hide the loads.
+#ifndef WARPS
+#define WARPS 4
+#endif
+#ifndef STAGES
+#define STAGES 2
+#endif
+#define TILE_KEYS 64
+#define KEYS_PER_WARP (TILE_KEYS / WARPS)
 #define THREADS (32 * WARPS)
 #define KEY_TILES (KEYS_PER_WARP / 8)
 #define K_STEPS (HEAD_DIM / 16)
 #define DIM_TILES (HEAD_DIM / 8)
-// Row pitch of the shared tiles: 16 bytes of padding put consecutive rows 4 banks apart, so fragment reads of eight
-// rows hit distinct banks.
+// Row pitch of the shared tiles: 16 bytes of padding put consecutive rows 4 banks apart, so the eight row
+// addresses of an ldmatrix hit distinct banks.
 #define PITCH (HEAD_DIM + 8)
 #define STAGE_ELEMS (2 * TILE_KEYS * PITCH)
 // Splits per row the merge kernel accepts (the host never plans more: a split is at least one 64-key tile).
 #define MAX_SPLITS 256
+
+#if KEYS_PER_WARP != 16 && KEYS_PER_WARP != 32
+#error "WARPS must be 2 or 4 (16 or 32 keys of a tile per warp)"
+#endif
 
 typedef element_t kv_t;
 
@@ -59,14 +72,28 @@ __device__ __forceinline__ void mma(float* c, const unsigned int* a, unsigned in
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// Four 8x8 16-bit matrices from shared memory, one row address per lane (lanes 8i..8i+7 give matrix i's rows);
+// with `transposed` each lane receives a column pair instead of a row pair.
+template <bool transposed>
+__device__ __forceinline__ void load_matrices(unsigned int* r, const kv_t* row) {
+  const unsigned int address = (unsigned int)__cvta_generic_to_shared(row);
+  if (transposed) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
+  } else {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
+  }
+}
+
 // 16 bytes global -> shared without a register round trip, so all of a tile's loads are in flight at once.
 __device__ __forceinline__ void copy16(void* shared_dst, const void* global_src) {
   unsigned int dst = (unsigned int)__cvta_generic_to_shared(shared_dst);
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(global_src));
 }
 
-// Copies the live rows [lo, hi) of one 64-key tile of K and V into a shared stage, zeroing the other rows
-// (0 · V must stay 0, not NaN).
+// Starts copying the live rows [lo, hi) of one 64-key tile of K and V into a shared stage, zeroing the other rows
+// (0 · V must stay 0, not NaN). The caller commits the copy group.
 __device__ __forceinline__ void load_tile(kv_t* stage, const kv_t* k_src, const kv_t* v_src, int lo, int hi) {
   kv_t* k_tile = stage;
   kv_t* v_tile = stage + TILE_KEYS * PITCH;
@@ -80,19 +107,28 @@ __device__ __forceinline__ void load_tile(kv_t* stage, const kv_t* k_src, const 
       *reinterpret_cast<uint4*>(&v_tile[row * PITCH + col]) = make_uint4(0, 0, 0, 0);
     }
   }
-  asm volatile("cp.async.commit_group;\n" ::);
 }
 
-// Per (row, K/V head, split, warp): m = max score (log2 units), l = sum of exp2(score - m), acc = sum of
-// exp2(score - m) * v over the warp's keys of the split, for each of the GROUP query heads. A split is
-// `tiles_per_split` tiles of TILE_KEYS keys, loaded two stages deep so the next tile's copies fly while this one
-// is computed; warp w takes keys 32w..32w+31 of every tile. Part index = split * WARPS + warp. Dynamic shared
-// memory: 2 * STAGE_BYTES.
-extern "C" __global__ void __launch_bounds__(THREADS)
-seekmath_decode_attention_partial(const kv_t* q, long long q_batch_stride, const kv_t* keys, const kv_t* values,
-                                  long long kv_batch_stride, long long kv_head_stride, const long long* starts,
-                                  const long long* slots, float scale_log2, int tiles_per_split, float* part_max,
-                                  float* part_sum, float* part_acc, kv_t* final_out) {
+__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
+
+// Per (row, K/V head, split): m = max score (log2 units), l = sum of exp2(score - m), acc = sum of
+// exp2(score - m) * v over the keys of the split, for each of the GROUP query heads. A split is `tiles_per_split`
+// tiles of TILE_KEYS keys, loaded STAGES deep; warp w takes keys [w * KEYS_PER_WARP, (w + 1) * KEYS_PER_WARP) of
+// every tile, and the warps merge their states at the end. With one split the block writes the normalised output;
+// otherwise part index = (row, K/V head, split) and the merge kernel finishes. Dynamic shared memory: STAGES *
+// STAGE_ELEMS elements.
+//
+// With ROPE, `q` is the stacked q/k/v projection row (q_batch_stride its row stride; heads * HEAD_DIM query
+// values, then the K/V heads' keys, then their values): the query heads are rotated (rope_at, rounded once) as
+// their fragments load, and the block whose split holds slot slots[b] first writes this step's rotated key and its
+// value into the cache there (what seekmath_rope_kv_write does unfused), so the step needs no separate kernel.
+template <bool ROPE>
+__device__ __forceinline__ void attention_partial(const kv_t* q, long long q_batch_stride, kv_t* keys, kv_t* values,
+                                                  long long kv_batch_stride, long long kv_head_stride,
+                                                  const long long* starts, const long long* slots, float scale_log2,
+                                                  int tiles_per_split, float* part_max, float* part_sum,
+                                                  float* part_acc, kv_t* final_out, const kv_t* cos, const kv_t* sin,
+                                                  long long angle_row_stride, int heads) {
   const int split = blockIdx.x;
   const int kv_head = blockIdx.y, kv_heads = gridDim.y;
   const long long b = blockIdx.z;
@@ -105,6 +141,22 @@ seekmath_decode_attention_partial(const kv_t* q, long long q_batch_stride, const
   const long long split_start = (long long)split * tiles_per_split * TILE_KEYS;
   const kv_t* k_base = keys + b * kv_batch_stride + kv_head * kv_head_stride;
   const kv_t* v_base = values + b * kv_batch_stride + kv_head * kv_head_stride;
+  const kv_t* q_row = q + b * q_batch_stride;
+  const kv_t* row_cos = ROPE ? cos + b * angle_row_stride : nullptr;
+  const kv_t* row_sin = ROPE ? sin + b * angle_row_stride : nullptr;
+  if (ROPE && end - 1 >= split_start && end - 1 < split_start + (long long)tiles_per_split * TILE_KEYS) {
+    // This block's split holds the new slot: write its key (rotated) and value before any tile load reads it
+    // (the barrier orders the stores before this block's copies; no other block reads the slot in this step).
+    const kv_t* key = q_row + (heads + kv_head) * HEAD_DIM;
+    const kv_t* value = q_row + (heads + kv_heads + kv_head) * HEAD_DIM;
+    const long long at = (end - 1) * HEAD_DIM;
+    for (int i = threadIdx.x; i < HEAD_DIM; i += THREADS) {
+      keys[b * kv_batch_stride + kv_head * kv_head_stride + at + i] =
+          from_float(rope_at(key, row_cos, row_sin, i, HEAD_DIM / 2));
+      values[b * kv_batch_stride + kv_head * kv_head_stride + at + i] = value[i];
+    }
+    __syncthreads();
+  }
   // Tiles of this split that hold live keys.
   const long long live_from = max(split_start, start), live_to = min(split_start + (long long)tiles_per_split * TILE_KEYS, end);
   const int first_tile = live_from < live_to ? (int)((live_from - split_start) / TILE_KEYS) : 0;
@@ -114,24 +166,34 @@ seekmath_decode_attention_partial(const kv_t* q, long long q_batch_stride, const
     *lo = (int)max(start - tile_start, 0LL);
     *hi = (int)max(min(end - tile_start, (long long)TILE_KEYS), 0LL);
   };
-  if (tile_count > 0) {
-    int lo, hi;
-    tile_bounds(0, &lo, &hi);
-    const long long offset = (split_start + (long long)first_tile * TILE_KEYS) * HEAD_DIM;
-    load_tile(stages, k_base + offset, v_base + offset, lo, hi);
-  }
+  auto issue = [&](int tile) {  // one copy group per tile index, empty past the last tile
+    if (tile < tile_count) {
+      int lo, hi;
+      tile_bounds(tile, &lo, &hi);
+      const long long offset = (split_start + (long long)(first_tile + tile) * TILE_KEYS) * HEAD_DIM;
+      load_tile(stages + (tile % STAGES) * STAGE_ELEMS, k_base + offset, v_base + offset, lo, hi);
+    }
+    commit_copies();
+  };
+#pragma unroll
+  for (int t = 0; t < STAGES - 1; ++t) issue(t);
 
-  // Query fragments (rows = query heads of this K/V group, zero past GROUP), straight from global memory.
-  const unsigned int* q_words =
-      reinterpret_cast<const unsigned int*>(q + b * q_batch_stride + (long long)kv_head * GROUP * HEAD_DIM);
+  // Query fragments (rows = query heads of this K/V group, zero past GROUP), straight from global memory: the
+  // register of dims (dim, dim + 1) of head j.
+  auto q_word = [&](int j, int dim) -> unsigned int {
+    if (j >= GROUP) return 0u;
+    const kv_t* head = q_row + (long long)(kv_head * GROUP + j) * HEAD_DIM;
+    if (!ROPE) return *reinterpret_cast<const unsigned int*>(head + dim);
+    return pack(rope_at(head, row_cos, row_sin, dim, HEAD_DIM / 2), rope_at(head, row_cos, row_sin, dim + 1, HEAD_DIM / 2));
+  };
   unsigned int qa[K_STEPS][4];
 #pragma unroll
   for (int s = 0; s < K_STEPS; ++s) {
-    const int col = 8 * s + quad;
-    qa[s][0] = group < GROUP ? q_words[group * (HEAD_DIM / 2) + col] : 0u;
-    qa[s][1] = group + 8 < GROUP ? q_words[(group + 8) * (HEAD_DIM / 2) + col] : 0u;
-    qa[s][2] = group < GROUP ? q_words[group * (HEAD_DIM / 2) + col + 4] : 0u;
-    qa[s][3] = group + 8 < GROUP ? q_words[(group + 8) * (HEAD_DIM / 2) + col + 4] : 0u;
+    const int dim = 16 * s + 2 * quad;
+    qa[s][0] = q_word(group, dim);
+    qa[s][1] = q_word(group + 8, dim);
+    qa[s][2] = q_word(group, dim + 8);
+    qa[s][3] = q_word(group + 8, dim + 8);
   }
 
   // Running softmax state of the warp's two fragment rows (heads `group` and `group + 8`).
@@ -140,32 +202,32 @@ seekmath_decode_attention_partial(const kv_t* q, long long q_batch_stride, const
 #pragma unroll
   for (int d = 0; d < DIM_TILES; ++d) out[d][0] = out[d][1] = out[d][2] = out[d][3] = 0.0f;
 
+  const int warp_key0 = warp * KEYS_PER_WARP;
+  // ldmatrix row addresses of this lane: lanes 8i..8i+7 address the rows of matrix i.
+  const int matrix = lane >> 3, matrix_row = lane & 7;
   for (int tile = 0; tile < tile_count; ++tile) {
-    kv_t* stage = stages + (tile & 1) * STAGE_ELEMS;
-    if (tile + 1 < tile_count) {
-      int lo, hi;
-      tile_bounds(tile + 1, &lo, &hi);
-      const long long offset = (split_start + (long long)(first_tile + tile + 1) * TILE_KEYS) * HEAD_DIM;
-      load_tile(stages + ((tile + 1) & 1) * STAGE_ELEMS, k_base + offset, v_base + offset, lo, hi);
-      asm volatile("cp.async.wait_group 1;\n" ::);
-    } else {
-      asm volatile("cp.async.wait_group 0;\n" ::);
-    }
+    issue(tile + STAGES - 1);
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 1));
     __syncthreads();
+    const kv_t* k_tile = stages + (tile % STAGES) * STAGE_ELEMS;
+    const kv_t* v_tile = k_tile + TILE_KEYS * PITCH;
     int lo, hi;
     tile_bounds(tile, &lo, &hi);
-    const kv_t* k_tile = stage;
-    const kv_t* v_tile = stage + TILE_KEYS * PITCH;
 
-    // Scores S[head][key] for the warp's keys: key tile n holds keys 8n..8n+7 of the warp's 32.
-    const int warp_key0 = warp * KEYS_PER_WARP;
+    // Scores S[head][key] for the warp's keys: key tile n holds keys 8n..8n+7 of the warp's. One ldmatrix.x4
+    // gives the K fragments of two 16-dim steps (matrix i: dims 8i..8i+7 of the pair).
     float score[KEY_TILES][4];
 #pragma unroll
     for (int n = 0; n < KEY_TILES; ++n) {
       score[n][0] = score[n][1] = score[n][2] = score[n][3] = 0.0f;
-      const unsigned int* k_words = reinterpret_cast<const unsigned int*>(&k_tile[(warp_key0 + 8 * n + group) * PITCH]);
+      const kv_t* k_row = &k_tile[(warp_key0 + 8 * n + matrix_row) * PITCH + 8 * matrix];
 #pragma unroll
-      for (int s = 0; s < K_STEPS; ++s) mma(score[n], qa[s], k_words[8 * s + quad], k_words[8 * s + quad + 4]);
+      for (int s = 0; s < K_STEPS; s += 2) {
+        unsigned int kb[4];
+        load_matrices<false>(kb, k_row + 16 * s);
+        mma(score[n], qa[s], kb[0], kb[1]);
+        if (s + 1 < K_STEPS) mma(score[n], qa[s + 1], kb[2], kb[3]);
+      }
     }
     // Scale, mask keys outside [lo, hi), new row maxima (a row lives in the 4 lanes of a quad).
     float t0 = NEG_INF, t1 = NEG_INF;
@@ -210,65 +272,75 @@ seekmath_decode_attention_partial(const kv_t* q, long long q_batch_stride, const
         l1 += score[n][e + 2];
       }
     }
-    // O += P · V: two key tiles make one A fragment (16 keys); V fragments from the shared tile.
+    // O += P · V: two key tiles make one A fragment (16 keys). One transposed ldmatrix.x4 gives the V fragments of
+    // two 8-dim tiles (matrices: keys 0-7 and 8-15 of dims 8d.., then of dims 8d + 8..).
 #pragma unroll
     for (int k = 0; k < KEY_TILES / 2; ++k) {
       unsigned int pa[4] = {pack(score[2 * k][0], score[2 * k][1]), pack(score[2 * k][2], score[2 * k][3]),
                             pack(score[2 * k + 1][0], score[2 * k + 1][1]),
                             pack(score[2 * k + 1][2], score[2 * k + 1][3])};
-      const kv_t* v0 = &v_tile[(warp_key0 + 16 * k + 2 * quad) * PITCH + group];
+      const kv_t* v_row = &v_tile[(warp_key0 + 16 * k + 8 * (matrix & 1) + matrix_row) * PITCH + 8 * (matrix >> 1)];
 #pragma unroll
-      for (int d = 0; d < DIM_TILES; ++d) {
-        const kv_t* v = v0 + 8 * d;
-        const unsigned int b0 = (unsigned int)v[0] | ((unsigned int)v[PITCH] << 16);
-        const unsigned int b1 = (unsigned int)v[8 * PITCH] | ((unsigned int)v[9 * PITCH] << 16);
-        mma(out[d], pa, b0, b1);
+      for (int d = 0; d < DIM_TILES; d += 2) {
+        unsigned int vb[4];
+        load_matrices<true>(vb, v_row + 8 * d);
+        mma(out[d], pa, vb[0], vb[1]);
+        mma(out[d + 1], pa, vb[2], vb[3]);
       }
     }
-    __syncthreads();  // the stage is refilled two tiles later
+    __syncthreads();  // the stage is refilled STAGES tiles later
   }
+  asm volatile("cp.async.wait_group 0;\n" ::);  // no copy may land in the stages reused below
 #pragma unroll
   for (int o = 1; o < 4; o <<= 1) {
     l0 += __shfl_xor_sync(FULL_MASK, l0, o);
     l1 += __shfl_xor_sync(FULL_MASK, l1, o);
   }
 
-  // Merge the two warps' states through shared memory (the stages are free now): warp 1 hands its fragments over.
-  float* handover = reinterpret_cast<float*>(stages);  // [16][HEAD_DIM] accumulators, then [16] maxima, [16] sums
-  float* handover_max = handover + 16 * HEAD_DIM;
-  float* handover_sum = handover_max + 16;
+  // Merge the warps' states through shared memory (the stages are free now): warps 1.. hand their fragments over,
+  // each in its own slot of [16][HEAD_DIM] accumulators, [16] maxima, [16] sums.
   const int row0 = group, row1 = group + 8;
-  if (warp == 1) {
+  float* handover = reinterpret_cast<float*>(stages);
+  const int slot_floats = 16 * HEAD_DIM + 32;
+  __syncthreads();
+  if (warp > 0) {
+    float* acc = handover + (warp - 1) * slot_floats;
 #pragma unroll
     for (int d = 0; d < DIM_TILES; ++d) {
       const int col = 8 * d + 2 * quad;
-      *reinterpret_cast<float2*>(&handover[row0 * HEAD_DIM + col]) = make_float2(out[d][0], out[d][1]);
-      *reinterpret_cast<float2*>(&handover[row1 * HEAD_DIM + col]) = make_float2(out[d][2], out[d][3]);
+      *reinterpret_cast<float2*>(&acc[row0 * HEAD_DIM + col]) = make_float2(out[d][0], out[d][1]);
+      *reinterpret_cast<float2*>(&acc[row1 * HEAD_DIM + col]) = make_float2(out[d][2], out[d][3]);
     }
     if (quad == 0) {
-      handover_max[row0] = m0;
-      handover_max[row1] = m1;
-      handover_sum[row0] = l0;
-      handover_sum[row1] = l1;
+      acc[16 * HEAD_DIM + row0] = m0;
+      acc[16 * HEAD_DIM + row1] = m1;
+      acc[16 * HEAD_DIM + 16 + row0] = l0;
+      acc[16 * HEAD_DIM + 16 + row1] = l1;
     }
   }
   __syncthreads();
-  if (warp == 1) return;
-  const float o0 = handover_max[row0], o1 = handover_max[row1];
-  const float n0 = fmaxf(m0, o0), n1 = fmaxf(m1, o1);
-  const float a0 = m0 == NEG_INF ? 0.0f : exp2f(m0 - n0), b0 = o0 == NEG_INF ? 0.0f : exp2f(o0 - n0);
-  const float a1 = m1 == NEG_INF ? 0.0f : exp2f(m1 - n1), b1 = o1 == NEG_INF ? 0.0f : exp2f(o1 - n1);
-  l0 = l0 * a0 + handover_sum[row0] * b0;
-  l1 = l1 * a1 + handover_sum[row1] * b1;
+  if (warp > 0) return;
 #pragma unroll
-  for (int d = 0; d < DIM_TILES; ++d) {
-    const int col = 8 * d + 2 * quad;
-    const float2 h0 = *reinterpret_cast<const float2*>(&handover[row0 * HEAD_DIM + col]);
-    const float2 h1 = *reinterpret_cast<const float2*>(&handover[row1 * HEAD_DIM + col]);
-    out[d][0] = out[d][0] * a0 + h0.x * b0;
-    out[d][1] = out[d][1] * a0 + h0.y * b0;
-    out[d][2] = out[d][2] * a1 + h1.x * b1;
-    out[d][3] = out[d][3] * a1 + h1.y * b1;
+  for (int w = 1; w < WARPS; ++w) {
+    const float* acc = handover + (w - 1) * slot_floats;
+    const float o0 = acc[16 * HEAD_DIM + row0], o1 = acc[16 * HEAD_DIM + row1];
+    const float n0 = fmaxf(m0, o0), n1 = fmaxf(m1, o1);
+    const float a0 = m0 == NEG_INF ? 0.0f : exp2f(m0 - n0), b0 = o0 == NEG_INF ? 0.0f : exp2f(o0 - n0);
+    const float a1 = m1 == NEG_INF ? 0.0f : exp2f(m1 - n1), b1 = o1 == NEG_INF ? 0.0f : exp2f(o1 - n1);
+    l0 = l0 * a0 + acc[16 * HEAD_DIM + 16 + row0] * b0;
+    l1 = l1 * a1 + acc[16 * HEAD_DIM + 16 + row1] * b1;
+    m0 = n0;
+    m1 = n1;
+#pragma unroll
+    for (int d = 0; d < DIM_TILES; ++d) {
+      const int col = 8 * d + 2 * quad;
+      const float2 h0 = *reinterpret_cast<const float2*>(&acc[row0 * HEAD_DIM + col]);
+      const float2 h1 = *reinterpret_cast<const float2*>(&acc[row1 * HEAD_DIM + col]);
+      out[d][0] = out[d][0] * a0 + h0.x * b0;
+      out[d][1] = out[d][1] * a0 + h0.y * b0;
+      out[d][2] = out[d][2] * a1 + h1.x * b1;
+      out[d][3] = out[d][3] * a1 + h1.y * b1;
+    }
   }
 
   if (gridDim.x == 1) {
@@ -285,8 +357,8 @@ seekmath_decode_attention_partial(const kv_t* q, long long q_batch_stride, const
   }
   const long long part = ((b * kv_heads + kv_head) * gridDim.x + split) * GROUP;
   if (quad == 0) {
-    if (row0 < GROUP) { part_max[part + row0] = n0; part_sum[part + row0] = l0; }
-    if (row1 < GROUP) { part_max[part + row1] = n1; part_sum[part + row1] = l1; }
+    if (row0 < GROUP) { part_max[part + row0] = m0; part_sum[part + row0] = l0; }
+    if (row1 < GROUP) { part_max[part + row1] = m1; part_sum[part + row1] = l1; }
   }
 #pragma unroll
   for (int d = 0; d < DIM_TILES; ++d) {
@@ -294,6 +366,29 @@ seekmath_decode_attention_partial(const kv_t* q, long long q_batch_stride, const
     if (row0 < GROUP) *reinterpret_cast<float2*>(&part_acc[(part + row0) * HEAD_DIM + col]) = make_float2(out[d][0], out[d][1]);
     if (row1 < GROUP) *reinterpret_cast<float2*>(&part_acc[(part + row1) * HEAD_DIM + col]) = make_float2(out[d][2], out[d][3]);
   }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+seekmath_decode_attention_partial(const kv_t* q, long long q_batch_stride, const kv_t* keys, const kv_t* values,
+                                  long long kv_batch_stride, long long kv_head_stride, const long long* starts,
+                                  const long long* slots, float scale_log2, int tiles_per_split, float* part_max,
+                                  float* part_sum, float* part_acc, kv_t* final_out) {
+  attention_partial<false>(q, q_batch_stride, const_cast<kv_t*>(keys), const_cast<kv_t*>(values), kv_batch_stride,
+                           kv_head_stride, starts, slots, scale_log2, tiles_per_split, part_max, part_sum, part_acc,
+                           final_out, nullptr, nullptr, 0, 0);
+}
+
+// The same with RoPE and the K/V cache write fused in (see attention_partial): `qkv` [B, (heads + 2 KVH) D],
+// `cos`/`sin` [B, D] (rows `angle_row_stride` apart).
+extern "C" __global__ void __launch_bounds__(THREADS)
+seekmath_decode_attention_rope(const kv_t* qkv, long long qkv_row_stride, const kv_t* cos, const kv_t* sin,
+                               long long angle_row_stride, int heads, kv_t* keys, kv_t* values,
+                               long long kv_batch_stride, long long kv_head_stride, const long long* starts,
+                               const long long* slots, float scale_log2, int tiles_per_split, float* part_max,
+                               float* part_sum, float* part_acc, kv_t* final_out) {
+  attention_partial<true>(qkv, qkv_row_stride, keys, values, kv_batch_stride, kv_head_stride, starts, slots,
+                          scale_log2, tiles_per_split, part_max, part_sum, part_acc, final_out, cos, sin,
+                          angle_row_stride, heads);
 }
 
 // Merges the splits of each (row, K/V head) when there is more than one: out = sum_s exp2(m_s - M) acc_s /

@@ -33,13 +33,10 @@ extern "C" __global__ void seekmath_rope_kv_write(const element_t* qkv, long lon
   for (int p = threadIdx.x; p < rotated_pairs; p += blockDim.x) {
     const int head = p / half, i = p - head * half;
     const element_t* x = row + head * head_dim;
-    const float x1 = to_float(x[i]), x2 = to_float(x[i + half]);
-    const float lo = x1 * to_float(c[i]) - x2 * to_float(s[i]);
-    const float hi = x2 * to_float(c[i + half]) + x1 * to_float(s[i + half]);
     element_t* dst = head < heads ? q_out + (b * heads + head) * head_dim
                                   : keys + cache_row + (head - heads) * cache_head_stride;
-    dst[i] = from_float(lo);
-    dst[i + half] = from_float(hi);
+    dst[i] = from_float(rope_at(x, c, s, i, half));
+    dst[i + half] = from_float(rope_at(x, c, s, i + half, half));
   }
   const element_t* v = row + (heads + kv_heads) * head_dim;
   const int value_elems = kv_heads * head_dim;

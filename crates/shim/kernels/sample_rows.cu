@@ -6,7 +6,11 @@
 // memory (online softmax), the tile pairs give the row's totals, warp 0 finds the tile where u * total falls and
 // then the token inside that tile (one more 256-token read, from L2).
 //
-// Semantics (those of the ATen sampler in crates/model/src/engine/sampler.rs, up to summation order):
+// The kernel is bound by instructions, not bytes (one row per SM: ~30 µs per row on an H200 however many loads are
+// in flight, docs/benchmarks.md, session 7), so the per-logit work is kept to a fused multiply-add and one ex2 per
+// weight, and the running first maximum (three more instructions per logit) is tracked only when greedy.
+//
+// Semantics (those of the ATen sampler in crates/model/src/engine/sampler.rs, up to summation order and ex2):
 //   weights w_i = exp((l_i - max) * inv_temperature); the token is the first i whose running sum of w exceeds
 //   u * sum(w); greedy (flag) takes the first index of the maximum; the log-prob is l_token - logsumexp(l) at
 //   temperature 1. Compiled by NVRTC with SEEKMATH_KIND 0 (f32), 1 (bf16) or 2 (f16) (see common.cuh).
@@ -16,6 +20,7 @@
 #define TILE 256
 #define LANE_ELEMS 8
 #define WARPS 32
+#define LOG2E 1.4426950408889634f
 
 typedef element_t logit_t;
 
@@ -45,9 +50,18 @@ __device__ __forceinline__ void load8(const logit_t* row, long long index, int v
   }
 }
 
-// exp(x - m) scaled, with exp(-inf) = 0 even when m is -inf too.
-__device__ __forceinline__ float scaled_exp(float x, float m, float scale) {
-  return x == NEG_INF ? 0.0f : expf((x - m) * scale);
+// exp((x - m) * scale) as 2^(x * scale_log2 - m_scaled), m_scaled = m * scale_log2: one FFMA and one MUFU.EX2
+// (ex2.approx, relative error ~2^-22). x = -inf gives 0; callers never pass m = -inf (a tile or row of -inf only has
+// zero weights, handled where m is found).
+__device__ __forceinline__ float weight(float x, float scale_log2, float m_scaled) {
+  float r;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(fmaf(x, scale_log2, -m_scaled)));
+  return r;
+}
+
+// weight() for a maximum that may be -inf (then every x is -inf too and the weight is 0).
+__device__ __forceinline__ float weight_or_zero(float x, float m, float scale_log2) {
+  return m == NEG_INF ? 0.0f : weight(x, scale_log2, m * scale_log2);
 }
 
 extern "C" __global__ void __launch_bounds__(1024, 1)
@@ -71,23 +85,30 @@ seekmath_sample_rows(const logit_t* logits, long long row_stride, int vocab, con
   // Pass 1: per tile (max, sums), and each lane's first maximum.
   float best_value = NEG_INF;
   long long best_index = 0x7fffffffffffffffLL;
+  const float scale_t = inv_temperature * LOG2E;
   for (int tile = warp; tile < tiles; tile += WARPS) {
     float x[LANE_ELEMS];
-    long long base = (long long)tile * TILE + lane * LANE_ELEMS;
+    const long long base = (long long)tile * TILE + lane * LANE_ELEMS;
     load8(row, base, vocab, aligned, x);
     float m = NEG_INF;
+    if (greedy) {
 #pragma unroll
-    for (int k = 0; k < LANE_ELEMS; ++k) {
-      if (x[k] > best_value) { best_value = x[k]; best_index = base + k; }
-      m = fmaxf(m, x[k]);
+      for (int k = 0; k < LANE_ELEMS; ++k) {
+        if (x[k] > best_value) { best_value = x[k]; best_index = base + k; }
+      }
     }
+#pragma unroll
+    for (int k = 0; k < LANE_ELEMS; ++k) m = fmaxf(m, x[k]);
 #pragma unroll
     for (int offset = 16; offset > 0; offset >>= 1) m = fmaxf(m, __shfl_xor_sync(FULL_MASK, m, offset));
     float s_t = 0.0f, s_1 = 0.0f;
+    if (m != NEG_INF) {  // uniform across the warp
+      const float m_t = m * scale_t, m_1 = m * LOG2E;
 #pragma unroll
-    for (int k = 0; k < LANE_ELEMS; ++k) {
-      s_t += scaled_exp(x[k], m, inv_temperature);
-      if (!unit_temperature) s_1 += scaled_exp(x[k], m, 1.0f);
+      for (int k = 0; k < LANE_ELEMS; ++k) {
+        s_t += weight(x[k], scale_t, m_t);
+        if (!unit_temperature) s_1 += weight(x[k], LOG2E, m_1);
+      }
     }
 #pragma unroll
     for (int offset = 16; offset > 0; offset >>= 1) {
@@ -119,18 +140,21 @@ seekmath_sample_rows(const logit_t* logits, long long row_stride, int vocab, con
     long long i = __shfl_xor_sync(FULL_MASK, best_index, offset);
     if (v > best_value || (v == best_value && i < best_index)) { best_value = v; best_index = i; }
   }
-  const float row_max = best_value;
-  if (best_index >= vocab) best_index = 0;  // an all -inf (or NaN) row
+  if (best_index >= vocab) best_index = 0;  // not greedy, or an all -inf (or NaN) row
 
   // Tile weights in units of the row maximum; lane j owns a contiguous run of tiles so a scan over lanes gives
   // the running sums in vocabulary order.
   const int per_lane = (tiles + 31) / 32;
   const int first = lane * per_lane;
   const int last = min(first + per_lane, tiles);
+  float row_max = NEG_INF;
+  for (int t = first; t < last; ++t) row_max = fmaxf(row_max, tile_max[t]);
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) row_max = fmaxf(row_max, __shfl_xor_sync(FULL_MASK, row_max, offset));
   float lane_t = 0.0f, lane_1 = 0.0f;
   for (int t = first; t < last; ++t) {
-    lane_t += tile_sum_t[t] * scaled_exp(tile_max[t], row_max, inv_temperature);
-    lane_1 += tile_sum_1[t] * scaled_exp(tile_max[t], row_max, 1.0f);
+    lane_t += tile_sum_t[t] * weight_or_zero(tile_max[t], row_max, scale_t);
+    lane_1 += tile_sum_1[t] * weight_or_zero(tile_max[t], row_max, LOG2E);
   }
   float inclusive = lane_t;
 #pragma unroll
@@ -155,7 +179,7 @@ seekmath_sample_rows(const logit_t* logits, long long row_stride, int vocab, con
       if (lane == owner) {
         float running = inclusive - lane_t;
         for (int t = first; t < last; ++t) {
-          float w = tile_sum_t[t] * scaled_exp(tile_max[t], row_max, inv_temperature);
+          float w = tile_sum_t[t] * weight_or_zero(tile_max[t], row_max, scale_t);
           if (running + w > target) { tile = t; break; }
           running += w;
         }
@@ -172,7 +196,7 @@ seekmath_sample_rows(const logit_t* logits, long long row_stride, int vocab, con
       load8(row, base, vocab, aligned, x);
       float lane_sum = 0.0f;
 #pragma unroll
-      for (int k = 0; k < LANE_ELEMS; ++k) { w[k] = scaled_exp(x[k], row_max, inv_temperature); lane_sum += w[k]; }
+      for (int k = 0; k < LANE_ELEMS; ++k) { w[k] = weight_or_zero(x[k], row_max, scale_t); lane_sum += w[k]; }
       float scan = lane_sum;
 #pragma unroll
       for (int offset = 1; offset < 32; offset <<= 1) {

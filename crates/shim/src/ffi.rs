@@ -84,6 +84,8 @@ extern "C" {
         part_sum: *mut C_tensor,
         part_acc: *mut C_tensor,
         out: *mut C_tensor,
+        cos: *mut C_tensor,
+        sin: *mut C_tensor,
     ) -> *mut c_char;
     #[allow(clippy::too_many_arguments)]
     pub fn seekmath_rope_kv_write(

@@ -103,13 +103,52 @@ pub fn decode_attention(
     slots: &Tensor,
     attended: i64,
 ) -> Result<Tensor> {
+    let (_, heads, _) = q.size3().map_err(|err| ShimError::InvalidArgument(err.to_string()))?;
+    attention_launch(q, heads, keys, values, starts, slots, attended, None)
+}
+
+/// [`decode_attention`] with RoPE and the K/V cache write of the step fused in: one kernel where
+/// [`rope_kv_write`] + [`decode_attention`] take two, with bit-identical results.
+///
+/// `qkv` [B, (H + 2·KVH)·D] is the stacked q/k/v projection (rows contiguous) and `cos`, `sin` [B, D] the rows'
+/// angles, as for [`rope_kv_write`]; the rotated key and the value of row b are written at slot `slots[b]`, the
+/// last slot it attends to. Returns the attention output [B, H, D].
+#[allow(clippy::too_many_arguments)] // the kernel's operands, each a distinct tensor or shape
+pub fn decode_attention_rope(
+    qkv: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    heads: i64,
+    keys: &Tensor,
+    values: &Tensor,
+    starts: &Tensor,
+    slots: &Tensor,
+    attended: i64,
+) -> Result<Tensor> {
+    attention_launch(qkv, heads, keys, values, starts, slots, attended, Some((cos, sin)))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attention_launch(
+    q: &Tensor,
+    heads: i64,
+    keys: &Tensor,
+    values: &Tensor,
+    starts: &Tensor,
+    slots: &Tensor,
+    attended: i64,
+    rope: Option<(&Tensor, &Tensor)>,
+) -> Result<Tensor> {
     let Device::Cuda(index) = q.device() else {
         return Err(ShimError::InvalidArgument(
             "decode_attention runs on CUDA tensors".into(),
         ));
     };
-    let (batch, heads, dim) = q.size3().map_err(|err| ShimError::InvalidArgument(err.to_string()))?;
-    let kv_heads = keys.size().get(1).copied().unwrap_or(1);
+    let batch = q.size().first().copied().unwrap_or(0);
+    let (kv_heads, dim) = match keys.size()[..] {
+        [_, kv_heads, _, dim] => (kv_heads, dim),
+        _ => return Err(ShimError::InvalidArgument("keys must be [B, KVH, S, D]".into())),
+    };
     let (mut splits, mut tiles_per_split) = (1i64, 1i64);
     // SAFETY: out-pointers are live locals.
     ffi::check(unsafe {
@@ -130,6 +169,10 @@ pub fn decode_attention(
     let part_sum = scratch(batch * kv_heads * splits * group);
     let part_acc = scratch(batch * kv_heads * splits * group * dim);
     let out = Tensor::empty([batch, heads, dim], (q.kind(), device));
+    let (cos, sin) = match rope {
+        Some((cos, sin)) => (raw(cos), raw(sin)),
+        None => (std::ptr::null_mut(), std::ptr::null_mut()),
+    };
     // SAFETY: all tensors are live for the call; the shim validates shapes, strides, kinds and devices.
     ffi::check(unsafe {
         ffi::seekmath_decode_attention(
@@ -144,6 +187,8 @@ pub fn decode_attention(
             raw(&part_sum),
             raw(&part_acc),
             raw(&out),
+            cos,
+            sin,
         )
     })?;
     Ok(out)

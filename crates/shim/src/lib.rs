@@ -3,7 +3,8 @@
 //! tch covers tensors and autograd, but a trainer that wants to match PyTorch's speed also needs a few things that
 //! only exist in libtorch's C++ API: the fused multi-tensor AdamW kernel (`at::_fused_adamw_`, CPU and CUDA), CUDA
 //! graphs (`at::cuda::CUDAGraph`), CUDA streams, and bf16 autocast. It also carries the decode step's own CUDA
-//! kernels ([`sample_rows`], [`decode_attention`], [`rope_kv_write`], [`silu_mul`], [`rms_norm`]), compiled at run time with NVRTC. This crate compiles one C++ file
+//! kernels ([`sample_rows`], [`decode_attention`] and [`decode_attention_rope`], [`rope_kv_write`], [`silu_mul`],
+//! [`rms_norm`]), compiled at run time with NVRTC. This crate compiles one C++ file
 //! (`csrc/shim.cpp`) against the same libtorch that torch-sys links and exposes those calls safely.
 //!
 //! Tensors cross the boundary as tch's raw `C_tensor` pointer, which is an `at::Tensor*` on the C++ side; no tensor
@@ -22,7 +23,8 @@ pub use adamw::fused_adamw;
 pub use autocast::AutocastGuard;
 pub use cuda::{cuda_device_count, cuda_device_name, CudaEvent, CudaGraph, CudaStream, StreamGuard};
 pub use kernels::{
-    cuda_kernels_status, decode_attention, decode_attention_supports, rms_norm, rope_kv_write, sample_rows, silu_mul,
+    cuda_kernels_status, decode_attention, decode_attention_rope, decode_attention_supports, rms_norm, rope_kv_write,
+    sample_rows, silu_mul,
 };
 
 /// Errors from the shim.

@@ -1,11 +1,13 @@
 //! The decode kernels against ATen references on a GPU: the sampler's tokens and log-probs (greedy and sampled),
 //! decode attention against SDPA with the equivalent mask, over head shapes of the supported models, ragged
 //! row starts and split plans, eagerly and replayed from a CUDA graph, and the layer ops (RoPE with the K/V
-//! write, SiLU·up, RMSNorm) against f32 references in every element kind. Without a CUDA device the test prints why
+//! write, SiLU·up, RMSNorm) against f32 references in every element kind; attention with RoPE and the K/V write
+//! fused in against the two kernels it replaces, bit for bit. Without a CUDA device the test prints why
 //! it did not run (the CPU-side argument checks are unit tests in src/kernels.rs).
 
 use seekmath_shim::{
-    cuda_device_count, cuda_kernels_status, decode_attention, rms_norm, rope_kv_write, sample_rows, silu_mul, CudaGraph,
+    cuda_device_count, cuda_kernels_status, decode_attention, decode_attention_rope, rms_norm, rope_kv_write,
+    sample_rows, silu_mul, CudaGraph,
 };
 use tch::{Device, Kind, Tensor};
 
@@ -242,6 +244,59 @@ fn rope_kv_write_matches_the_f32_rotation_and_writes_only_its_slots() {
                 let _ = values.index_put_(&index, &Tensor::zeros([1], (kind, device)), false);
                 let untouched = keys.abs().max().double_value(&[]) + values.abs().max().double_value(&[]);
                 assert_eq!(untouched, 0.0, "{what}: other slots were written");
+            }
+        }
+    }
+}
+
+#[test]
+fn attention_with_rope_fused_in_equals_the_two_kernels_bit_for_bit() {
+    let Some(device) = gpu() else { return };
+    tch::manual_seed(5);
+    for kind in [Kind::BFloat16, Kind::Half] {
+        for (heads, kv_heads, dim) in [(14i64, 2i64, 64i64), (12, 2, 128), (9, 3, 64)] {
+            // One split at batch 256; 2-4 splits for few rows over long histories, the new slot in the last split
+            // or (slot 300 of 1000 attended) in an early one.
+            for (batch, slot, attended) in [(256i64, 287i64, 384i64), (3, 990, 1000), (5, 300, 1000)] {
+                let capacity = 1024i64;
+                let starts = Tensor::randint(32, [batch], (Kind::Int64, device));
+                let slots = Tensor::full([batch], slot, (Kind::Int64, device));
+                let qkv = Tensor::randn([batch, (heads + 2 * kv_heads) * dim], (kind, device));
+                let positions = Tensor::randint(4000, [batch, 1], (Kind::Float, device));
+                let inv_freq =
+                    (Tensor::arange_start_step(0, dim, 2, (Kind::Float, device)) / dim as f64 * -(1e6f64.ln())).exp();
+                let angles = (positions * inv_freq).repeat([1, 2]);
+                let (cos, sin) = (angles.cos().to_kind(kind), angles.sin().to_kind(kind));
+                // Stale values at the new slot: the fused kernel must attend to what it writes there.
+                let keys = Tensor::randn([batch, kv_heads, capacity, dim], (kind, device));
+                let values = Tensor::randn([batch, kv_heads, capacity, dim], (kind, device));
+                let (fused_keys, fused_values) = (keys.copy(), values.copy());
+                let q = rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &keys, &values, &slots).unwrap();
+                let expected = decode_attention(&q, &keys, &values, &starts, &slots, attended).unwrap();
+                let got = decode_attention_rope(
+                    &qkv,
+                    &cos,
+                    &sin,
+                    heads,
+                    &fused_keys,
+                    &fused_values,
+                    &starts,
+                    &slots,
+                    attended,
+                )
+                .unwrap();
+                let what = format!("{kind:?} heads {heads}/{kv_heads} dim {dim} batch {batch} slot {slot}");
+                assert!(
+                    got.equal(&expected),
+                    "{what}: outputs differ by {}",
+                    max_abs(&got, &expected)
+                );
+                assert!(
+                    fused_keys.equal(&keys) && fused_values.equal(&values),
+                    "{what}: caches differ (keys by {}, values by {})",
+                    max_abs(&fused_keys, &keys),
+                    max_abs(&fused_values, &values)
+                );
             }
         }
     }
