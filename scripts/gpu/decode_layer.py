@@ -135,6 +135,53 @@ def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=Fals
     return F.linear(norm(x, st["norm"]), st["emb"])
 
 
+def row_slice(st, start, rows):
+    """The decode state of rows [start, start + rows) of `st`, as views (caches, ids, positions, starts)."""
+    view = dict(st)
+    for key in ("ids", "positions", "slots", "starts", "valid"):
+        view[key] = st[key].narrow(0, start, rows)
+    view["ck"] = [c.narrow(0, start, rows) for c in st["ck"]]
+    view["cv"] = [c.narrow(0, start, rows) for c in st["cv"]]
+    return view
+
+
+def time_streams(report, st, ops, attention, shape, batch, parts):
+    """The every-kernel forward + sampler on all rows at once against the rows cut into `parts` groups, each
+    group's whole step on its own stream (independent rows: the groups only share weights), in one graph."""
+    u = torch.rand(batch, device="cuda")
+    tok = torch.empty(batch, dtype=torch.long, device="cuda")
+    lp = torch.empty(batch, device="cuda")
+    sampler = Kernel(1)
+
+    def step(view, lo, rows):
+        logits = forward(view, True, ops, attention, norm_kernel=True, rope_in_attention=True)
+        sampler(logits, u[lo:lo + rows], 1.0, False, tok[lo:lo + rows], lp[lo:lo + rows])
+
+    rows = batch // parts
+    views = [row_slice(st, i * rows, rows) for i in range(parts)]
+    streams = [torch.cuda.Stream() for _ in range(parts)]
+
+    def split():
+        main = torch.cuda.current_stream()
+        for stream in streams:
+            stream.wait_stream(main)
+        for i, (stream, view) in enumerate(zip(streams, views)):
+            with torch.cuda.stream(stream):
+                step(view, i * rows, rows)
+        for stream in streams:
+            main.wait_stream(stream)
+
+    def serial():
+        for i, view in enumerate(views):
+            step(view, i * rows, rows)
+
+    whole = timed_graph(lambda: step(st, 0, batch))
+    together = timed_graph(split)
+    one_by_one = timed_graph(serial)
+    report.append(f"streams {shape} B={batch}: forward + sampler on all rows {whole:.3f} ms; {parts} groups of {rows} "
+                  f"rows on {parts} streams {together:.3f} ms, the same groups one after another {one_by_one:.3f} ms")
+
+
 def check_kernels(report, ops, shape, batch):
     s = SHAPES[shape]
     H, KV, D, I = s["H"], s["KV"], s["D"], s["I"]
@@ -218,7 +265,24 @@ def main():
     p.add_argument("--top", type=int, default=24)
     p.add_argument("--out", default=os.environ.get("OUT", "."))
     p.add_argument("--sweep-splits", action="store_true", help="only sweep decode attention's split count")
+    p.add_argument("--streams", default="", help="only time the step cut into row groups on streams, e.g. 2,4")
     a = p.parse_args()
+    if a.streams:
+        report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
+        s = SHAPES[a.shape]
+        attention = SplitAttention(s["D"], s["H"] // s["KV"])
+        for batch in [int(b) for b in a.batch_sizes.split(",")]:
+            with torch.no_grad():
+                st = build(a.shape, batch, a.slots, "cuda", torch.bfloat16)
+                st["starts"] = torch.randint(0, 32, (batch,), device="cuda")
+                st["slots"].fill_(a.slots - 1)
+                for parts in [int(x) for x in a.streams.split(",")]:
+                    time_streams(report, st, LayerOps(1), attention, a.shape, batch, parts)
+                    print(report[-1], flush=True)
+                del st
+        with open(os.path.join(a.out, f"streams_{a.shape}.txt"), "w") as fh:
+            fh.write("\n".join(report) + "\n")
+        return
     if a.sweep_splits:
         report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
         sweep_splits(report, a.shape, [int(b) for b in a.batch_sizes.split(",")], (128, 384, 1024))

@@ -286,6 +286,10 @@ mod tests {
         let idx = Tensor::zeros([2], (Kind::Int64, Device::Cpu));
         let err = decode_attention(&q, &kv, &kv, &idx, &idx, 128).unwrap_err();
         assert!(err.to_string().contains("CUDA"), "{err}");
+        let qkv = Tensor::zeros([2, (4 + 2 * 2) * 64], (Kind::BFloat16, Device::Cpu));
+        let angles = Tensor::zeros([2, 64], (Kind::BFloat16, Device::Cpu));
+        let err = decode_attention_rope(&qkv, &angles, &angles, 4, &kv, &kv, &idx, &idx, 128).unwrap_err();
+        assert!(err.to_string().contains("CUDA"), "{err}");
         let logits = Tensor::zeros([2, 300], (Kind::Float, Device::Cpu));
         let u = Tensor::zeros([2], (Kind::Float, Device::Cpu));
         let err = sample_rows(&logits, &u, 1.0, false).unwrap_err();
