@@ -184,6 +184,14 @@ fn rotate_half_reference(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Tensor {
 }
 
 /// Largest error a value of this kind may carry after one rounding, relative to magnitude 1.
+/// RoPE cos and sin [B, D] of `kind` for random positions below 4000 (θ = 1e6, the rotate_half layout).
+fn rope_angles(batch: i64, dim: i64, kind: Kind, device: Device) -> (Tensor, Tensor) {
+    let positions = Tensor::randint(4000, [batch, 1], (Kind::Float, device));
+    let inv_freq = (Tensor::arange_start_step(0, dim, 2, (Kind::Float, device)) / dim as f64 * -(1e6f64.ln())).exp();
+    let angles = (positions * inv_freq).repeat([1, 2]);
+    (angles.cos().to_kind(kind), angles.sin().to_kind(kind))
+}
+
 fn one_rounding(kind: Kind) -> f64 {
     match kind {
         Kind::BFloat16 => 1.0 / 128.0,
@@ -201,11 +209,7 @@ fn rope_kv_write_matches_the_f32_rotation_and_writes_only_its_slots() {
             for per_row in [true, false] {
                 let (batch, capacity) = (37i64, 50i64);
                 let qkv = Tensor::randn([batch, (heads + 2 * kv_heads) * dim], (kind, device));
-                let positions = Tensor::randint(4000, [batch, 1], (Kind::Float, device));
-                let inv_freq =
-                    (Tensor::arange_start_step(0, dim, 2, (Kind::Float, device)) / dim as f64 * -(1e6f64.ln())).exp();
-                let angles = (positions * inv_freq).repeat([1, 2]);
-                let (cos, sin) = (angles.cos().to_kind(kind), angles.sin().to_kind(kind));
+                let (cos, sin) = rope_angles(batch, dim, kind, device);
                 let mut keys = Tensor::zeros([batch, kv_heads, capacity, dim], (kind, device));
                 let mut values = keys.zeros_like();
                 let slots = if per_row {
@@ -262,11 +266,7 @@ fn attention_with_rope_fused_in_equals_the_two_kernels_bit_for_bit() {
                 let starts = Tensor::randint(32, [batch], (Kind::Int64, device));
                 let slots = Tensor::full([batch], slot, (Kind::Int64, device));
                 let qkv = Tensor::randn([batch, (heads + 2 * kv_heads) * dim], (kind, device));
-                let positions = Tensor::randint(4000, [batch, 1], (Kind::Float, device));
-                let inv_freq =
-                    (Tensor::arange_start_step(0, dim, 2, (Kind::Float, device)) / dim as f64 * -(1e6f64.ln())).exp();
-                let angles = (positions * inv_freq).repeat([1, 2]);
-                let (cos, sin) = (angles.cos().to_kind(kind), angles.sin().to_kind(kind));
+                let (cos, sin) = rope_angles(batch, dim, kind, device);
                 // Stale values at the new slot: the fused kernel must attend to what it writes there.
                 let keys = Tensor::randn([batch, kv_heads, capacity, dim], (kind, device));
                 let values = Tensor::randn([batch, kv_heads, capacity, dim], (kind, device));
