@@ -4,8 +4,9 @@
 //! only exist in libtorch's C++ API: the fused multi-tensor AdamW kernel (`at::_fused_adamw_`, CPU and CUDA), CUDA
 //! graphs (`at::cuda::CUDAGraph`), CUDA streams, and bf16 autocast. It also carries the decode step's own CUDA
 //! kernels ([`sample_rows`], [`decode_attention`] and [`decode_attention_rope`], [`rope_kv_write`], [`silu_mul`],
-//! [`rms_norm`]), compiled at run time with NVRTC. This crate compiles one C++ file
-//! (`csrc/shim.cpp`) against the same libtorch that torch-sys links and exposes those calls safely.
+//! [`rms_norm`]), compiled at run time with NVRTC. This crate compiles two C++ files (`csrc/shim.cpp`, and
+//! `csrc/decode_kernels.cpp` for the kernels' launchers) against the same libtorch that torch-sys links and exposes
+//! those calls safely.
 //!
 //! Tensors cross the boundary as tch's raw `C_tensor` pointer, which is an `at::Tensor*` on the C++ side; no tensor
 //! is ever copied or owned by the shim. Every C++ exception comes back as [`ShimError::Torch`].
