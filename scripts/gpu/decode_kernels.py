@@ -95,10 +95,10 @@ class Kernel(Module):
 
 class Attention(Module):
     """The decode-attention kernel; `warps`/`stages` override the kernel's defaults (None keeps them: 4 warps,
-    2 stages), `source` another file of the same interface (an A/B baseline)."""
+    2 stages), `source` another file of the same interface (an A/B baseline), `extra` more -D defines."""
 
-    def __init__(self, head_dim, group, warps=None, stages=None, source="decode_attention.cu"):
-        defines = {"SEEKMATH_KIND": 1, "HEAD_DIM": head_dim, "GROUP": group}
+    def __init__(self, head_dim, group, warps=None, stages=None, source="decode_attention.cu", extra=None):
+        defines = {"SEEKMATH_KIND": 1, "HEAD_DIM": head_dim, "GROUP": group, **(extra or {})}
         if warps is not None:
             defines["WARPS"] = warps
         if stages is not None:

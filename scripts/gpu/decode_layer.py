@@ -27,12 +27,26 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from decode_kernels import Attention, Kernel, Module  # noqa: E402  (sibling scripts)
 from decode_profile import SHAPES, build, timed_graph  # noqa: E402
+from decode_tune import relative_to_kernels  # noqa: E402
 
 
 class LayerOps(Module):
     def __init__(self, kind_code=1):
         super().__init__("layer_ops.cu", {"SEEKMATH_KIND": kind_code},
                          ["seekmath_rope_kv_write", "seekmath_silu_mul", "seekmath_rms_norm"])
+        self.probes = Module(relative_to_kernels(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                              "decode_probes.cu")),
+                             {"SEEKMATH_KIND": kind_code}, ["probe_prefetch_kv", "probe_add_rms_norm"])
+
+    def prefetch_kv(self, keys, values, starts, slots, max_bytes, mode=0, evict_last=False):
+        """L2 prefetch of the live rows [starts[b], slots[b]) of keys/values [B, KVH, S, D], at most `max_bytes` per
+        (row, head, K|V) region; mode 0 bulk (TMA), 1 one prefetch per line."""
+        b, kvh, _, d = keys.shape
+        self.probes.launch("probe_prefetch_kv", (2 * b * kvh, 1, 1), (32, 1, 1), 0,
+                    [ctypes.c_void_p(keys.data_ptr()), ctypes.c_void_p(values.data_ptr()),
+                     ctypes.c_longlong(keys.stride(0)), ctypes.c_longlong(keys.stride(1)), ctypes.c_int(d),
+                     ctypes.c_int(kvh), ctypes.c_void_p(starts.data_ptr()), ctypes.c_void_p(slots.data_ptr()),
+                     ctypes.c_longlong(int(max_bytes)), ctypes.c_int(mode), ctypes.c_int(int(evict_last))])
 
     def rope_kv_write(self, qkv, cos, sin, heads, kv_heads, keys, values, slots):
         """qkv [B, (H + 2KVH) D]; cos/sin [B, D]; keys/values [B, KVH, S, D]; slots [B] or [1]; returns q [B, H, D]."""
@@ -75,6 +89,27 @@ class LayerOps(Module):
         return out
 
 
+    def add_rms_norm(self, x, partials, weight, eps):
+        """x += partials.sum(0) in place (f32 [S, B, C], rounded once), then RMSNorm of x (probe kernel)."""
+        b, c = x.shape
+        out = torch.empty(b, c, device=x.device, dtype=x.dtype)
+        self.probes.launch("probe_add_rms_norm", (b, 1, 1), (128, 1, 1), 0,
+                    [ctypes.c_void_p(x.data_ptr()), ctypes.c_longlong(x.stride(0)), ctypes.c_int(c),
+                     ctypes.c_void_p(weight.data_ptr()), ctypes.c_float(eps),
+                     ctypes.c_void_p(out.data_ptr()), ctypes.c_void_p(partials.data_ptr()),
+                     ctypes.c_int(partials.shape[0]), ctypes.c_longlong(partials.stride(0))])
+        return out
+
+
+def down_partials(a, wd, splits):
+    """The down product a [B, I] @ wd[C, I]^T cut along I into `splits` batched products with f32 outputs [S, B, C]
+    (cuBLAS strided-batched, no reduction kernel: the next RMSNorm adds them)."""
+    b, i = a.shape
+    c = wd.shape[0]
+    return torch.bmm(a.view(b, splits, i // splits).transpose(0, 1),
+                     wd.view(c, splits, i // splits).permute(1, 2, 0), out_dtype=torch.float32)
+
+
 class SplitAttention(Attention):
     """The attention kernel with a forced split count (None: the shim's plan)."""
 
@@ -88,9 +123,16 @@ class SplitAttention(Attention):
         return -(-tiles // per), per
 
 
-def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=False):
+def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=False, prefetch=None, down_split=0):
     """The engine's decode forward: ATen ops (fused False), the layer kernels, then also the RMSNorm kernel, then
-    also RoPE and the K/V write inside the attention kernel (the engine's default on CUDA)."""
+    also RoPE and the K/V write inside the attention kernel (the engine's default on CUDA).
+
+    `prefetch`: dict(at="attention"|"gate_up"|"down", budget=bytes per layer, mode=0|1, evict_last=bool,
+    stream=None|torch.cuda.Stream): each layer asks L2 for the next layer's live K/V cache (at most `budget` bytes)
+    right after its attention, before its gate/up product or before its down product; on `stream` the prefetch
+    kernel runs as a side branch joined before the next attention.
+    `down_split` S > 0: the down product as S batched products with f32 outputs, added to the residual by the next
+    RMSNorm kernel (seekmath_add_rms_norm) instead of cuBLAS's split-K reduction."""
     s, dt = st["shape"], st["dt"]
     C, H, KV, D = s["C"], s["H"], s["KV"], s["D"]
     B, S = st["valid"].shape
@@ -107,9 +149,33 @@ def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=Fals
     def norm(x, w):
         return ops.rms_norm(x, w, 1e-6) if norm_kernel else torch._fused_rms_norm(x, [C], w, 1e-6)[0]
 
+    regions = 2 * B * KV
+    pending = []
+
+    def ask_l2(i, where):
+        if prefetch is None or prefetch["at"] != where or i + 1 >= len(st["layers"]):
+            return
+        args = (st["ck"][i + 1], st["cv"][i + 1], st["starts"], row_slots, prefetch["budget"] // regions,
+                prefetch.get("mode", 0), prefetch.get("evict_last", False))
+        side = prefetch.get("stream")
+        if side is None:
+            ops.prefetch_kv(*args)
+            return
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            ops.prefetch_kv(*args)
+        pending.append(side)
+
+    parts = None
+
+    def norm_after_down(x, w):
+        return norm(x, w) if parts is None else ops.add_rms_norm(x, parts, w, 1e-6)
+
     for i, l in enumerate(st["layers"]):
-        h = norm(x, l["n1"])
+        h = norm_after_down(x, l["n1"])
         qkv = F.linear(h, l["wqkv"], l["bqkv"])
+        while pending:
+            torch.cuda.current_stream().wait_stream(pending.pop())
         if rope_in_attention:
             y = attention.rope(qkv, cos, sin, H, st["ck"][i], st["cv"][i], st["starts"], row_slots, S)
         elif fused:
@@ -123,16 +189,22 @@ def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=Fals
             st["cv"][i].index_copy_(2, slot, heads.narrow(1, H + KV, KV).view(B, KV, 1, D))
         if not rope_in_attention:
             y = attention(q, st["ck"][i], st["cv"][i], st["starts"], row_slots, S)
+        ask_l2(i, "attention")
         x.addmm_(y.reshape(B, H * D), l["wo"].t())
         h = norm(x, l["n2"])
+        ask_l2(i, "gate_up")
         gu = F.linear(h, l["wgu"])
         if fused:
             a = ops.silu_mul(gu)
         else:
             width = gu.shape[1] // 2
             a = F.silu(gu.narrow(1, 0, width), inplace=True) * gu.narrow(1, width, width)
-        x.addmm_(a, l["wd"].t())
-    return F.linear(norm(x, st["norm"]), st["emb"])
+        ask_l2(i, "down")
+        if down_split:
+            parts = down_partials(a, l["wd"], down_split)
+        else:
+            x.addmm_(a, l["wd"].t())
+    return F.linear(norm_after_down(x, st["norm"]), st["emb"])
 
 
 def row_slice(st, start, rows):
@@ -180,6 +252,116 @@ def time_streams(report, st, ops, attention, shape, batch, parts):
     one_by_one = timed_graph(serial)
     report.append(f"streams {shape} B={batch}: forward + sampler on all rows {whole:.3f} ms; {parts} groups of {rows} "
                   f"rows on {parts} streams {together:.3f} ms, the same groups one after another {one_by_one:.3f} ms")
+
+
+def sweep_prefetch(report, shape, batch, slots):
+    """forward + sampler (every kernel) with the next layer's K/V prefetched into L2 at several points of the layer,
+    byte budgets and policies, against none; each variant must give the same logits as none (a prefetch is a hint)."""
+    ops = LayerOps(1)
+    s = SHAPES[shape]
+    attention = SplitAttention(s["D"], s["H"] // s["KV"])
+    sampler = Kernel(1)
+    with torch.no_grad():
+        st = build(shape, batch, slots, "cuda", torch.bfloat16)
+        st["starts"] = torch.randint(0, 32, (batch,), device="cuda")
+        for c in st["ck"] + st["cv"]:
+            c.normal_()
+        st["slots"].fill_(slots - 1)
+        kv_bytes = 2 * (st["slots"].view(batch) - st["starts"]).sum().item() * s["KV"] * s["D"] * 2
+        tok = torch.empty(batch, dtype=torch.long, device="cuda")
+        lp = torch.empty(batch, device="cuda")
+        u = torch.rand(batch, device="cuda")
+        reference = forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True).float()
+        side = torch.cuda.Stream()
+        every = 1 << 40
+        variants = [None]
+        for at in ("attention", "gate_up", "down"):
+            for budget in (every, 24 << 20, 12 << 20):
+                variants.append(dict(at=at, budget=budget))
+        for at in ("attention", "gate_up"):
+            variants.append(dict(at=at, budget=every, evict_last=True))
+            variants.append(dict(at=at, budget=24 << 20, evict_last=True))
+            variants.append(dict(at=at, budget=every, mode=1))
+        variants.append(dict(at="attention", budget=every, stream=side))
+        variants.append(dict(at="gate_up", budget=every, stream=side))
+        report.append(f"prefetch {shape} B={batch} slots={slots}: live K/V per layer {kv_bytes / 2**20:.1f} MiB")
+        base = None
+        for v in variants:
+            same = torch.equal(forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True,
+                                       prefetch=v).float(), reference)
+
+            def step():
+                logits = forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True, prefetch=v)
+                sampler(logits, u, 1.0, False, tok, lp)
+
+            t = min(timed_graph(step) for _ in range(3))
+            base = base or t
+            def shown(k, x):
+                if k == "budget":
+                    return "all" if x == every else f"{x >> 20} MiB"
+                return "side" if k == "stream" else x
+
+            label = "none" if v is None else ", ".join(f"{k}={shown(k, x)}" for k, x in v.items())
+            report.append(f"  {label}: forward + sampler {t:.3f} ms ({(t / base - 1) * 100:+.1f}%), same logits {same}")
+            print(report[-1], flush=True)
+        del st
+        torch.cuda.empty_cache()
+
+
+def sweep_down_split(report, shape, batch, slots):
+    """The down product's split-K reduction folded into the next RMSNorm (forward down_split) against cuBLAS's own
+    split-K + reduction (addmm_ with β = 1): per-op times, then forward + sampler, and the logits' distance."""
+    ops = LayerOps(1)
+    s = SHAPES[shape]
+    attention = SplitAttention(s["D"], s["H"] // s["KV"])
+    sampler = Kernel(1)
+    with torch.no_grad():
+        st = build(shape, batch, slots, "cuda", torch.bfloat16)
+        st["starts"] = torch.randint(0, 32, (batch,), device="cuda")
+        for c in st["ck"] + st["cv"]:
+            c.normal_()
+        st["slots"].fill_(slots - 1)
+        l = st["layers"][0]
+        x = torch.randn(batch, s["C"], device="cuda", dtype=torch.bfloat16)
+        act = torch.randn(batch, s["I"], device="cuda", dtype=torch.bfloat16)
+        exact = x.double() + act.double() @ l["wd"].double().t()
+        line = [f"addmm_ {timed_graph(lambda: x.clone().addmm_(act, l['wd'].t())) * 1e3:.1f} us (with a clone), "
+                f"clone alone {timed_graph(lambda: x.clone()) * 1e3:.1f} us",
+                f"rms norm kernel {timed_graph(lambda: ops.rms_norm(x, l['n1'], 1e-6)) * 1e3:.1f} us"]
+        ref_err = (x.clone().addmm_(act, l["wd"].t()).double() - exact).abs().max().item()
+        for splits in (1, 2, 4, 8, 16):
+            parts = down_partials(act, l["wd"], splits)
+            y = x.clone()
+            ops.add_rms_norm(y, parts, l["n1"], 1e-6)
+            err = (y.double() - exact).abs().max().item()
+            line.append(f"S={splits}: bmm {timed_graph(lambda: down_partials(act, l['wd'], splits)) * 1e3:.1f} us, "
+                        f"add+norm {timed_graph(lambda: ops.add_rms_norm(x.clone(), parts, l['n1'], 1e-6)) * 1e3:.1f} "
+                        f"us "
+                        f"(with a clone), max |x - exact| {err:.2e} (addmm_ {ref_err:.2e})")
+        report.append(f"down split {shape} B={batch}: " + "; ".join(line))
+        print(report[-1], flush=True)
+        tok = torch.empty(batch, dtype=torch.long, device="cuda")
+        lp = torch.empty(batch, device="cuda")
+        u = torch.rand(batch, device="cuda")
+        reference = forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True).float()
+        base = None
+        for splits in (0, 2, 4, 8):
+            logits = forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True,
+                             down_split=splits).float()
+
+            def step():
+                out = forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True, down_split=splits)
+                sampler(out, u, 1.0, False, tok, lp)
+
+            t = min(timed_graph(step) for _ in range(3))
+            base = base or t
+            agree = (logits.argmax(-1) == reference.argmax(-1)).float().mean().item()
+            report.append(f"  down_split={splits}: forward + sampler {t:.3f} ms ({(t / base - 1) * 100:+.1f}%), "
+                          f"|logits - addmm_ path| {(logits - reference).abs().max().item():.3e}, "
+                          f"argmax agreement {agree:.4f}")
+            print(report[-1], flush=True)
+        del st
+        torch.cuda.empty_cache()
 
 
 def check_kernels(report, ops, shape, batch):
@@ -266,7 +448,23 @@ def main():
     p.add_argument("--out", default=os.environ.get("OUT", "."))
     p.add_argument("--sweep-splits", action="store_true", help="only sweep decode attention's split count")
     p.add_argument("--streams", default="", help="only time the step cut into row groups on streams, e.g. 2,4")
+    p.add_argument("--prefetch", action="store_true", help="only time the step with the next layer's K/V prefetched")
+    p.add_argument("--down-split", action="store_true", help="only time the down product's reduction in the RMSNorm")
     a = p.parse_args()
+    if a.down_split:
+        report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
+        for batch in [int(b) for b in a.batch_sizes.split(",")]:
+            sweep_down_split(report, a.shape, batch, a.slots)
+        with open(os.path.join(a.out, f"down_split_{a.shape}.txt"), "w") as fh:
+            fh.write("\n".join(report) + "\n")
+        return
+    if a.prefetch:
+        report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
+        for batch in [int(b) for b in a.batch_sizes.split(",")]:
+            sweep_prefetch(report, a.shape, batch, a.slots)
+        with open(os.path.join(a.out, f"prefetch_{a.shape}.txt"), "w") as fh:
+            fh.write("\n".join(report) + "\n")
+        return
     if a.streams:
         report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
         s = SHAPES[a.shape]

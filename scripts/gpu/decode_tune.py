@@ -133,8 +133,9 @@ class Lt:
     def _attr(self, set_fn, obj, attr, value):
         assert set_fn(obj, attr, ctypes.byref(value), ctypes.sizeof(value)) == 0
 
-    def plan(self, m, n, k, bias=None, accumulate=False, count=32):
-        """The heuristic's algorithms for this product: [(algo bytes, workspace, waves)] plus the descriptors."""
+    def plan(self, m, n, k, bias=None, count=32):
+        """The heuristic's algorithms for this product: [(algo bytes, workspace, waves)] plus the descriptors
+        (β, whether the product accumulates into `out`, is set per call in `run`)."""
         lt = self.lt
         desc = ctypes.c_void_p()
         assert lt.cublasLtMatmulDescCreate(ctypes.byref(desc), 68, 0) == 0  # CUBLAS_COMPUTE_32F, CUDA_R_32F
@@ -205,12 +206,11 @@ def gemm(report, batches):
                     expect = out.float() + x.float() @ w.float().t()
                 else:
                     expect = x.float() @ w.float().t() + (bias.float() if bias is not None else 0.0)
-                desc, layouts, algos = lt.plan(b, n, k, bias=bias, accumulate=kind == "acc")
+                desc, layouts, algos = lt.plan(b, n, k, bias=bias)
                 timings = []
                 for i, (algo, _, waves) in enumerate(algos):
-                    base = out.clone()
                     if kind == "acc":
-                        out.copy_(base)
+                        base = out.clone()
                         lt.run(desc, layouts, algo, x, w, out, True)
                         got = out.float()
                         expect_i = base.float() + x.float() @ w.float().t()

@@ -261,9 +261,9 @@ fn layer_ops_usable(kind: Kind, device: Device) -> bool {
 /// `starts[b] ..= slots[b]` (its left-padded prompt begins at `starts[b]`; `slots[b]` is written by this step).
 #[derive(Debug)]
 pub struct DecodeRows<'a> {
-    /// [B] i64: the first valid slot of each row.
+    /// `[B]` i64: the first valid slot of each row.
     pub starts: &'a Tensor,
-    /// [B] i64 (contiguous): the slot each row writes this step.
+    /// `[B]` i64 (contiguous): the slot each row writes this step.
     pub slots: &'a Tensor,
 }
 
@@ -393,12 +393,15 @@ impl Attention {
         let group = h / kv;
         let qkv = xs.linear(&stacked.qkv, stacked.qkv_bias.as_ref());
         let attended = inputs.attended;
-        if let (DecodeAttention::Kernel, Rotation::Kernel { cos, sin }) = (inputs.attention, &inputs.rotation) {
-            // RoPE, the K/V write and attention in one kernel (same results as the two kernels below).
-            let rows = inputs
+        let kernel_rows = || {
+            inputs
                 .rows
                 .as_ref()
-                .context("the decode-attention kernel needs the rows' start slots")?;
+                .context("the decode-attention kernel needs the rows' start slots")
+        };
+        if let (DecodeAttention::Kernel, Rotation::Kernel { cos, sin }) = (inputs.attention, &inputs.rotation) {
+            // RoPE, the K/V write and attention in one kernel (same results as the two kernels below).
+            let rows = kernel_rows()?;
             let y = seekmath_shim::decode_attention_rope(
                 &qkv,
                 cos,
@@ -442,10 +445,7 @@ impl Attention {
         let bias = || inputs.bias.as_ref().expect("the SDPA paths build the bias");
         let y = match inputs.attention {
             DecodeAttention::Kernel => {
-                let rows = inputs
-                    .rows
-                    .as_ref()
-                    .context("the decode-attention kernel needs the rows' start slots")?;
+                let rows = kernel_rows()?;
                 seekmath_shim::decode_attention(
                     &q_heads,
                     &cache.keys[layer],

@@ -223,6 +223,9 @@ __device__ __forceinline__ void attention_partial(const kv_t* q, long long q_bat
       const kv_t* k_row = &k_tile[(warp_key0 + 8 * n + matrix_row) * PITCH + 8 * matrix];
 #pragma unroll
       for (int s = 0; s < K_STEPS; s += 2) {
+        // When K_STEPS is odd (HEAD_DIM 48, 80, 112), the last x4 load's matrices 2-3 lie past the row's dims: the
+        // row's 16-byte padding and the next row's first 16 bytes (for row 63, the V tile's). That stays inside the
+        // block's shared memory, and those two registers are never used.
         unsigned int kb[4];
         load_matrices<false>(kb, k_row + 16 * s);
         mma(score[n], qa[s], kb[0], kb[1]);

@@ -54,9 +54,9 @@ pub fn cuda_kernels_status() -> std::result::Result<(), String> {
         .clone()
 }
 
-/// Samples one token per row of `logits` [B, V] (f32, bf16 or f16, on CUDA, rows contiguous) with `uniforms` [B]
+/// Samples one token per row of `logits` [B, V] (f32, bf16 or f16, on CUDA, rows contiguous) with `uniforms` `[B]`
 /// f32: greedy takes the first maximum; otherwise the first token whose running sum of `exp((l - max) / T)` exceeds
-/// `u` times the total (inverse CDF, no top-p/top-k). Returns (tokens [B] i64, log-probs [B] f32 of the token under
+/// `u` times the total (inverse CDF, no top-p/top-k). Returns (tokens `[B]` i64, log-probs `[B]` f32 of the token under
 /// the temperature-1 softmax). Deterministic; no host sync.
 pub fn sample_rows(logits: &Tensor, uniforms: &Tensor, temperature: f64, greedy: bool) -> Result<(Tensor, Tensor)> {
     let rows = logits.size().first().copied().unwrap_or(0);
@@ -254,7 +254,7 @@ pub fn silu_mul(gate_up: &Tensor) -> Result<Tensor> {
     Ok(out)
 }
 
-/// RMSNorm of `x` [B, C] (rows contiguous) with `weight` [C] of the same kind, to a new [B, C] tensor:
+/// RMSNorm of `x` [B, C] (rows contiguous) with `weight` `[C]` of the same kind, to a new [B, C] tensor:
 /// `x · rsqrt(mean(x²) + eps) · weight` in f32, rounded once (the function of `at::_fused_rms_norm`), one block per
 /// row.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {

@@ -10,8 +10,8 @@ use tch::{Kind, Tensor};
 
 use super::params::SamplingParams;
 
-/// Picks one token per row of `logits` [B, V] (any float kind) and returns (tokens [B] i64, log-probs [B] f32),
-/// the log-probs taken from the unfiltered temperature-1 distribution. `uniforms` [B] f32 in (0, 1) on the same
+/// Picks one token per row of `logits` [B, V] (any float kind) and returns (tokens `[B]` i64, log-probs `[B]` f32),
+/// the log-probs taken from the unfiltered temperature-1 distribution. `uniforms` `[B]` f32 in (0, 1) on the same
 /// device. Static shapes and no host sync, so it can be recorded in a CUDA graph with the decode step. With
 /// `kernel` (CUDA logits; see [`seekmath_shim::cuda_kernels_status`]), greedy and unfiltered temperature sampling
 /// use the one-pass kernel: the same rule, so the same tokens up to the summation order's rounding at a CDF

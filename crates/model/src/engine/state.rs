@@ -36,7 +36,7 @@ pub(super) struct StepTensors {
     pub positions: Tensor,
     /// [batch, 1] i64: the cache slot it is written to (the same for every row).
     pub slots: Tensor,
-    /// [batch] i64: the row's first valid slot (where its left-padded prompt begins), for the attention kernel.
+    /// `[batch]` i64: the row's first valid slot (where its left-padded prompt begins), for the attention kernel.
     pub starts: Tensor,
     /// [1] i64: the column of `uniforms` the next sample uses (= the index of the token being generated).
     pub step: Tensor,
