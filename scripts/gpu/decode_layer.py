@@ -254,19 +254,28 @@ def time_streams(report, st, ops, attention, shape, batch, parts):
                   f"rows on {parts} streams {together:.3f} ms, the same groups one after another {one_by_one:.3f} ms")
 
 
+def random_state(shape, batch, slots):
+    """build()'s decode state with random caches, prompts starting at random slots 0-31 and this step's slot last."""
+    st = build(shape, batch, slots, "cuda", torch.bfloat16)
+    st["starts"] = torch.randint(0, 32, (batch,), device="cuda")
+    for c in st["ck"] + st["cv"]:
+        c.normal_()
+    st["slots"].fill_(slots - 1)
+    return st
+
+
+def kernels_for(shape):
+    """The step's kernels for `shape`: (layer ops, the shape's sizes, attention, bf16 sampler)."""
+    s = SHAPES[shape]
+    return LayerOps(1), s, SplitAttention(s["D"], s["H"] // s["KV"]), Kernel(1)
+
+
 def sweep_prefetch(report, shape, batch, slots):
     """forward + sampler (every kernel) with the next layer's K/V prefetched into L2 at several points of the layer,
     byte budgets and policies, against none; each variant must give the same logits as none (a prefetch is a hint)."""
-    ops = LayerOps(1)
-    s = SHAPES[shape]
-    attention = SplitAttention(s["D"], s["H"] // s["KV"])
-    sampler = Kernel(1)
+    ops, s, attention, sampler = kernels_for(shape)
     with torch.no_grad():
-        st = build(shape, batch, slots, "cuda", torch.bfloat16)
-        st["starts"] = torch.randint(0, 32, (batch,), device="cuda")
-        for c in st["ck"] + st["cv"]:
-            c.normal_()
-        st["slots"].fill_(slots - 1)
+        st = random_state(shape, batch, slots)
         kv_bytes = 2 * (st["slots"].view(batch) - st["starts"]).sum().item() * s["KV"] * s["D"] * 2
         tok = torch.empty(batch, dtype=torch.long, device="cuda")
         lp = torch.empty(batch, device="cuda")
@@ -311,16 +320,9 @@ def sweep_prefetch(report, shape, batch, slots):
 def sweep_down_split(report, shape, batch, slots):
     """The down product's split-K reduction folded into the next RMSNorm (forward down_split) against cuBLAS's own
     split-K + reduction (addmm_ with β = 1): per-op times, then forward + sampler, and the logits' distance."""
-    ops = LayerOps(1)
-    s = SHAPES[shape]
-    attention = SplitAttention(s["D"], s["H"] // s["KV"])
-    sampler = Kernel(1)
+    ops, s, attention, sampler = kernels_for(shape)
     with torch.no_grad():
-        st = build(shape, batch, slots, "cuda", torch.bfloat16)
-        st["starts"] = torch.randint(0, 32, (batch,), device="cuda")
-        for c in st["ck"] + st["cv"]:
-            c.normal_()
-        st["slots"].fill_(slots - 1)
+        st = random_state(shape, batch, slots)
         l = st["layers"][0]
         x = torch.randn(batch, s["C"], device="cuda", dtype=torch.bfloat16)
         act = torch.randn(batch, s["I"], device="cuda", dtype=torch.bfloat16)
@@ -451,20 +453,14 @@ def main():
     p.add_argument("--prefetch", action="store_true", help="only time the step with the next layer's K/V prefetched")
     p.add_argument("--down-split", action="store_true", help="only time the down product's reduction in the RMSNorm")
     a = p.parse_args()
-    if a.down_split:
-        report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
-        for batch in [int(b) for b in a.batch_sizes.split(",")]:
-            sweep_down_split(report, a.shape, batch, a.slots)
-        with open(os.path.join(a.out, f"down_split_{a.shape}.txt"), "w") as fh:
-            fh.write("\n".join(report) + "\n")
-        return
-    if a.prefetch:
-        report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
-        for batch in [int(b) for b in a.batch_sizes.split(",")]:
-            sweep_prefetch(report, a.shape, batch, a.slots)
-        with open(os.path.join(a.out, f"prefetch_{a.shape}.txt"), "w") as fh:
-            fh.write("\n".join(report) + "\n")
-        return
+    for flag, sweep, name in ((a.down_split, sweep_down_split, "down_split"), (a.prefetch, sweep_prefetch, "prefetch")):
+        if flag:
+            report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
+            for batch in [int(b) for b in a.batch_sizes.split(",")]:
+                sweep(report, a.shape, batch, a.slots)
+            with open(os.path.join(a.out, f"{name}_{a.shape}.txt"), "w") as fh:
+                fh.write("\n".join(report) + "\n")
+            return
     if a.streams:
         report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
         s = SHAPES[a.shape]
@@ -506,11 +502,7 @@ def main():
     for batch in [int(b) for b in a.batch_sizes.split(",")]:
         check_kernels(report, ops, a.shape, batch)
         with torch.no_grad():
-            st = build(a.shape, batch, a.slots, "cuda", torch.bfloat16)
-            st["starts"] = torch.randint(0, 32, (batch,), device="cuda")
-            for c in st["ck"] + st["cv"]:
-                c.normal_()
-            st["slots"].fill_(a.slots - 1)
+            st = random_state(a.shape, batch, a.slots)
             ref_k = [c.clone() for c in st["ck"]]
             logits_aten = forward(st, False, ops, attention).float()
             cache_aten = [c.clone() for c in st["ck"] + st["cv"]]
