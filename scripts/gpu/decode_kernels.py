@@ -94,7 +94,7 @@ class Kernel(Module):
 
 
 class Attention(Module):
-    """The decode-attention kernel; `warps`/`stages` override the kernel's defaults (None keeps them: 4 warps,
+    """The decode-attention kernel; `warps`/`stages` override the kernel's defaults (None keeps them: 2 warps,
     2 stages), `source` another file of the same interface (an A/B baseline), `extra` more -D defines."""
 
     def __init__(self, head_dim, group, warps=None, stages=None, source="decode_attention.cu", extra=None):
@@ -108,7 +108,7 @@ class Attention(Module):
             names.append("seekmath_decode_attention_rope")
         super().__init__(source, defines, names)
         self.d, self.g = head_dim, group
-        self.threads = 32 * (warps or 4)
+        self.threads = 32 * (warps or 2)
         self.smem = (stages or 2) * 2 * 64 * (head_dim + 8) * 2
 
     def plan(self, b, kvh, attended):

@@ -46,7 +46,7 @@ def attention(report, baseline, batches, settings, cold):
         h, kv, d = s["H"], s["KV"], s["D"]
         kernels = []
         if baseline:
-            kernels.append(("baseline", Attention(d, h // kv, warps=2, source=relative_to_kernels(
+            kernels.append(("baseline", Attention(d, h // kv, warps=4, source=relative_to_kernels(
                 os.path.join(baseline, "decode_attention.cu")))))
         for warps, stages in settings:
             kernels.append((f"warps {warps} stages {stages}", Attention(d, h // kv, warps=warps, stages=stages)))

@@ -3,7 +3,11 @@ one CUDA graph, as in decode_tune.py --cold) of the decode-attention kernel next
 same bytes (scripts/gpu/read_anchor.cu): per (K/V head, row) region as the attention kernel reads them, and as one
 flat buffer; plus ATen's `sum`, the anchor used so far.
 
-    python scripts/gpu/read_anchor.py [--out DIR]
+    python scripts/gpu/read_anchor.py [--out DIR] [--variant STAGES=3 --variant WARPS=2,STAGES=3 ...]
+        [--only-variants]
+
+`--variant` also times the attention kernel compiled with those -D overrides, and says whether its output is
+bit-identical to the default build's.
 """
 import argparse
 import ctypes
@@ -22,7 +26,11 @@ SOURCE = relative_to_kernels(os.path.join(os.path.dirname(os.path.abspath(__file
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", default=os.environ.get("OUT", "."))
+    p.add_argument("--variant", action="append", default=[], help="-D overrides, e.g. WARPS=2,STAGES=3")
+    p.add_argument("--only-variants", action="store_true", help="skip the plain reads and the ATen sum")
+    p.add_argument("--baseline", help="a decode_attention.cu of the same interface (e.g. an earlier commit's) to time")
     a = p.parse_args()
+    variants = [{k: int(v) for k, v in (kv.split("=") for kv in spec.split(","))} for spec in a.variant]
     report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
     sms = torch.cuda.get_device_properties(0).multi_processor_count
     readers = {(t, u): Module(SOURCE, {"READ_THREADS": t, "UNROLL": u}, ["read_regions", "read_flat"])
@@ -49,6 +57,22 @@ def main():
 
         t = rotated_time(lambda i: attention(q, caches[i][0], caches[i][1], starts, slots.view(b, 1), cap), copies)
         cells.append(f"attention kernel {rate(t)}")
+        reference = attention(q, caches[0][0], caches[0][1], starts, slots.view(b, 1), cap).clone()
+        builds = [(",".join(f"{k}={v}" for k, v in defines.items()),
+                   Attention(d, h // kv, stages=defines.get("STAGES"), warps=defines.get("WARPS"), extra=defines))
+                  for defines in variants]
+        if a.baseline:
+            builds.append(("baseline", Attention(d, h // kv, source=relative_to_kernels(a.baseline))))
+        for label, variant in builds:
+            same = torch.equal(variant(q, caches[0][0], caches[0][1], starts, slots.view(b, 1), cap), reference)
+            t = rotated_time(lambda i: variant(q, caches[i][0], caches[i][1], starts, slots.view(b, 1), cap), copies)
+            cells.append(f"attention {label} {rate(t)} (identical {same})")
+        if a.only_variants:
+            report.append(f"{name} B={b} slot={slot}, {kv_bytes / 2**20:.1f} MiB live K/V: " + "; ".join(cells))
+            print(report[-1], flush=True)
+            del caches
+            torch.cuda.empty_cache()
+            continue
         for (threads, unroll), m in readers.items():
             def regions(i, m=m, threads=threads):
                 k, v = caches[i]

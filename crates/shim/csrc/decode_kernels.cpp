@@ -250,8 +250,8 @@ void check_vector(const at::Tensor& t, int64_t count, at::ScalarType kind, const
 // Dynamic shared memory of one decode-attention block: two stages of a K and a V tile of 64 rows (padded by 8).
 int64_t decode_attention_shared_bytes(int64_t head_dim) { return 2 * 2 * 64 * (head_dim + 8) * 2; }
 
-// Threads of one decode-attention block: the kernel's default WARPS (4) x 32.
-constexpr int kDecodeAttentionThreads = 128;
+// Threads of one decode-attention block: the kernel's default WARPS (2) x 32.
+constexpr int kDecodeAttentionThreads = 64;
 
 }  // namespace
 

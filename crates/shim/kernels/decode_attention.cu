@@ -3,13 +3,14 @@
 //
 // Why a kernel: with one query token the step is a streaming read of K and V. SDPA's kernels (cuDNN flash,
 // FlashAttention varlen) reach ~1.1-1.6 TB/s on it on an H200 at batch 256-512. Here each row's history is cut
-// into splits of 64-key tiles, one block of four warps per (split, K/V head, row); a block copies its tiles into
+// into splits of 64-key tiles, one block of two warps per (split, K/V head, row); a block copies its tiles into
 // shared memory two deep with cp.async, so the next tile's loads fly while this one is computed, and scores and
-// P·V run on tensor cores with fragments from ldmatrix (each simpler design was measured slower: scalar FMAs were
-// compute-bound at cuDNN's speed, one tile per block left each block's load latency exposed, two warps per block
-// left too few warps per SM to hide latency; docs/benchmarks.md). Each warp keeps an online softmax over its 16
-// keys of every tile, the warps merge in shared memory, and with more than one split a second kernel merges the
-// splits. All query heads of a K/V group share the block's K/V reads.
+// P·V run on tensor cores with fragments from ldmatrix and the keys on the MMAs' 16 rows (each simpler design was
+// measured slower: scalar FMAs were compute-bound at cuDNN's speed, one tile per block left each block's load
+// latency exposed, the query heads on the rows padded a group of 6-7 heads to 16 and took 119-159 registers;
+// docs/benchmarks.md). Each warp keeps an online softmax over its 32 keys of every tile, the warps merge in shared
+// memory, and with more than one split a second kernel merges the splits. All query heads of a K/V group share the
+// block's K/V reads.
 //
 // Layout: q [B, H, D] (head h = kv_head * GROUP + j; any batch stride, heads and dims contiguous); K and V
 // [B, KVH, S, D] with D contiguous and rows of D; row b attends to slots [starts[b], slots[b]] (its prompt was
@@ -22,11 +23,12 @@
 #include "common.cuh"
 
 // A tile is TILE_KEYS = 64 keys (the host plans splits in these units), shared by the WARPS warps of a block:
-// each warp scores and accumulates KEYS_PER_WARP of them with tensor-core MMAs (m16n8k16: the GROUP query heads are
-// the 16 rows, padded with zeros). Tiles load STAGES deep (cp.async). Four warps rather than two: the decode step at
-// batch 256 runs about four blocks per SM, and with two warps each too few warps were left to hide the loads.
+// each warp scores and accumulates KEYS_PER_WARP of them, 16 keys per key block, with tensor-core MMAs (m16n8k16:
+// 16 keys as rows, 8 query heads as columns, HEAD_TILES column tiles for groups above 8). Tiles load STAGES deep
+// (cp.async). Two warps of 32 keys: with the keys on the rows a warp needs 64 registers (D = 64), and two warps
+// were faster than four in 10 of 12 measured shapes (scripts/gpu/decode_tune.py --cold; docs/benchmarks.md).
 #ifndef WARPS
-#define WARPS 4
+#define WARPS 2
 #endif
 #ifndef STAGES
 #define STAGES 2
@@ -34,9 +36,10 @@
 #define TILE_KEYS 64
 #define KEYS_PER_WARP (TILE_KEYS / WARPS)
 #define THREADS (32 * WARPS)
-#define KEY_TILES (KEYS_PER_WARP / 8)
+#define KEY_BLOCKS (KEYS_PER_WARP / 16)
 #define K_STEPS (HEAD_DIM / 16)
-#define DIM_TILES (HEAD_DIM / 8)
+#define DIM_STEPS (HEAD_DIM / 16)
+#define HEAD_TILES ((GROUP + 7) / 8)
 // Row pitch of the shared tiles: 16 bytes of padding put consecutive rows 4 banks apart, so the eight row
 // addresses of an ldmatrix hit distinct banks.
 #define PITCH (HEAD_DIM + 8)
@@ -84,6 +87,13 @@ __device__ __forceinline__ void load_matrices(unsigned int* r, const kv_t* row) 
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
   }
+}
+
+// The transpose of an 8x8 16-bit matrix held as a fragment (lane 4r + c: row r, columns 2c and 2c + 1).
+__device__ __forceinline__ unsigned int transpose8x8(unsigned int x) {
+  unsigned int r;
+  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(r) : "r"(x));
+  return r;
 }
 
 // 16 bytes global -> shared without a register round trip, so all of a tile's loads are in flight at once.
@@ -178,29 +188,36 @@ __device__ __forceinline__ void attention_partial(const kv_t* q, long long q_bat
 #pragma unroll
   for (int t = 0; t < STAGES - 1; ++t) issue(t);
 
-  // Query fragments (rows = query heads of this K/V group, zero past GROUP), straight from global memory: the
-  // register of dims (dim, dim + 1) of head j.
+  // The MMAs put keys on their 16 rows and query heads on their 8 columns (S^T = K·Q^T, then O^T = V^T·P^T), so
+  // a group of up to 8 heads fills the columns instead of padding 16 rows. Query fragments (B operand, column j =
+  // head head_tile * 8 + j, zero past GROUP), straight from global memory: the register of dims (dim, dim + 1).
   auto q_word = [&](int j, int dim) -> unsigned int {
     if (j >= GROUP) return 0u;
     const kv_t* head = q_row + (long long)(kv_head * GROUP + j) * HEAD_DIM;
     if (!ROPE) return *reinterpret_cast<const unsigned int*>(head + dim);
     return pack(rope_at(head, row_cos, row_sin, dim, HEAD_DIM / 2), rope_at(head, row_cos, row_sin, dim + 1, HEAD_DIM / 2));
   };
-  unsigned int qa[K_STEPS][4];
+  unsigned int qb[HEAD_TILES][K_STEPS][2];
 #pragma unroll
-  for (int s = 0; s < K_STEPS; ++s) {
-    const int dim = 16 * s + 2 * quad;
-    qa[s][0] = q_word(group, dim);
-    qa[s][1] = q_word(group + 8, dim);
-    qa[s][2] = q_word(group, dim + 8);
-    qa[s][3] = q_word(group + 8, dim + 8);
+  for (int t = 0; t < HEAD_TILES; ++t) {
+#pragma unroll
+    for (int s = 0; s < K_STEPS; ++s) {
+      qb[t][s][0] = q_word(8 * t + group, 16 * s + 2 * quad);
+      qb[t][s][1] = q_word(8 * t + group, 16 * s + 2 * quad + 8);
+    }
   }
 
-  // Running softmax state of the warp's two fragment rows (heads `group` and `group + 8`).
-  float m0 = NEG_INF, m1 = NEG_INF, l0 = 0.0f, l1 = 0.0f;
-  float out[DIM_TILES][4];
+  // Running softmax state of this lane's two heads per head tile (8t + 2 quad + e), the same in every lane of a
+  // column after the shuffles; out[d][t] holds O^T for dims 16d + group (+ 8) of those heads.
+  float m[HEAD_TILES][2], l[HEAD_TILES][2];
+  float out[DIM_STEPS][HEAD_TILES][4];
 #pragma unroll
-  for (int d = 0; d < DIM_TILES; ++d) out[d][0] = out[d][1] = out[d][2] = out[d][3] = 0.0f;
+  for (int t = 0; t < HEAD_TILES; ++t) {
+    m[t][0] = m[t][1] = NEG_INF;
+    l[t][0] = l[t][1] = 0.0f;
+#pragma unroll
+    for (int d = 0; d < DIM_STEPS; ++d) out[d][t][0] = out[d][t][1] = out[d][t][2] = out[d][t][3] = 0.0f;
+  }
 
   const int warp_key0 = warp * KEYS_PER_WARP;
   // ldmatrix row addresses of this lane: lanes 8i..8i+7 address the rows of matrix i.
@@ -214,111 +231,126 @@ __device__ __forceinline__ void attention_partial(const kv_t* q, long long q_bat
     int lo, hi;
     tile_bounds(tile, &lo, &hi);
 
-    // Scores S[head][key] for the warp's keys: key tile n holds keys 8n..8n+7 of the warp's. One ldmatrix.x4
-    // gives the K fragments of two 16-dim steps (matrix i: dims 8i..8i+7 of the pair).
-    float score[KEY_TILES][4];
+    // S^T[key][head] for the warp's keys, 16 per key block: one ldmatrix.x4 gives the A fragment of a 16-dim step
+    // (matrices: keys 0-7 / 8-15 of the block at dims 16s..16s+7, then at 16s+8..16s+15).
+    float score[KEY_BLOCKS][HEAD_TILES][4];
 #pragma unroll
-    for (int n = 0; n < KEY_TILES; ++n) {
-      score[n][0] = score[n][1] = score[n][2] = score[n][3] = 0.0f;
-      const kv_t* k_row = &k_tile[(warp_key0 + 8 * n + matrix_row) * PITCH + 8 * matrix];
+    for (int k = 0; k < KEY_BLOCKS; ++k) {
 #pragma unroll
-      for (int s = 0; s < K_STEPS; s += 2) {
-        // When K_STEPS is odd (HEAD_DIM 48, 80, 112), the last x4 load's matrices 2-3 lie past the row's dims: the
-        // row's 16-byte padding and the next row's first 16 bytes (for row 63, the V tile's). That stays inside the
-        // block's shared memory, and those two registers are never used.
-        unsigned int kb[4];
-        load_matrices<false>(kb, k_row + 16 * s);
-        mma(score[n], qa[s], kb[0], kb[1]);
-        if (s + 1 < K_STEPS) mma(score[n], qa[s + 1], kb[2], kb[3]);
+      for (int t = 0; t < HEAD_TILES; ++t) score[k][t][0] = score[k][t][1] = score[k][t][2] = score[k][t][3] = 0.0f;
+      const kv_t* k_row = &k_tile[(warp_key0 + 16 * k + 8 * (matrix & 1) + matrix_row) * PITCH + 8 * (matrix >> 1)];
+#pragma unroll
+      for (int s = 0; s < K_STEPS; ++s) {
+        unsigned int ka[4];
+        load_matrices<false>(ka, k_row + 16 * s);
+#pragma unroll
+        for (int t = 0; t < HEAD_TILES; ++t) mma(score[k][t], ka, qb[t][s][0], qb[t][s][1]);
       }
     }
-    // Scale, mask keys outside [lo, hi), new row maxima (a row lives in the 4 lanes of a quad).
-    float t0 = NEG_INF, t1 = NEG_INF;
+    // Scale, mask keys outside [lo, hi), new column maxima (a column lives in the 8 lanes of one quad index).
+    float tile_max[HEAD_TILES][2];
 #pragma unroll
-    for (int n = 0; n < KEY_TILES; ++n) {
+    for (int t = 0; t < HEAD_TILES; ++t) {
+      tile_max[t][0] = tile_max[t][1] = NEG_INF;
+#pragma unroll
+      for (int k = 0; k < KEY_BLOCKS; ++k) {
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          const int key = warp_key0 + 16 * k + 8 * half + group;
+          const bool live = key >= lo && key < hi;
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            float& v = score[k][t][2 * half + e];
+            v = live ? v * scale_log2 : NEG_INF;
+            tile_max[t][e] = fmaxf(tile_max[t][e], v);
+          }
+        }
+      }
+#pragma unroll
+      for (int o = 4; o < 32; o <<= 1) {
+        tile_max[t][0] = fmaxf(tile_max[t][0], __shfl_xor_sync(FULL_MASK, tile_max[t][0], o));
+        tile_max[t][1] = fmaxf(tile_max[t][1], __shfl_xor_sync(FULL_MASK, tile_max[t][1], o));
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < HEAD_TILES; ++t) {
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
-        const int key = warp_key0 + 8 * n + 2 * quad + e;
-        const bool live = key >= lo && key < hi;
-        score[n][e] = live ? score[n][e] * scale_log2 : NEG_INF;
-        score[n][e + 2] = live ? score[n][e + 2] * scale_log2 : NEG_INF;
-        t0 = fmaxf(t0, score[n][e]);
-        t1 = fmaxf(t1, score[n][e + 2]);
+        const float n = fmaxf(m[t][e], tile_max[t][e]);
+        // Rescale what was accumulated under the old maximum (exp2(-inf) = 0 covers the first live tile).
+        const float r = n == NEG_INF ? 1.0f : exp2f(m[t][e] - n);
+        m[t][e] = n;
+        l[t][e] *= r;
+#pragma unroll
+        for (int d = 0; d < DIM_STEPS; ++d) {
+          out[d][t][e] *= r;
+          out[d][t][2 + e] *= r;
+        }
+#pragma unroll
+        for (int k = 0; k < KEY_BLOCKS; ++k) {
+#pragma unroll
+          for (int half = 0; half < 2; ++half) {
+            float& v = score[k][t][2 * half + e];
+            v = v == NEG_INF ? 0.0f : exp2f(v - n);
+            l[t][e] += v;
+          }
+        }
       }
     }
+    // O^T += V^T · P^T per key block: P^T's B fragment is the transpose of the scores' C fragment (movmatrix), and
+    // one transposed ldmatrix.x4 gives V^T's A fragment of a 16-dim step (matrices: keys 0-7 at dims 16d..16d+7,
+    // keys 0-7 at 16d+8.., keys 8-15 at 16d.., keys 8-15 at 16d+8..).
 #pragma unroll
-    for (int o = 1; o < 4; o <<= 1) {
-      t0 = fmaxf(t0, __shfl_xor_sync(FULL_MASK, t0, o));
-      t1 = fmaxf(t1, __shfl_xor_sync(FULL_MASK, t1, o));
-    }
-    const float n0 = fmaxf(m0, t0), n1 = fmaxf(m1, t1);
-    // Rescale what was accumulated under the old maxima (exp2(-inf) = 0 covers the first live tile).
-    const float r0 = n0 == NEG_INF ? 1.0f : exp2f(m0 - n0), r1 = n1 == NEG_INF ? 1.0f : exp2f(m1 - n1);
-    m0 = n0;
-    m1 = n1;
-    l0 *= r0;
-    l1 *= r1;
+    for (int k = 0; k < KEY_BLOCKS; ++k) {
+      unsigned int pb[HEAD_TILES][2];
 #pragma unroll
-    for (int d = 0; d < DIM_TILES; ++d) {
-      out[d][0] *= r0;
-      out[d][1] *= r0;
-      out[d][2] *= r1;
-      out[d][3] *= r1;
-    }
-#pragma unroll
-    for (int n = 0; n < KEY_TILES; ++n) {
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        score[n][e] = score[n][e] == NEG_INF ? 0.0f : exp2f(score[n][e] - m0);
-        score[n][e + 2] = score[n][e + 2] == NEG_INF ? 0.0f : exp2f(score[n][e + 2] - m1);
-        l0 += score[n][e];
-        l1 += score[n][e + 2];
+      for (int t = 0; t < HEAD_TILES; ++t) {
+        pb[t][0] = transpose8x8(pack(score[k][t][0], score[k][t][1]));
+        pb[t][1] = transpose8x8(pack(score[k][t][2], score[k][t][3]));
       }
-    }
-    // O += P · V: two key tiles make one A fragment (16 keys). One transposed ldmatrix.x4 gives the V fragments of
-    // two 8-dim tiles (matrices: keys 0-7 and 8-15 of dims 8d.., then of dims 8d + 8..).
+      const kv_t* v_row = &v_tile[(warp_key0 + 16 * k + 8 * (matrix >> 1) + matrix_row) * PITCH + 8 * (matrix & 1)];
 #pragma unroll
-    for (int k = 0; k < KEY_TILES / 2; ++k) {
-      unsigned int pa[4] = {pack(score[2 * k][0], score[2 * k][1]), pack(score[2 * k][2], score[2 * k][3]),
-                            pack(score[2 * k + 1][0], score[2 * k + 1][1]),
-                            pack(score[2 * k + 1][2], score[2 * k + 1][3])};
-      const kv_t* v_row = &v_tile[(warp_key0 + 16 * k + 8 * (matrix & 1) + matrix_row) * PITCH + 8 * (matrix >> 1)];
+      for (int d = 0; d < DIM_STEPS; ++d) {
+        unsigned int va[4];
+        load_matrices<true>(va, v_row + 16 * d);
 #pragma unroll
-      for (int d = 0; d < DIM_TILES; d += 2) {
-        unsigned int vb[4];
-        load_matrices<true>(vb, v_row + 8 * d);
-        mma(out[d], pa, vb[0], vb[1]);
-        mma(out[d + 1], pa, vb[2], vb[3]);
+        for (int t = 0; t < HEAD_TILES; ++t) mma(out[d][t], va, pb[t][0], pb[t][1]);
       }
     }
     __syncthreads();  // the stage is refilled STAGES tiles later
   }
   asm volatile("cp.async.wait_group 0;\n" ::);  // no copy may land in the stages reused below
 #pragma unroll
-  for (int o = 1; o < 4; o <<= 1) {
-    l0 += __shfl_xor_sync(FULL_MASK, l0, o);
-    l1 += __shfl_xor_sync(FULL_MASK, l1, o);
+  for (int t = 0; t < HEAD_TILES; ++t) {
+#pragma unroll
+    for (int o = 4; o < 32; o <<= 1) {
+      l[t][0] += __shfl_xor_sync(FULL_MASK, l[t][0], o);
+      l[t][1] += __shfl_xor_sync(FULL_MASK, l[t][1], o);
+    }
   }
 
   // Merge the warps' states through shared memory (the stages are free now): warps 1.. hand their fragments over,
-  // each in its own slot of [16][HEAD_DIM] accumulators, [16] maxima, [16] sums.
-  const int row0 = group, row1 = group + 8;
+  // each in its own slot of [16 heads][HEAD_DIM] accumulators, [16] maxima, [16] sums.
   float* handover = reinterpret_cast<float*>(stages);
   const int slot_floats = 16 * HEAD_DIM + 32;
   __syncthreads();
   if (warp > 0) {
     float* acc = handover + (warp - 1) * slot_floats;
 #pragma unroll
-    for (int d = 0; d < DIM_TILES; ++d) {
-      const int col = 8 * d + 2 * quad;
-      *reinterpret_cast<float2*>(&acc[row0 * HEAD_DIM + col]) = make_float2(out[d][0], out[d][1]);
-      *reinterpret_cast<float2*>(&acc[row1 * HEAD_DIM + col]) = make_float2(out[d][2], out[d][3]);
-    }
-    if (quad == 0) {
-      acc[16 * HEAD_DIM + row0] = m0;
-      acc[16 * HEAD_DIM + row1] = m1;
-      acc[16 * HEAD_DIM + 16 + row0] = l0;
-      acc[16 * HEAD_DIM + 16 + row1] = l1;
+    for (int t = 0; t < HEAD_TILES; ++t) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int head = 8 * t + 2 * quad + e;
+#pragma unroll
+        for (int d = 0; d < DIM_STEPS; ++d) {
+          acc[head * HEAD_DIM + 16 * d + group] = out[d][t][e];
+          acc[head * HEAD_DIM + 16 * d + group + 8] = out[d][t][2 + e];
+        }
+        if (group == 0) {
+          acc[16 * HEAD_DIM + head] = m[t][e];
+          acc[16 * HEAD_DIM + 16 + head] = l[t][e];
+        }
+      }
     }
   }
   __syncthreads();
@@ -326,48 +358,61 @@ __device__ __forceinline__ void attention_partial(const kv_t* q, long long q_bat
 #pragma unroll
   for (int w = 1; w < WARPS; ++w) {
     const float* acc = handover + (w - 1) * slot_floats;
-    const float o0 = acc[16 * HEAD_DIM + row0], o1 = acc[16 * HEAD_DIM + row1];
-    const float n0 = fmaxf(m0, o0), n1 = fmaxf(m1, o1);
-    const float a0 = m0 == NEG_INF ? 0.0f : exp2f(m0 - n0), b0 = o0 == NEG_INF ? 0.0f : exp2f(o0 - n0);
-    const float a1 = m1 == NEG_INF ? 0.0f : exp2f(m1 - n1), b1 = o1 == NEG_INF ? 0.0f : exp2f(o1 - n1);
-    l0 = l0 * a0 + acc[16 * HEAD_DIM + 16 + row0] * b0;
-    l1 = l1 * a1 + acc[16 * HEAD_DIM + 16 + row1] * b1;
-    m0 = n0;
-    m1 = n1;
 #pragma unroll
-    for (int d = 0; d < DIM_TILES; ++d) {
-      const int col = 8 * d + 2 * quad;
-      const float2 h0 = *reinterpret_cast<const float2*>(&acc[row0 * HEAD_DIM + col]);
-      const float2 h1 = *reinterpret_cast<const float2*>(&acc[row1 * HEAD_DIM + col]);
-      out[d][0] = out[d][0] * a0 + h0.x * b0;
-      out[d][1] = out[d][1] * a0 + h0.y * b0;
-      out[d][2] = out[d][2] * a1 + h1.x * b1;
-      out[d][3] = out[d][3] * a1 + h1.y * b1;
+    for (int t = 0; t < HEAD_TILES; ++t) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int head = 8 * t + 2 * quad + e;
+        const float other = acc[16 * HEAD_DIM + head];
+        const float n = fmaxf(m[t][e], other);
+        const float a = m[t][e] == NEG_INF ? 0.0f : exp2f(m[t][e] - n), b = other == NEG_INF ? 0.0f : exp2f(other - n);
+        l[t][e] = l[t][e] * a + acc[16 * HEAD_DIM + 16 + head] * b;
+        m[t][e] = n;
+#pragma unroll
+        for (int d = 0; d < DIM_STEPS; ++d) {
+          out[d][t][e] = out[d][t][e] * a + acc[head * HEAD_DIM + 16 * d + group] * b;
+          out[d][t][2 + e] = out[d][t][2 + e] * a + acc[head * HEAD_DIM + 16 * d + group + 8] * b;
+        }
+      }
     }
   }
 
   if (gridDim.x == 1) {
     // One split: this block has the whole row; write the normalised output, no merge kernel needed.
     kv_t* o = final_out + (b * kv_heads + kv_head) * GROUP * HEAD_DIM;
-    const float i0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, i1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
 #pragma unroll
-    for (int d = 0; d < DIM_TILES; ++d) {
-      const int col = 8 * d + 2 * quad;
-      if (row0 < GROUP) *reinterpret_cast<unsigned int*>(&o[row0 * HEAD_DIM + col]) = pack(out[d][0] * i0, out[d][1] * i0);
-      if (row1 < GROUP) *reinterpret_cast<unsigned int*>(&o[row1 * HEAD_DIM + col]) = pack(out[d][2] * i1, out[d][3] * i1);
+    for (int t = 0; t < HEAD_TILES; ++t) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int head = 8 * t + 2 * quad + e;
+        if (head >= GROUP) continue;
+        const float inverse = l[t][e] > 0.0f ? 1.0f / l[t][e] : 0.0f;
+#pragma unroll
+        for (int d = 0; d < DIM_STEPS; ++d) {
+          o[head * HEAD_DIM + 16 * d + group] = from_float(out[d][t][e] * inverse);
+          o[head * HEAD_DIM + 16 * d + group + 8] = from_float(out[d][t][2 + e] * inverse);
+        }
+      }
     }
     return;
   }
   const long long part = ((b * kv_heads + kv_head) * gridDim.x + split) * GROUP;
-  if (quad == 0) {
-    if (row0 < GROUP) { part_max[part + row0] = m0; part_sum[part + row0] = l0; }
-    if (row1 < GROUP) { part_max[part + row1] = m1; part_sum[part + row1] = l1; }
-  }
 #pragma unroll
-  for (int d = 0; d < DIM_TILES; ++d) {
-    const int col = 8 * d + 2 * quad;
-    if (row0 < GROUP) *reinterpret_cast<float2*>(&part_acc[(part + row0) * HEAD_DIM + col]) = make_float2(out[d][0], out[d][1]);
-    if (row1 < GROUP) *reinterpret_cast<float2*>(&part_acc[(part + row1) * HEAD_DIM + col]) = make_float2(out[d][2], out[d][3]);
+  for (int t = 0; t < HEAD_TILES; ++t) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int head = 8 * t + 2 * quad + e;
+      if (head >= GROUP) continue;
+      if (group == 0) {
+        part_max[part + head] = m[t][e];
+        part_sum[part + head] = l[t][e];
+      }
+#pragma unroll
+      for (int d = 0; d < DIM_STEPS; ++d) {
+        part_acc[(part + head) * HEAD_DIM + 16 * d + group] = out[d][t][e];
+        part_acc[(part + head) * HEAD_DIM + 16 * d + group + 8] = out[d][t][2 + e];
+      }
+    }
   }
 }
 

@@ -103,8 +103,16 @@ fn sampler_kernel_frequencies_follow_the_distribution() {
 fn attention_kernel_matches_sdpa_with_the_same_mask() {
     let Some(device) = gpu() else { return };
     tch::manual_seed(1);
-    // (heads, kv heads, head dim): Qwen2.5-0.5B, Qwen2.5-1.5B, SmolLM2-135M, plain multi-head.
-    for (heads, kv_heads, dim) in [(14i64, 2i64, 64i64), (12, 2, 128), (9, 3, 64), (4, 4, 128)] {
+    // (heads, kv heads, head dim): Qwen2.5-0.5B, Qwen2.5-1.5B, SmolLM2-135M, plain multi-head, and groups above
+    // the MMA's 8 head columns (16 and 12 heads per K/V head, the latter with an odd number of 16-dim steps).
+    for (heads, kv_heads, dim) in [
+        (14i64, 2i64, 64i64),
+        (12, 2, 128),
+        (9, 3, 64),
+        (4, 4, 128),
+        (16, 1, 64),
+        (24, 2, 48),
+    ] {
         // The last two cases split the history (2 and 4 splits at the 0.5B shape); in the last, the final split
         // runs past the cache.
         for (batch, slot, attended) in [
