@@ -43,10 +43,10 @@ class LayerOps(Module):
         (row, head, K|V) region; mode 0 bulk (TMA), 1 one prefetch per line."""
         b, kvh, _, d = keys.shape
         self.probes.launch("probe_prefetch_kv", (2 * b * kvh, 1, 1), (32, 1, 1), 0,
-                    [ctypes.c_void_p(keys.data_ptr()), ctypes.c_void_p(values.data_ptr()),
-                     ctypes.c_longlong(keys.stride(0)), ctypes.c_longlong(keys.stride(1)), ctypes.c_int(d),
-                     ctypes.c_int(kvh), ctypes.c_void_p(starts.data_ptr()), ctypes.c_void_p(slots.data_ptr()),
-                     ctypes.c_longlong(int(max_bytes)), ctypes.c_int(mode), ctypes.c_int(int(evict_last))])
+                           [ctypes.c_void_p(keys.data_ptr()), ctypes.c_void_p(values.data_ptr()),
+                            ctypes.c_longlong(keys.stride(0)), ctypes.c_longlong(keys.stride(1)), ctypes.c_int(d),
+                            ctypes.c_int(kvh), ctypes.c_void_p(starts.data_ptr()), ctypes.c_void_p(slots.data_ptr()),
+                            ctypes.c_longlong(int(max_bytes)), ctypes.c_int(mode), ctypes.c_int(int(evict_last))])
 
     def rope_kv_write(self, qkv, cos, sin, heads, kv_heads, keys, values, slots):
         """qkv [B, (H + 2KVH) D]; cos/sin [B, D]; keys/values [B, KVH, S, D]; slots [B] or [1]; returns q [B, H, D]."""
@@ -94,10 +94,10 @@ class LayerOps(Module):
         b, c = x.shape
         out = torch.empty(b, c, device=x.device, dtype=x.dtype)
         self.probes.launch("probe_add_rms_norm", (b, 1, 1), (128, 1, 1), 0,
-                    [ctypes.c_void_p(x.data_ptr()), ctypes.c_longlong(x.stride(0)), ctypes.c_int(c),
-                     ctypes.c_void_p(weight.data_ptr()), ctypes.c_float(eps),
-                     ctypes.c_void_p(out.data_ptr()), ctypes.c_void_p(partials.data_ptr()),
-                     ctypes.c_int(partials.shape[0]), ctypes.c_longlong(partials.stride(0))])
+                           [ctypes.c_void_p(x.data_ptr()), ctypes.c_longlong(x.stride(0)), ctypes.c_int(c),
+                            ctypes.c_void_p(weight.data_ptr()), ctypes.c_float(eps),
+                            ctypes.c_void_p(out.data_ptr()), ctypes.c_void_p(partials.data_ptr()),
+                            ctypes.c_int(partials.shape[0]), ctypes.c_longlong(partials.stride(0))])
         return out
 
 
@@ -132,7 +132,7 @@ def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=Fals
     right after its attention, before its gate/up product or before its down product; on `stream` the prefetch
     kernel runs as a side branch joined before the next attention.
     `down_split` S > 0: the down product as S batched products with f32 outputs, added to the residual by the next
-    RMSNorm kernel (seekmath_add_rms_norm) instead of cuBLAS's split-K reduction."""
+    RMSNorm (probe kernel probe_add_rms_norm, scripts/gpu/decode_probes.cu) instead of cuBLAS's split-K reduction."""
     s, dt = st["shape"], st["dt"]
     C, H, KV, D = s["C"], s["H"], s["KV"], s["D"]
     B, S = st["valid"].shape
@@ -270,6 +270,24 @@ def kernels_for(shape):
     return LayerOps(1), s, SplitAttention(s["D"], s["H"] // s["KV"]), Kernel(1)
 
 
+def engine_forward(st, ops, attention, **variant):
+    """forward() as the engine runs it on CUDA (every kernel, RoPE inside attention), with a probe `variant`."""
+    return forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True, **variant)
+
+
+def step_time(st, ops, attention, sampler, **variant):
+    """engine_forward + the sampler kernel, ms per step, the best of three graph timings."""
+    batch = st["valid"].shape[0]
+    tok = torch.empty(batch, dtype=torch.long, device="cuda")
+    lp = torch.empty(batch, device="cuda")
+    u = torch.rand(batch, device="cuda")
+
+    def step():
+        sampler(engine_forward(st, ops, attention, **variant), u, 1.0, False, tok, lp)
+
+    return min(timed_graph(step) for _ in range(3))
+
+
 def sweep_prefetch(report, shape, batch, slots):
     """forward + sampler (every kernel) with the next layer's K/V prefetched into L2 at several points of the layer,
     byte budgets and policies, against none; each variant must give the same logits as none (a prefetch is a hint)."""
@@ -277,10 +295,7 @@ def sweep_prefetch(report, shape, batch, slots):
     with torch.no_grad():
         st = random_state(shape, batch, slots)
         kv_bytes = 2 * (st["slots"].view(batch) - st["starts"]).sum().item() * s["KV"] * s["D"] * 2
-        tok = torch.empty(batch, dtype=torch.long, device="cuda")
-        lp = torch.empty(batch, device="cuda")
-        u = torch.rand(batch, device="cuda")
-        reference = forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True).float()
+        reference = engine_forward(st, ops, attention).float()
         side = torch.cuda.Stream()
         every = 1 << 40
         variants = [None]
@@ -296,15 +311,10 @@ def sweep_prefetch(report, shape, batch, slots):
         report.append(f"prefetch {shape} B={batch} slots={slots}: live K/V per layer {kv_bytes / 2**20:.1f} MiB")
         base = None
         for v in variants:
-            same = torch.equal(forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True,
-                                       prefetch=v).float(), reference)
-
-            def step():
-                logits = forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True, prefetch=v)
-                sampler(logits, u, 1.0, False, tok, lp)
-
-            t = min(timed_graph(step) for _ in range(3))
+            same = torch.equal(engine_forward(st, ops, attention, prefetch=v).float(), reference)
+            t = step_time(st, ops, attention, sampler, prefetch=v)
             base = base or t
+
             def shown(k, x):
                 if k == "budget":
                     return "all" if x == every else f"{x >> 20} MiB"
@@ -338,24 +348,14 @@ def sweep_down_split(report, shape, batch, slots):
             err = (y.double() - exact).abs().max().item()
             line.append(f"S={splits}: bmm {timed_graph(lambda: down_partials(act, l['wd'], splits)) * 1e3:.1f} us, "
                         f"add+norm {timed_graph(lambda: ops.add_rms_norm(x.clone(), parts, l['n1'], 1e-6)) * 1e3:.1f} "
-                        f"us "
-                        f"(with a clone), max |x - exact| {err:.2e} (addmm_ {ref_err:.2e})")
+                        f"us (with a clone), max |x - exact| {err:.2e} (addmm_ {ref_err:.2e})")
         report.append(f"down split {shape} B={batch}: " + "; ".join(line))
         print(report[-1], flush=True)
-        tok = torch.empty(batch, dtype=torch.long, device="cuda")
-        lp = torch.empty(batch, device="cuda")
-        u = torch.rand(batch, device="cuda")
-        reference = forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True).float()
+        reference = engine_forward(st, ops, attention).float()
         base = None
         for splits in (0, 2, 4, 8):
-            logits = forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True,
-                             down_split=splits).float()
-
-            def step():
-                out = forward(st, True, ops, attention, norm_kernel=True, rope_in_attention=True, down_split=splits)
-                sampler(out, u, 1.0, False, tok, lp)
-
-            t = min(timed_graph(step) for _ in range(3))
+            logits = engine_forward(st, ops, attention, down_split=splits).float()
+            t = step_time(st, ops, attention, sampler, down_split=splits)
             base = base or t
             agree = (logits.argmax(-1) == reference.argmax(-1)).float().mean().item()
             report.append(f"  down_split={splits}: forward + sampler {t:.3f} ms ({(t / base - 1) * 100:+.1f}%), "
