@@ -327,6 +327,39 @@ def sweep_prefetch(report, shape, batch, slots):
         torch.cuda.empty_cache()
 
 
+def sweep_pdl(report, shape, batch, slots):
+    """forward + sampler with seekmath's kernels launched as programmatic dependent launches (Module.pdl), with and
+    without the attention kernel's first tile copies issued before its wait (EARLY_TILES), against ordinary
+    launches; the logits and caches must not change."""
+    ops, s, _, sampler = kernels_for(shape)
+    early = {flag: SplitAttention(s["D"], s["H"] // s["KV"], extra={"EARLY_TILES": flag}) for flag in (0, 1)}
+    with torch.no_grad():
+        st = random_state(shape, batch, slots)
+        base_k = [c.clone() for c in st["ck"] + st["cv"]]
+
+        def run(pdl, flag):
+            Module.pdl = pdl
+            try:
+                for c, r in zip(st["ck"] + st["cv"], base_k):
+                    c.copy_(r)
+                logits = engine_forward(st, ops, early[flag]).float()
+                cache = [c.clone() for c in st["ck"] + st["cv"]]
+                return logits, cache, step_time(st, ops, early[flag], sampler)
+            finally:
+                Module.pdl = False
+
+        reference, ref_cache, base = run(False, 1)
+        report.append(f"pdl {shape} B={batch} slots={slots}: ordinary launches {base:.3f} ms")
+        for pdl, flag in ((True, 0), (True, 1), (False, 0), (True, 1)):
+            logits, cache, t = run(pdl, flag)
+            same = torch.equal(logits, reference) and all(torch.equal(c, r) for c, r in zip(cache, ref_cache))
+            report.append(f"  pdl={pdl} early_tiles={flag}: forward + sampler {t:.3f} ms ({(t / base - 1) * 100:+.1f}%), "
+                          f"same logits and cache {same}")
+            print(report[-1], flush=True)
+        del st
+        torch.cuda.empty_cache()
+
+
 def sweep_down_split(report, shape, batch, slots):
     """The down product's split-K reduction folded into the next RMSNorm (forward down_split) against cuBLAS's own
     split-K + reduction (addmm_ with β = 1): per-op times, then forward + sampler, and the logits' distance."""
@@ -452,8 +485,10 @@ def main():
     p.add_argument("--streams", default="", help="only time the step cut into row groups on streams, e.g. 2,4")
     p.add_argument("--prefetch", action="store_true", help="only time the step with the next layer's K/V prefetched")
     p.add_argument("--down-split", action="store_true", help="only time the down product's reduction in the RMSNorm")
+    p.add_argument("--pdl", action="store_true", help="only time the step with programmatic dependent launches")
     a = p.parse_args()
-    for flag, sweep, name in ((a.down_split, sweep_down_split, "down_split"), (a.prefetch, sweep_prefetch, "prefetch")):
+    for flag, sweep, name in ((a.down_split, sweep_down_split, "down_split"), (a.prefetch, sweep_prefetch, "prefetch"),
+                              (a.pdl, sweep_pdl, "pdl")):
         if flag:
             report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
             for batch in [int(b) for b in a.batch_sizes.split(",")]:

@@ -74,6 +74,7 @@ seekmath_sample_rows(const logit_t* logits, long long row_stride, int vocab, con
   float* tile_sum_1 = shared + 2 * tiles; // [tiles]: sum of exp(l - tile_max)
   __shared__ float warp_best_value[WARPS];
   __shared__ long long warp_best_index[WARPS];
+  wait_for_previous_grid();
 
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
