@@ -33,28 +33,8 @@ def nvrtc_library_dir():
     raise RuntimeError("libnvrtc not found")
 
 
-class LaunchAttribute(ctypes.Structure):
-    """CUlaunchAttribute: an id, padding to 8 bytes, a 64-byte value union."""
-    _fields_ = [("id", ctypes.c_int), ("pad", ctypes.c_char * 4), ("value", ctypes.c_int * 16)]
-
-
-class LaunchConfig(ctypes.Structure):
-    """CUlaunchConfig of cuLaunchKernelEx."""
-    _fields_ = [("grid", ctypes.c_uint * 3), ("block", ctypes.c_uint * 3), ("shared", ctypes.c_uint),
-                ("stream", ctypes.c_void_p), ("attrs", ctypes.POINTER(LaunchAttribute)), ("num_attrs", ctypes.c_uint)]
-
-
-PROGRAMMATIC_STREAM_SERIALIZATION = 6  # CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
-
-
 class Module:
-    """A .cu file of crates/shim/kernels compiled by NVRTC for this GPU (as the shim does) and loaded.
-
-    `Module.pdl = True` launches every kernel as a programmatic dependent launch (cuLaunchKernelEx with the
-    programmatic stream-serialization attribute): its blocks may start while the previous kernel drains, and the
-    kernel's wait_for_previous_grid() orders its reads."""
-
-    pdl = False
+    """A .cu file of crates/shim/kernels compiled by NVRTC for this GPU (as the shim does) and loaded."""
 
     def __init__(self, source, defines, names):
         d = nvrtc_library_dir()
@@ -96,15 +76,7 @@ class Module:
     def launch(self, name, grid, block, shared, args):
         ptrs = (ctypes.c_void_p * len(args))(*[ctypes.cast(ctypes.pointer(a), ctypes.c_void_p) for a in args])
         stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
-        if not Module.pdl:
-            rc = self.cu.cuLaunchKernel(self.funcs[name], *grid, *block, shared, stream, ptrs, None)
-            assert rc == 0, rc
-            return
-        attr = LaunchAttribute(id=PROGRAMMATIC_STREAM_SERIALIZATION)
-        attr.value[0] = 1
-        config = LaunchConfig((ctypes.c_uint * 3)(*grid), (ctypes.c_uint * 3)(*block), shared, stream,
-                              ctypes.pointer(attr), 1)
-        rc = self.cu.cuLaunchKernelEx(ctypes.byref(config), self.funcs[name], ptrs, None)
+        rc = self.cu.cuLaunchKernel(self.funcs[name], *grid, *block, shared, stream, ptrs, None)
         assert rc == 0, rc
 
 

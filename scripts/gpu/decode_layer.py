@@ -327,35 +327,46 @@ def sweep_prefetch(report, shape, batch, slots):
         torch.cuda.empty_cache()
 
 
-def sweep_pdl(report, shape, batch, slots):
-    """forward + sampler with seekmath's kernels launched as programmatic dependent launches (Module.pdl), with and
-    without the attention kernel's first tile copies issued before its wait (EARLY_TILES), against ordinary
-    launches; the logits and caches must not change."""
-    ops, s, _, sampler = kernels_for(shape)
-    early = {flag: SplitAttention(s["D"], s["H"] // s["KV"], extra={"EARLY_TILES": flag}) for flag in (0, 1)}
+def sweep_epilogue(report, shape, batch, slots):
+    """What the engine's step adds after the sampler (crates/model engine/state.rs `advance`: mark the slot valid,
+    pick the step's uniforms, feed the tokens back, advance positions / slots / step, pack tokens and log-probs as
+    f64 for the read-back) in ATen ops, against forward + sampler alone. The counters advanced here are copies, so
+    every replay attends over the same slots."""
+    ops, s, attention, sampler = kernels_for(shape)
     with torch.no_grad():
         st = random_state(shape, batch, slots)
-        base_k = [c.clone() for c in st["ck"] + st["cv"]]
+        tok = torch.empty(batch, dtype=torch.long, device="cuda")
+        lp = torch.empty(batch, device="cuda")
+        uniforms = torch.rand(batch, 1024, device="cuda")
+        valid = torch.zeros(batch, 1024, dtype=torch.bool, device="cuda")
+        ids, positions = st["ids"].clone(), st["positions"].clone()
+        slots_copy, step = st["slots"].clone(), torch.ones(1, dtype=torch.long, device="cuda")
+        u = uniforms[:, 1].contiguous()
 
-        def run(pdl, flag):
-            Module.pdl = pdl
-            try:
-                for c, r in zip(st["ck"] + st["cv"], base_k):
-                    c.copy_(r)
-                logits = engine_forward(st, ops, early[flag]).float()
-                cache = [c.clone() for c in st["ck"] + st["cv"]]
-                return logits, cache, step_time(st, ops, early[flag], sampler)
-            finally:
-                Module.pdl = False
+        def bare():
+            sampler(engine_forward(st, ops, attention), u, 1.0, False, tok, lp)
 
-        reference, ref_cache, base = run(False, 1)
-        report.append(f"pdl {shape} B={batch} slots={slots}: ordinary launches {base:.3f} ms")
-        for pdl, flag in ((True, 0), (True, 1), (False, 0), (True, 1)):
-            logits, cache, t = run(pdl, flag)
-            same = torch.equal(logits, reference) and all(torch.equal(c, r) for c, r in zip(cache, ref_cache))
-            report.append(f"  pdl={pdl} early_tiles={flag}: forward + sampler {t:.3f} ms ({(t / base - 1) * 100:+.1f}%), "
-                          f"same logits and cache {same}")
-            print(report[-1], flush=True)
+        def engine_step():
+            valid.scatter_(1, slots_copy, True)
+            logits = engine_forward(st, ops, attention)
+            sampler(logits, uniforms.index_select(1, step).squeeze(1), 1.0, False, tok, lp)
+            ids.copy_(tok.view(-1, 1))
+            positions.add_(1)
+            slots_copy.add_(1)
+            step.add_(1)
+            return torch.stack([tok.double(), lp.double()])
+
+        def one_kernel():
+            bare()
+            positions.add_(1)
+
+        t_bare = min(timed_graph(bare) for _ in range(3))
+        t_step = min(timed_graph(engine_step) for _ in range(3))
+        t_one = min(timed_graph(one_kernel) for _ in range(3))
+        report.append(f"epilogue {shape} B={batch} slots={slots}: forward + sampler {t_bare:.3f} ms, with the engine's "
+                      f"ATen epilogue {t_step:.3f} ms (+{(t_step - t_bare) * 1e3:.1f} us), with one small kernel "
+                      f"{t_one:.3f} ms (+{(t_one - t_bare) * 1e3:.1f} us)")
+        print(report[-1], flush=True)
         del st
         torch.cuda.empty_cache()
 
@@ -485,10 +496,10 @@ def main():
     p.add_argument("--streams", default="", help="only time the step cut into row groups on streams, e.g. 2,4")
     p.add_argument("--prefetch", action="store_true", help="only time the step with the next layer's K/V prefetched")
     p.add_argument("--down-split", action="store_true", help="only time the down product's reduction in the RMSNorm")
-    p.add_argument("--pdl", action="store_true", help="only time the step with programmatic dependent launches")
+    p.add_argument("--epilogue", action="store_true", help="only time the engine's ATen epilogue after the sampler")
     a = p.parse_args()
     for flag, sweep, name in ((a.down_split, sweep_down_split, "down_split"), (a.prefetch, sweep_prefetch, "prefetch"),
-                              (a.pdl, sweep_pdl, "pdl")):
+                              (a.epilogue, sweep_epilogue, "epilogue")):
         if flag:
             report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
             for batch in [int(b) for b in a.batch_sizes.split(",")]:

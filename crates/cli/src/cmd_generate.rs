@@ -437,6 +437,7 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode> {
                 "steps_s": profile.steps.as_secs_f64(),
                 "readback_s": profile.readback.as_secs_f64(),
                 "host_s": profile.host.as_secs_f64(),
+                "finish_s": profile.finish.as_secs_f64(),
                 "step_count": profile.step_count,
                 "graphs_captured": profile.graphs_captured,
                 "ms_per_step": profile.steps.as_secs_f64() * 1e3 / profile.step_count.max(1) as f64,

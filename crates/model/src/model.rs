@@ -133,22 +133,35 @@ impl Attention {
         mask: AttentionMask,
         cache: Option<(&mut KvCache, usize, &Tensor)>,
     ) -> Tensor {
-        let (b, t, _) = xs.size3().expect("attention input must be [B,T,C]");
-        let q = self
-            .q_proj
-            .forward(xs)
-            .view([b, t, self.num_heads, self.head_dim])
-            .transpose(1, 2);
-        let k = self
-            .k_proj
-            .forward(xs)
-            .view([b, t, self.num_kv_heads, self.head_dim])
-            .transpose(1, 2);
-        let v = self
-            .v_proj
-            .forward(xs)
-            .view([b, t, self.num_kv_heads, self.head_dim])
-            .transpose(1, 2);
+        let y = self.attend(
+            &self.q_proj.forward(xs),
+            &self.k_proj.forward(xs),
+            &self.v_proj.forward(xs),
+            cos,
+            sin,
+            mask,
+            cache,
+        );
+        self.o_proj.forward(&y)
+    }
+
+    /// Attention from the projected `q` [B,T,H·D], `k` and `v` [B,T,KVH·D] (last dims contiguous): RoPE, the cache
+    /// write and SDPA as in [`Attention::forward`]; returns [B,T,H·D] for the output projection.
+    #[allow(clippy::too_many_arguments)]
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: AttentionMask,
+        cache: Option<(&mut KvCache, usize, &Tensor)>,
+    ) -> Tensor {
+        let (b, t, _) = q.size3().expect("attention input must be [B,T,H*D]");
+        let q = q.view([b, t, self.num_heads, self.head_dim]).transpose(1, 2);
+        let k = k.view([b, t, self.num_kv_heads, self.head_dim]).transpose(1, 2);
+        let v = v.view([b, t, self.num_kv_heads, self.head_dim]).transpose(1, 2);
         let q = apply_rotary(&q, cos, sin);
         let k = apply_rotary(&k, cos, sin);
         let (k, v) = match cache {
@@ -174,8 +187,7 @@ impl Attention {
                 Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), 0.0, false, None::<f64>, gqa)
             }
         };
-        self.o_proj
-            .forward(&y.transpose(1, 2).reshape([b, t, self.num_heads * self.head_dim]))
+        y.transpose(1, 2).reshape([b, t, self.num_heads * self.head_dim])
     }
 }
 
@@ -791,6 +803,52 @@ impl CausalLm {
         self.norm.forward(&xs)
     }
 
+    /// [`CausalLm::forward_step_hidden`] with the decode step's fusions, for the engine's prompt prefill on CUDA:
+    /// the stacked q/k/v and gate/up products, one-kernel RMSNorm (`at::_fused_rms_norm`), the residual adds inside
+    /// the output and down products, and SiLU·up as seekmath's kernel when `silu_kernel`. The same function up to
+    /// rounding order, like [`CausalLm::forward_decode_hidden`]; the plain form makes ~20 passes per layer over
+    /// [B·T, C]-sized activations where this makes ~8. `silu_kernel`: SiLU·up may run as seekmath's kernel (it does
+    /// where the layer kernels are usable).
+    #[allow(clippy::too_many_arguments)] // the plain step's inputs plus the stacked weights and the kernel switch
+    pub fn forward_prefill_hidden(
+        &self,
+        stacked: &StackedProjections,
+        input_ids: &Tensor,
+        positions: &Tensor,
+        cache: &mut KvCache,
+        cache_slots: &Tensor,
+        attention_mask: &Tensor,
+        silu_kernel: bool,
+    ) -> Result<Tensor> {
+        let (b, t) = input_ids.size2().context("prefill ids must be [B,T]")?;
+        let width = self.config.hidden_size as i64;
+        let silu_kernel = silu_kernel && layer_ops_usable(self.kind(), self.device);
+        let (cos, sin) = self.rope.cos_sin(positions, self.kind());
+        let mut xs = self.embed(input_ids).view([b * t, width]);
+        for (i, (layer, stacked)) in self.layers.iter().zip(&stacked.layers).enumerate() {
+            let attention = &layer.self_attn;
+            let (q_width, kv_width) = (
+                attention.num_heads * attention.head_dim,
+                attention.num_kv_heads * attention.head_dim,
+            );
+            let normed = layer.input_layernorm.forward_fused(&xs);
+            let qkv = normed.linear(&stacked.qkv, stacked.qkv_bias.as_ref()).view([b, t, -1]);
+            let y = attention.attend(
+                &qkv.narrow(2, 0, q_width),
+                &qkv.narrow(2, q_width, kv_width),
+                &qkv.narrow(2, q_width + kv_width, kv_width),
+                &cos,
+                &sin,
+                AttentionMask::Explicit(attention_mask),
+                Some((&mut *cache, i, cache_slots)),
+            );
+            project_into(&mut xs, &attention.o_proj, &y.view([b * t, q_width]));
+            let normed = layer.post_attention_layernorm.forward_fused(&xs);
+            layer.mlp.forward_into(&mut xs, &normed, stacked, silu_kernel)?;
+        }
+        Ok(self.norm.forward_fused(&xs).view([b, t, width]))
+    }
+
     /// A stacked copy of the projection weights for [`CausalLm::forward_decode_hidden`].
     pub fn stacked_projections(&self) -> StackedProjections {
         StackedProjections {
@@ -1022,7 +1080,7 @@ mod tests {
         let eye = Tensor::eye(5, (Kind::Bool, Device::Cpu)).view([1, 1, 5, 5]);
         let mask = KvCache::attention_mask(&slots, &valid).logical_or(&eye);
         let mut plain_cache = m.model.new_kv_cache(rows, slots_total);
-        let _ = tch::no_grad(|| {
+        let plain_prefill = tch::no_grad(|| {
             m.model
                 .forward_step_hidden(&prompt, &positions, &mut plain_cache, &slots, &mask)
         });
@@ -1043,6 +1101,24 @@ mod tests {
             }
         });
         m.model.refresh_stacked_projections(&mut stacked);
+        // The fused prefill: the same hidden states and cache up to rounding.
+        let mut prefill_cache = m.model.new_kv_cache(rows, slots_total);
+        let fused_prefill = tch::no_grad(|| {
+            m.model
+                .forward_prefill_hidden(&stacked, &prompt, &positions, &mut prefill_cache, &slots, &mask, true)
+                .unwrap()
+        });
+        let diff = (&plain_prefill - &fused_prefill).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "fused prefill differs by {diff}");
+        for (plain, fused) in plain_cache
+            .keys
+            .iter()
+            .chain(&plain_cache.values)
+            .zip(prefill_cache.keys.iter().chain(&prefill_cache.values))
+        {
+            let diff = (plain - fused).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "fused prefill's cache differs by {diff}");
+        }
         for (step, token) in [[17i64, 2, 60], [8, 30, 4]].iter().enumerate() {
             let ids = Tensor::from_slice(token).view([rows, 1]);
             let slot = Tensor::full([rows, 1], 5 + step as i64, (Kind::Int64, Device::Cpu));

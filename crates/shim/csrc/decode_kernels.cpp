@@ -245,6 +245,29 @@ void check_vector(const at::Tensor& t, int64_t count, at::ScalarType kind, const
               kind, " tensor of ", count, " elements, got ", t.scalar_type(), " ", t.sizes());
 }
 
+// Launches kernels/sample_rows.cu over `logits` [B, V]: uniforms row r at r * uniform_row_stride (+ the step's
+// column when `slots` is given); the optional pointers are the kernel's outputs (see there).
+void launch_sampler(const at::Tensor& l, const void* uniforms, long long uniform_row_stride, double inv_temperature,
+                    int greedy, void* tokens, void* logprobs, void* ids, void* positions, void* slots,
+                    const void* first_slot, void* packed) {
+  TORCH_CHECK(l.is_cuda() && l.dim() == 2 && l.stride(1) == 1, "logits must be a CUDA [B, V] tensor with contiguous rows");
+  const int64_t rows = l.size(0), vocab = l.size(1);
+  const int64_t tiles = (vocab + 255) / 256;
+  TORCH_CHECK(tiles * 12 <= 48 * 1024, "vocabulary of ", vocab, " tokens is larger than the sampler kernel takes");
+  TORCH_CHECK(rows <= 2147483647 && vocab <= 2147483647, "logits too large");
+  if (rows == 0) return;
+  const int device = l.get_device();
+  CUfunction f = kernel(device, "sample_rows.cu", seekmath_kernels::SAMPLE_ROWS,
+                        {"SEEKMATH_KIND=" + std::to_string(kind_code(l.scalar_type()))}, "seekmath_sample_rows");
+  const void* logits_ptr = l.data_ptr();
+  long long row_stride = l.stride(0);
+  int vocab_int = static_cast<int>(vocab);
+  float inv_t = static_cast<float>(inv_temperature);
+  launch(f, dim3(static_cast<unsigned>(rows)), dim3(1024), static_cast<int>(tiles * 12), device,
+         {&logits_ptr, &row_stride, &vocab_int, &uniforms, &uniform_row_stride, &inv_t, &greedy, &tokens, &logprobs,
+          &ids, &positions, &slots, &first_slot, &packed});
+}
+
 #endif  // SEEKMATH_SHIM_CUDA
 
 // Dynamic shared memory of one decode-attention block: two stages of a K and a V tile of 64 rows (padded by 8).
@@ -273,31 +296,42 @@ char* seekmath_sample_rows(at::Tensor* logits, at::Tensor* uniforms, double inv_
                            at::Tensor* tokens, at::Tensor* logprobs) {
   return guarded([&] {
 #ifdef SEEKMATH_SHIM_CUDA
-    const at::Tensor& l = *logits;
-    TORCH_CHECK(l.is_cuda() && l.dim() == 2 && l.stride(1) == 1, "logits must be a CUDA [B, V] tensor with contiguous rows");
-    const int64_t rows = l.size(0), vocab = l.size(1);
-    const int64_t tiles = (vocab + 255) / 256;
-    TORCH_CHECK(tiles * 12 <= 48 * 1024, "vocabulary of ", vocab, " tokens is larger than the sampler kernel takes");
-    TORCH_CHECK(rows <= 2147483647 && vocab <= 2147483647, "logits too large");
-    check_vector(*uniforms, rows, at::kFloat, l, "uniforms");
-    check_vector(*tokens, rows, at::kLong, l, "tokens");
-    check_vector(*logprobs, rows, at::kFloat, l, "logprobs");
-    if (rows == 0) return;
-    const int device = l.get_device();
-    CUfunction f = kernel(device, "sample_rows.cu", seekmath_kernels::SAMPLE_ROWS,
-                          {"SEEKMATH_KIND=" + std::to_string(kind_code(l.scalar_type()))}, "seekmath_sample_rows");
-    const void* logits_ptr = l.data_ptr();
-    long long row_stride = l.stride(0);
-    int vocab_int = static_cast<int>(vocab);
-    const void* uniforms_ptr = uniforms->data_ptr();
-    float inv_t = static_cast<float>(inv_temperature);
-    int greedy_flag = greedy;
-    void* tokens_ptr = tokens->data_ptr();
-    void* logprobs_ptr = logprobs->data_ptr();
-    launch(f, dim3(static_cast<unsigned>(rows)), dim3(1024), static_cast<int>(tiles * 12), device,
-           {&logits_ptr, &row_stride, &vocab_int, &uniforms_ptr, &inv_t, &greedy_flag, &tokens_ptr, &logprobs_ptr});
+    const int64_t rows = logits->dim() == 2 ? logits->size(0) : 0;
+    check_vector(*uniforms, rows, at::kFloat, *logits, "uniforms");
+    check_vector(*tokens, rows, at::kLong, *logits, "tokens");
+    check_vector(*logprobs, rows, at::kFloat, *logits, "logprobs");
+    launch_sampler(*logits, uniforms->data_ptr(), 1, inv_temperature, greedy, tokens->data_ptr(),
+                   logprobs->data_ptr(), nullptr, nullptr, nullptr, nullptr, nullptr);
 #else
     (void)logits, (void)uniforms, (void)inv_temperature, (void)greedy, (void)tokens, (void)logprobs;
+    throw std::runtime_error("seekmath-shim was built without CUDA headers");
+#endif
+  });
+}
+
+// seekmath_sample_rows inside a decode step: row r's uniform is uniforms[r, slots[r] - first_slot + 1]
+// (`uniforms` [B, S] f32), and the kernel then sets ids[r] = token, advances positions[r] and slots[r] by one and
+// writes (token, log-prob) as f64 into `packed` [2, B]. ids/positions/slots: B contiguous i64 each; first_slot: 1.
+char* seekmath_sample_rows_advance(at::Tensor* logits, at::Tensor* uniforms, double inv_temperature, int greedy,
+                                   at::Tensor* ids, at::Tensor* positions, at::Tensor* slots,
+                                   at::Tensor* first_slot, at::Tensor* packed) {
+  return guarded([&] {
+#ifdef SEEKMATH_SHIM_CUDA
+    const int64_t rows = logits->dim() == 2 ? logits->size(0) : 0;
+    const at::Tensor& u = *uniforms;
+    TORCH_CHECK(u.is_cuda() && u.device() == logits->device() && u.scalar_type() == at::kFloat && u.dim() == 2 &&
+                    u.size(0) == rows && u.stride(1) == 1,
+                "uniforms must be an f32 [", rows, ", S] tensor with contiguous rows on ", logits->device());
+    check_vector(*ids, rows, at::kLong, *logits, "ids");
+    check_vector(*positions, rows, at::kLong, *logits, "positions");
+    check_vector(*slots, rows, at::kLong, *logits, "slots");
+    check_vector(*first_slot, 1, at::kLong, *logits, "first_slot");
+    check_vector(*packed, 2 * rows, at::kDouble, *logits, "packed");
+    launch_sampler(*logits, u.data_ptr(), u.stride(0), inv_temperature, greedy, nullptr, nullptr, ids->data_ptr(),
+                   positions->data_ptr(), slots->data_ptr(), first_slot->data_ptr(), packed->data_ptr());
+#else
+    (void)logits, (void)uniforms, (void)inv_temperature, (void)greedy, (void)ids, (void)positions, (void)slots;
+    (void)first_slot, (void)packed;
     throw std::runtime_error("seekmath-shim was built without CUDA headers");
 #endif
   });

@@ -4,16 +4,6 @@
 #pragma once
 
 #define FULL_MASK 0xffffffffu
-
-// Programmatic dependent launch (sm_90+). The host may launch a kernel with the programmatic stream-serialization
-// attribute, so that its blocks become resident while the previous kernel in the stream drains instead of after it
-// has finished; the kernel must then call wait_for_previous_grid() before it reads anything the previous kernel
-// writes. Launched the ordinary way, the wait returns at once.
-__device__ __forceinline__ void wait_for_previous_grid() {
-#if __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
 #define NEG_INF (-__int_as_float(0x7f800000))
 
 #if SEEKMATH_KIND == 0

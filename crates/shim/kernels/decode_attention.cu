@@ -33,10 +33,6 @@
 #ifndef STAGES
 #define STAGES 2
 #endif
-// EARLY_TILES 0 keeps every global read after the wait for the previous kernel (a measurement switch).
-#ifndef EARLY_TILES
-#define EARLY_TILES 1
-#endif
 #define TILE_KEYS 64
 #define KEYS_PER_WARP (TILE_KEYS / WARPS)
 #define THREADS (32 * WARPS)
@@ -158,9 +154,19 @@ __device__ __forceinline__ void attention_partial(const kv_t* q, long long q_bat
   const kv_t* q_row = q + b * q_batch_stride;
   const kv_t* row_cos = ROPE ? cos + b * angle_row_stride : nullptr;
   const kv_t* row_sin = ROPE ? sin + b * angle_row_stride : nullptr;
-  // This block's split holds the new slot (slots[b], written in this step: by the previous kernel, or with ROPE
-  // by this block below); it is then the last live tile of the split.
-  const bool holds_new_slot = end - 1 >= split_start && end - 1 < split_start + (long long)tiles_per_split * TILE_KEYS;
+  if (ROPE && end - 1 >= split_start && end - 1 < split_start + (long long)tiles_per_split * TILE_KEYS) {
+    // This block's split holds the new slot: write its key (rotated) and value before any tile load reads it
+    // (the barrier orders the stores before this block's copies; no other block reads the slot in this step).
+    const kv_t* key = q_row + (heads + kv_head) * HEAD_DIM;
+    const kv_t* value = q_row + (heads + kv_heads + kv_head) * HEAD_DIM;
+    const long long at = (end - 1) * HEAD_DIM;
+    for (int i = threadIdx.x; i < HEAD_DIM; i += THREADS) {
+      keys[b * kv_batch_stride + kv_head * kv_head_stride + at + i] =
+          from_float(rope_at(key, row_cos, row_sin, i, HEAD_DIM / 2));
+      values[b * kv_batch_stride + kv_head * kv_head_stride + at + i] = value[i];
+    }
+    __syncthreads();
+  }
   // Tiles of this split that hold live keys.
   const long long live_from = max(split_start, start), live_to = min(split_start + (long long)tiles_per_split * TILE_KEYS, end);
   const int first_tile = live_from < live_to ? (int)((live_from - split_start) / TILE_KEYS) : 0;
@@ -179,32 +185,8 @@ __device__ __forceinline__ void attention_partial(const kv_t* q, long long q_bat
     }
     commit_copies();
   };
-  // The first tiles' copies go out before the wait for the previous kernel (the q/k/v product) when none of them
-  // holds the new slot: the older cache rows, `starts` and `slots` were written steps ago, so under a programmatic
-  // dependent launch the cache reads overlap the previous kernel's drain.
-  const bool copies_first = EARLY_TILES && (!holds_new_slot || tile_count > STAGES - 1);
-  if (copies_first) {
 #pragma unroll
-    for (int t = 0; t < STAGES - 1; ++t) issue(t);
-  }
-  wait_for_previous_grid();
-  if (ROPE && holds_new_slot) {
-    // Write the new slot's key (rotated) and value before any tile load reads it (the barrier orders the stores
-    // before this block's copies; no other block reads the slot in this step).
-    const kv_t* key = q_row + (heads + kv_head) * HEAD_DIM;
-    const kv_t* value = q_row + (heads + kv_heads + kv_head) * HEAD_DIM;
-    const long long at = (end - 1) * HEAD_DIM;
-    for (int i = threadIdx.x; i < HEAD_DIM; i += THREADS) {
-      keys[b * kv_batch_stride + kv_head * kv_head_stride + at + i] =
-          from_float(rope_at(key, row_cos, row_sin, i, HEAD_DIM / 2));
-      values[b * kv_batch_stride + kv_head * kv_head_stride + at + i] = value[i];
-    }
-    __syncthreads();
-  }
-  if (!copies_first) {
-#pragma unroll
-    for (int t = 0; t < STAGES - 1; ++t) issue(t);
-  }
+  for (int t = 0; t < STAGES - 1; ++t) issue(t);
 
   // The MMAs put keys on their 16 rows and query heads on their 8 columns (S^T = K·Q^T, then O^T = V^T·P^T), so
   // a group of up to 8 heads fills the columns instead of padding 16 rows. Query fragments (B operand, column j =
@@ -462,7 +444,6 @@ seekmath_decode_attention_rope(const kv_t* qkv, long long qkv_row_stride, const 
 extern "C" __global__ void __launch_bounds__(128)
 seekmath_decode_attention_combine(const float* part_max, const float* part_sum, const float* part_acc, int splits,
                                   kv_t* out) {
-  wait_for_previous_grid();
   const int kv_head = blockIdx.x, kv_heads = gridDim.x;
   const long long b = blockIdx.y;
   const long long base = (b * kv_heads + kv_head) * splits;

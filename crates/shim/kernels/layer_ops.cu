@@ -21,7 +21,6 @@ extern "C" __global__ void seekmath_rope_kv_write(const element_t* qkv, long lon
                                                   element_t* values, long long cache_batch_stride,
                                                   long long cache_head_stride, long long cache_slot_stride,
                                                   const long long* slots, int slot_stride) {
-  wait_for_previous_grid();
   const long long b = blockIdx.x;
   const int half = head_dim / 2;
   const element_t* row = qkv + b * qkv_row_stride;
@@ -60,7 +59,6 @@ __device__ __forceinline__ float silu_times(float g, float u) { return g / (1.0f
 
 extern "C" __global__ void seekmath_silu_mul(const element_t* gate_up, long long row_stride, int width,
                                              int vectorized, element_t* out) {
-  wait_for_previous_grid();
   const long long b = blockIdx.y;
   const element_t* gate = gate_up + b * row_stride;
   const element_t* up = gate + width;
@@ -94,7 +92,6 @@ extern "C" __global__ void __launch_bounds__(NORM_THREADS)
 seekmath_rms_norm(const element_t* x, long long row_stride, int width, const element_t* weight, float eps,
                   int vectorized, element_t* out) {
   __shared__ float warp_sums[NORM_THREADS / 32];
-  wait_for_previous_grid();
   const long long b = blockIdx.x;
   const element_t* row = x + b * row_stride;
   element_t* dst = out + b * (long long)width;

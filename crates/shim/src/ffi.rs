@@ -63,6 +63,18 @@ extern "C" {
         tokens: *mut C_tensor,
         logprobs: *mut C_tensor,
     ) -> *mut c_char;
+    #[allow(clippy::too_many_arguments)]
+    pub fn seekmath_sample_rows_advance(
+        logits: *mut C_tensor,
+        uniforms: *mut C_tensor,
+        inv_temperature: f64,
+        greedy: c_int,
+        ids: *mut C_tensor,
+        positions: *mut C_tensor,
+        slots: *mut C_tensor,
+        first_slot: *mut C_tensor,
+        packed: *mut C_tensor,
+    ) -> *mut c_char;
     pub fn seekmath_decode_attention_plan(
         device: c_int,
         batch: i64,

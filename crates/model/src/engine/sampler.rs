@@ -17,12 +17,16 @@ use super::params::SamplingParams;
 /// use the one-pass kernel: the same rule, so the same tokens up to the summation order's rounding at a CDF
 /// boundary.
 pub fn sample(logits: &Tensor, params: &SamplingParams, uniforms: &Tensor, kernel: bool) -> Result<(Tensor, Tensor)> {
-    let unfiltered = params.is_unfiltered(logits.size()[1]);
-    if kernel && logits.device().is_cuda() && (params.is_greedy() || unfiltered) {
+    if kernel_takes(logits, params, kernel) {
         return seekmath_shim::sample_rows(logits, uniforms, params.temperature, params.is_greedy())
             .context("seekmath sampler kernel");
     }
     Ok(sample_aten(logits, params, uniforms))
+}
+
+/// Whether [`sample`] runs the one-pass kernel for these logits and settings (`kernel`: the caller allows it).
+pub fn kernel_takes(logits: &Tensor, params: &SamplingParams, kernel: bool) -> bool {
+    kernel && logits.device().is_cuda() && (params.is_greedy() || params.is_unfiltered(logits.size()[1]))
 }
 
 /// [`sample`] in ATen ops (any device, every filter).
