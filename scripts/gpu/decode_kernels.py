@@ -81,15 +81,26 @@ class Module:
 
 
 class Kernel(Module):
-    def __init__(self, kind_code, source="sample_rows.cu"):
-        super().__init__(source, {"SEEKMATH_KIND": kind_code}, ["seekmath_sample_rows"])
+    """The sampler kernel (plain mode: one uniform per row, tokens and log-probs out). `extra`: more -D defines."""
+
+    def __init__(self, kind_code, source="sample_rows.cu", extra=None):
+        super().__init__(source, {"SEEKMATH_KIND": kind_code, **(extra or {})}, ["seekmath_sample_rows"])
+        # Kernels before the decode-step bookkeeping (an A/B baseline) take the short argument list.
+        text = open(os.path.join(ROOT, "crates/shim/kernels", source)).read()
+        self.step_arguments = "uniform_row_stride" in text
 
     def __call__(self, logits, uniforms, inv_t, greedy, tokens, logprobs):
         b, v = logits.shape
-        tiles = (v + 255) // 256
+        tiles = (v + 255) // 256  # shared memory for 256-logit tiles: an upper bound for any TILE >= 256
+        null = ctypes.c_void_p(None)
         args = [ctypes.c_void_p(logits.data_ptr()), ctypes.c_longlong(logits.stride(0)), ctypes.c_int(v),
-                ctypes.c_void_p(uniforms.data_ptr()), ctypes.c_float(inv_t), ctypes.c_int(int(greedy)),
-                ctypes.c_void_p(tokens.data_ptr()), ctypes.c_void_p(logprobs.data_ptr())]
+                ctypes.c_void_p(uniforms.data_ptr())]
+        if self.step_arguments:
+            args.append(ctypes.c_longlong(1))
+        args += [ctypes.c_float(inv_t), ctypes.c_int(int(greedy)), ctypes.c_void_p(tokens.data_ptr()),
+                 ctypes.c_void_p(logprobs.data_ptr())]
+        if self.step_arguments:
+            args += [null] * 5
         self.launch("seekmath_sample_rows", (b, 1, 1), (1024, 1, 1), 3 * tiles * 4, args)
 
 
@@ -245,7 +256,9 @@ def check_sampler(report):
     report.append(f"sampler frequencies over 20k draws of (0.1, 0.2, 0.3, 0.4): {counts.tolist()}")
     del logits
     torch.cuda.empty_cache()
-    # time: kernel vs the previous ATen sampler, bf16
+    # time: kernel vs the previous ATen sampler, bf16; and the kernel with narrower tiles per warp (TILE logits; 256
+    # was the default until session 9: more warp reductions per logit), checked against the float64 inverse CDF
+    wider = {t: Kernel(1, extra={"TILE": t}) for t in (256, 512)}
     for b in (1, 64, 256, 512):
         logits = (torch.randn(b, v, device="cuda") * 3).to(torch.bfloat16)
         u = torch.rand(b, device="cuda")
@@ -254,7 +267,19 @@ def check_sampler(report):
         t_k = graph_time(lambda: k(logits, u, 1.0, False, tok, lp))
         t_a = graph_time(lambda: aten_sampler(logits, u))
         gbs = b * v * 2 / (t_k * 1e-6) / 1e9
-        report.append(f"sampler time B={b}: kernel {t_k:.1f} us ({gbs:.0f} GB/s of logits), ATen {t_a:.1f} us")
+        line = f"sampler time B={b}: kernel {t_k:.1f} us ({gbs:.0f} GB/s of logits), ATen {t_a:.1f} us"
+        ref_tok, ref_lp = reference_sample(logits, u, 1.0)
+        k(logits, u, 1.0, False, tok, lp)
+        line += f" (same token as float64 {(tok == ref_tok).float().mean().item():.4f})"
+        for n, kernel in wider.items():
+            kernel(logits, u, 1.0, False, tok, lp)
+            agree = (tok == ref_tok).float().mean().item()
+            lp_err = (lp - ref_lp)[tok == ref_tok].abs().max().item()
+            kernel(logits, u, 1.0, True, tok, lp)
+            greedy_ok = torch.equal(tok, logits.float().argmax(-1))
+            line += (f"; TILE={n}: {graph_time(lambda: kernel(logits, u, 1.0, False, tok, lp)):.1f} us, same token as "
+                     f"float64 {agree:.4f}, log-prob |diff| {lp_err:.1e}, greedy argmax {greedy_ok}")
+        report.append(line)
 
 
 def check_attention(report, batches=(1, 64, 256, 512)):

@@ -245,6 +245,9 @@ void check_vector(const at::Tensor& t, int64_t count, at::ScalarType kind, const
               kind, " tensor of ", count, " elements, got ", t.scalar_type(), " ", t.sizes());
 }
 
+// Logits per tile of kernels/sample_rows.cu (its TILE): three floats of shared memory per tile.
+constexpr int64_t kSamplerTile = 1024;
+
 // Launches kernels/sample_rows.cu over `logits` [B, V]: uniforms row r at r * uniform_row_stride (+ the step's
 // column when `slots` is given); the optional pointers are the kernel's outputs (see there).
 void launch_sampler(const at::Tensor& l, const void* uniforms, long long uniform_row_stride, double inv_temperature,
@@ -252,7 +255,7 @@ void launch_sampler(const at::Tensor& l, const void* uniforms, long long uniform
                     const void* first_slot, void* packed) {
   TORCH_CHECK(l.is_cuda() && l.dim() == 2 && l.stride(1) == 1, "logits must be a CUDA [B, V] tensor with contiguous rows");
   const int64_t rows = l.size(0), vocab = l.size(1);
-  const int64_t tiles = (vocab + 255) / 256;
+  const int64_t tiles = (vocab + kSamplerTile - 1) / kSamplerTile;
   TORCH_CHECK(tiles * 12 <= 48 * 1024, "vocabulary of ", vocab, " tokens is larger than the sampler kernel takes");
   TORCH_CHECK(rows <= 2147483647 && vocab <= 2147483647, "logits too large");
   if (rows == 0) return;

@@ -2,9 +2,9 @@
 //
 // Why a kernel: in ATen the unfiltered temperature sampler is five passes over [B, V] (max, shift to f32, exp,
 // block sums, running sums), ~0.45 ms of a 3 ms step at batch 256 with a 152k vocabulary on an H200. Here each
-// row is read once from memory: every warp reduces 256-token tiles to (max, sum of exp) pairs kept in shared
+// row is read once from memory: every warp reduces 1024-token tiles to (max, sum of exp) pairs kept in shared
 // memory (online softmax), the tile pairs give the row's totals, warp 0 finds the tile where u * total falls and
-// then the token inside that tile (one more 256-token read, from L2).
+// then the token inside that tile (one more 1024-token read, from L2).
 //
 // The kernel is bound by instructions, not bytes (one row per SM: ~30 µs per row on an H200 however many loads are
 // in flight, docs/benchmarks.md, session 7), so the per-logit work is kept to a fused multiply-add and one ex2 per
@@ -21,30 +21,41 @@
 
 #include "common.cuh"
 
-#define TILE 256
-#define LANE_ELEMS 8
+// A warp reduces TILE logits at a time, LANE_ELEMS consecutive ones per lane. Each tile ends in warp-wide
+// reductions (max, then sums) whose shuffle latency, not the loads, bounded the kernel at 256-logit tiles: 1024
+// took batch 256 x 152k from 44.8 to 29.0 µs on an H200 (scripts/gpu/decode_kernels.py --only sampler; more loads in
+// flight per warp at 256 changed nothing). The host sizes shared memory by SEEKMATH_SAMPLER_TILE; TILE may be
+// overridden for measurements when that stays an upper bound (TILE >= the host's).
+#ifndef TILE
+#define TILE 1024
+#endif
+#define LANE_ELEMS (TILE / 32)
 #define WARPS 32
 #define LOG2E 1.4426950408889634f
 
 typedef element_t logit_t;
 
-// Eight consecutive logits starting at `index` (-inf past the end of the row).
-__device__ __forceinline__ void load8(const logit_t* row, long long index, int vocab, bool aligned, float* out) {
+// LANE_ELEMS consecutive logits starting at `index` (-inf past the end of the row), 16 bytes per load when aligned.
+__device__ __forceinline__ void load_lane(const logit_t* row, long long index, int vocab, bool aligned, float* out) {
   if (aligned && index + LANE_ELEMS <= vocab) {
-#if SEEKMATH_KIND == 0
-    const float4* p = reinterpret_cast<const float4*>(row + index);
-    float4 a = p[0], b = p[1];
-    out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w;
-    out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
-#else
-    uint4 raw = *reinterpret_cast<const uint4*>(row + index);
-    unsigned int words[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      out[2 * k] = to_float((logit_t)(words[k] & 0xffffu));
-      out[2 * k + 1] = to_float((logit_t)(words[k] >> 16));
-    }
+    for (int c = 0; c < LANE_ELEMS / 8; ++c) {
+      float* o = out + 8 * c;
+#if SEEKMATH_KIND == 0
+      const float4* p = reinterpret_cast<const float4*>(row + index + 8 * c);
+      float4 a = p[0], b = p[1];
+      o[0] = a.x; o[1] = a.y; o[2] = a.z; o[3] = a.w;
+      o[4] = b.x; o[5] = b.y; o[6] = b.z; o[7] = b.w;
+#else
+      uint4 raw = *reinterpret_cast<const uint4*>(row + index + 8 * c);
+      unsigned int words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        o[2 * k] = to_float((logit_t)(words[k] & 0xffffu));
+        o[2 * k + 1] = to_float((logit_t)(words[k] >> 16));
+      }
 #endif
+    }
   } else {
 #pragma unroll
     for (int k = 0; k < LANE_ELEMS; ++k) {
@@ -95,7 +106,7 @@ seekmath_sample_rows(const logit_t* logits, long long row_stride, int vocab, con
   for (int tile = warp; tile < tiles; tile += WARPS) {
     float x[LANE_ELEMS];
     const long long base = (long long)tile * TILE + lane * LANE_ELEMS;
-    load8(row, base, vocab, aligned, x);
+    load_lane(row, base, vocab, aligned, x);
     float m = NEG_INF;
     if (greedy) {
 #pragma unroll
@@ -202,7 +213,7 @@ seekmath_sample_rows(const logit_t* logits, long long row_stride, int vocab, con
       // The token inside the tile: lane sums, a scan over lanes, then the element inside the lane.
       float x[LANE_ELEMS], w[LANE_ELEMS];
       long long base = (long long)tile * TILE + lane * LANE_ELEMS;
-      load8(row, base, vocab, aligned, x);
+      load_lane(row, base, vocab, aligned, x);
       float lane_sum = 0.0f;
 #pragma unroll
       for (int k = 0; k < LANE_ELEMS; ++k) { w[k] = weight_or_zero(x[k], row_max, scale_t); lane_sum += w[k]; }
