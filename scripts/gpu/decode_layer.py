@@ -371,6 +371,29 @@ def sweep_epilogue(report, shape, batch, slots):
         torch.cuda.empty_cache()
 
 
+def sweep_attention_settings(report, shape, batch, slots):
+    """forward + sampler with the attention kernel built for other warps x stages (decode_tune.py times the kernel
+    alone; here it runs between the step's products, as in the engine): same logits, and the time of each."""
+    ops, s, attention, sampler = kernels_for(shape)
+    with torch.no_grad():
+        st = random_state(shape, batch, slots)
+        base_k = [c.clone() for c in st["ck"] + st["cv"]]
+        reference = engine_forward(st, ops, attention).float()
+        base = step_time(st, ops, attention, sampler)
+        report.append(f"attention settings {shape} B={batch} slots={slots}: default (2 warps x 2 stages) {base:.3f} ms")
+        for warps, stages in ((4, 2), (2, 3), (4, 3), (2, 4)):
+            variant = SplitAttention(s["D"], s["H"] // s["KV"], warps=warps, stages=stages)
+            for c, r in zip(st["ck"] + st["cv"], base_k):
+                c.copy_(r)
+            logits = engine_forward(st, ops, variant).float()
+            t = step_time(st, ops, variant, sampler)
+            report.append(f"  {warps} warps x {stages} stages: forward + sampler {t:.3f} ms ({(t / base - 1) * 100:+.1f}%), "
+                          f"|logits - default| {(logits - reference).abs().max().item():.2e}")
+            print(report[-1], flush=True)
+        del st
+        torch.cuda.empty_cache()
+
+
 def sweep_down_split(report, shape, batch, slots):
     """The down product's split-K reduction folded into the next RMSNorm (forward down_split) against cuBLAS's own
     split-K + reduction (addmm_ with β = 1): per-op times, then forward + sampler, and the logits' distance."""
@@ -497,9 +520,12 @@ def main():
     p.add_argument("--prefetch", action="store_true", help="only time the step with the next layer's K/V prefetched")
     p.add_argument("--down-split", action="store_true", help="only time the down product's reduction in the RMSNorm")
     p.add_argument("--epilogue", action="store_true", help="only time the engine's ATen epilogue after the sampler")
+    p.add_argument("--attention-settings", action="store_true",
+                   help="only time the step with the attention kernel at other warps x stages")
     a = p.parse_args()
     for flag, sweep, name in ((a.down_split, sweep_down_split, "down_split"), (a.prefetch, sweep_prefetch, "prefetch"),
-                              (a.epilogue, sweep_epilogue, "epilogue")):
+                              (a.epilogue, sweep_epilogue, "epilogue"),
+                              (a.attention_settings, sweep_attention_settings, "attention_settings")):
         if flag:
             report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
             for batch in [int(b) for b in a.batch_sizes.split(",")]:
