@@ -107,23 +107,25 @@ fn sampler_kernel_in_a_decode_step_samples_the_slots_column_and_advances_the_row
     let logits = (Tensor::randn([rows, vocab], (Kind::Float, device)) * 2.0).to_kind(Kind::BFloat16);
     let uniforms = Tensor::rand([rows, columns], (Kind::Float, device));
     let ids = Tensor::full([rows], -1, (Kind::Int64, device));
-    let mut positions = Tensor::randint(100, [rows], (Kind::Int64, device));
+    let positions = Tensor::randint(100, [rows], (Kind::Int64, device));
     let first_slot = Tensor::from_slice(&[17i64]).to_device(device);
-    let mut slots = Tensor::full([rows], 17 + 9, (Kind::Int64, device));
+    let slots = Tensor::full([rows], 17 + 9, (Kind::Int64, device));
     let packed = Tensor::zeros([2, rows], (Kind::Double, device));
+    let state = DecodeStepState {
+        uniforms: &uniforms,
+        ids: &ids,
+        positions: &positions,
+        slots: &slots,
+        first_slot: &first_slot,
+        packed: &packed,
+    };
+    // Handles on the same storage, to reset the counters the kernel advances.
+    let (mut reset_positions, mut reset_slots) = (positions.shallow_clone(), slots.shallow_clone());
     let before = (positions.copy(), slots.copy());
     for (temperature, greedy) in [(1.0, false), (0.7, false), (1.0, true)] {
         // Row r is at slot 26 = first slot + 9: generated token 10, column 10 of its uniforms.
-        slots.copy_(&before.1);
-        positions.copy_(&before.0);
-        let state = DecodeStepState {
-            uniforms: &uniforms,
-            ids: &ids,
-            positions: &positions,
-            slots: &slots,
-            first_slot: &first_slot,
-            packed: &packed,
-        };
+        reset_slots.copy_(&before.1);
+        reset_positions.copy_(&before.0);
         sample_rows_advance(&logits, temperature, greedy, &state).unwrap();
         let (tokens, logprobs) = sample_rows(&logits, &uniforms.select(1, 10), temperature, greedy).unwrap();
         assert!(ids.equal(&tokens), "T={temperature} greedy={greedy}: tokens differ");
@@ -133,18 +135,10 @@ fn sampler_kernel_in_a_decode_step_samples_the_slots_column_and_advances_the_row
         assert!(slots.equal(&(&before.1 + 1)), "slots not advanced by one");
     }
     // Another column gives other tokens (the column really follows the slot).
-    let state = DecodeStepState {
-        uniforms: &uniforms,
-        ids: &ids,
-        positions: &positions,
-        slots: &slots,
-        first_slot: &first_slot,
-        packed: &packed,
-    };
     sample_rows_advance(&logits, 1.0, false, &state).unwrap();
     let (column_11, _) = sample_rows(&logits, &uniforms.select(1, 11), 1.0, false).unwrap();
     assert!(ids.equal(&column_11));
-    // Rows that are not contiguous, or a short read-back buffer, are refused.
+    // A short read-back buffer is refused.
     let bad = DecodeStepState {
         packed: &Tensor::zeros([2, rows - 1], (Kind::Double, device)),
         ..state
