@@ -31,8 +31,8 @@ from decode_tune import relative_to_kernels  # noqa: E402
 
 
 class LayerOps(Module):
-    def __init__(self, kind_code=1):
-        super().__init__("layer_ops.cu", {"SEEKMATH_KIND": kind_code},
+    def __init__(self, kind_code=1, extra=None):
+        super().__init__("layer_ops.cu", {"SEEKMATH_KIND": kind_code, **(extra or {})},
                          ["seekmath_rope_kv_write", "seekmath_silu_mul", "seekmath_rms_norm"])
         self.probes = Module(relative_to_kernels(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                               "decode_probes.cu")),
@@ -63,14 +63,14 @@ class LayerOps(Module):
                      ctypes.c_int(0 if slots.numel() == 1 else 1)])
         return q
 
-    def silu_mul(self, gate_up):
+    def silu_mul(self, gate_up, threads=256):
         b, two_w = gate_up.shape
         w = two_w // 2
         out = torch.empty(b, w, device=gate_up.device, dtype=gate_up.dtype)
         vec = 8 if gate_up.element_size() == 2 else 4
         vectorized = w % vec == 0 and gate_up.stride(0) % vec == 0 and gate_up.data_ptr() % 16 == 0
-        per_block = 256 * (vec if vectorized else 1)
-        self.launch("seekmath_silu_mul", (-(-w // per_block), b, 1), (256, 1, 1), 0,
+        per_block = threads * (vec if vectorized else 1)
+        self.launch("seekmath_silu_mul", (-(-w // per_block), b, 1), (threads, 1, 1), 0,
                     [ctypes.c_void_p(gate_up.data_ptr()), ctypes.c_longlong(gate_up.stride(0)), ctypes.c_int(w),
                      ctypes.c_int(int(vectorized)), ctypes.c_void_p(out.data_ptr())])
         return out
@@ -394,6 +394,38 @@ def sweep_attention_settings(report, shape, batch, slots):
         torch.cuda.empty_cache()
 
 
+def sweep_silu(report, shape, batch, slots):
+    """SiLU·up with the accurate exponential and division (SILU_FAST=0) against the fast ones: the kernel alone on
+    the step's gate/up output, its distance from f32, and forward + sampler with each."""
+    _, s, attention, sampler = kernels_for(shape)
+    variants = {fast: LayerOps(1, extra={"SILU_FAST": fast}) for fast in (0, 1)}
+    with torch.no_grad():
+        gu = torch.randn(batch, 2 * s["I"], device="cuda").to(torch.bfloat16) * 3
+        g, u = gu.float()[:, :s["I"]], gu.float()[:, s["I"]:]
+        exact = F.silu(g) * u
+        st = random_state(shape, batch, slots)
+        base_k = [c.clone() for c in st["ck"] + st["cv"]]
+        line = []
+        for fast, ops in variants.items():
+            err = (ops.silu_mul(gu).float() - exact).abs().max().item()
+            alone = timed_graph(lambda: ops.silu_mul(gu)) * 1e3
+            for c, r in zip(st["ck"] + st["cv"], base_k):
+                c.copy_(r)
+            logits = engine_forward(st, ops, attention).float()
+            t = step_time(st, ops, attention, sampler)
+            line.append(f"SILU_FAST={fast}: kernel {alone:.1f} us, |out - f32| {err:.2e}, forward + sampler {t:.3f} ms, "
+                        f"logits sum {logits.double().sum().item():.6e}")
+        fast = variants[1]
+        for threads in (64, 128, 512, 608):
+            same = torch.equal(fast.silu_mul(gu, threads), fast.silu_mul(gu))
+            line.append(f"fast, {threads} threads per block: kernel {timed_graph(lambda: fast.silu_mul(gu, threads)) * 1e3:.1f} us"
+                        f" (same output {same})")
+        report.append(f"silu {shape} B={batch} slots={slots}: " + "; ".join(line))
+        print(report[-1], flush=True)
+        del st
+        torch.cuda.empty_cache()
+
+
 def sweep_down_split(report, shape, batch, slots):
     """The down product's split-K reduction folded into the next RMSNorm (forward down_split) against cuBLAS's own
     split-K + reduction (addmm_ with β = 1): per-op times, then forward + sampler, and the logits' distance."""
@@ -520,12 +552,14 @@ def main():
     p.add_argument("--prefetch", action="store_true", help="only time the step with the next layer's K/V prefetched")
     p.add_argument("--down-split", action="store_true", help="only time the down product's reduction in the RMSNorm")
     p.add_argument("--epilogue", action="store_true", help="only time the engine's ATen epilogue after the sampler")
+    p.add_argument("--silu", action="store_true", help="only time SiLU·up with the accurate and the fast math")
     p.add_argument("--attention-settings", action="store_true",
                    help="only time the step with the attention kernel at other warps x stages")
     a = p.parse_args()
     for flag, sweep, name in ((a.down_split, sweep_down_split, "down_split"), (a.prefetch, sweep_prefetch, "prefetch"),
                               (a.epilogue, sweep_epilogue, "epilogue"),
-                              (a.attention_settings, sweep_attention_settings, "attention_settings")):
+                              (a.attention_settings, sweep_attention_settings, "attention_settings"),
+                              (a.silu, sweep_silu, "silu")):
         if flag:
             report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
             for batch in [int(b) for b in a.batch_sizes.split(",")]:

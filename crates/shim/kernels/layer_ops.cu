@@ -55,7 +55,19 @@ extern "C" __global__ void seekmath_rope_kv_write(const element_t* qkv, long lon
 #define VEC 8
 #endif
 
-__device__ __forceinline__ float silu_times(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+// silu(g) · u. In 16-bit kinds with the fast exponential and division (ex2.approx, rcp.approx: a few f32 ulps, far
+// below one 16-bit rounding), which made the kernel instruction-bound no more; f32 keeps expf and the IEEE division.
+// SILU_FAST=0 selects the accurate form in every kind (a measurement switch).
+#ifndef SILU_FAST
+#define SILU_FAST 1
+#endif
+__device__ __forceinline__ float silu_times(float g, float u) {
+#if SILU_FAST && SEEKMATH_KIND != 0
+  return __fdividef(g, 1.0f + __expf(-g)) * u;
+#else
+  return g / (1.0f + expf(-g)) * u;
+#endif
+}
 
 extern "C" __global__ void seekmath_silu_mul(const element_t* gate_up, long long row_stride, int width,
                                              int vectorized, element_t* out) {
