@@ -15,9 +15,9 @@
 //   u * sum(w); greedy (flag) takes the first index of the maximum; the log-prob is l_token - logsumexp(l) at
 //   temperature 1. Compiled by NVRTC with SEEKMATH_KIND 0 (f32), 1 (bf16) or 2 (f16) (see common.cuh).
 //
-// In a decode step (`slots` non-null) the kernel also does the step's bookkeeping that would otherwise be six small
-// ATen kernels (~15 µs of a 1.6 ms step at batch 256, scripts/gpu/decode_layer.py --epilogue): it picks each row's
-// uniform from the row's table by the slot it is at, feeds the token back and advances the row's counters.
+// In a decode step (`slots` non-null) the kernel also does the step's bookkeeping that would otherwise be eight
+// small ATen kernels (~15 µs of a 1.6 ms step at batch 256, scripts/gpu/decode_layer.py --epilogue): it picks each
+// row's uniform from the row's table by the slot it is at, feeds the token back and advances the row's counters.
 
 #include "common.cuh"
 

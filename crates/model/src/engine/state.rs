@@ -5,9 +5,10 @@
 //! numbers, re-binding tensors) sits between the GPU's steps. So one step is a pure function of static device
 //! buffers that also *advances* them: it marks the new slot valid, runs the model, samples with the step's column
 //! of a precomputed uniform table (found from the slot), feeds the sampled tokens back as the next input and
-//! increments positions and slots; with the sampler kernel, that bookkeeping runs inside the kernel (measured: six
-//! ATen launches cost ~15 µs of a 1.6 ms step at batch 256 on an H200). The host only replays and reads back one packed [2, B] tensor (tokens, log-probs), and
-//! queues the next step before it reads ([`Readback`]), so its bookkeeping and launch overlap the GPU's step.
+//! increments positions and slots; with the sampler kernel, that bookkeeping runs inside the kernel (as eight
+//! ATen launches it cost ~15 µs of a 1.6 ms step at batch 256 on an H200). The host only replays and reads back
+//! one packed [2, B] tensor (tokens, log-probs), and queues the next step before it reads ([`Readback`]), so its
+//! bookkeeping and launch overlap the GPU's step.
 //!
 //! Graphs are keyed by (attention-length bucket, sampling settings) and kept with their buffers between
 //! `generate` calls ([`DecodeBuffers`] per batch-size bucket), so a training loop that calls `generate` again
@@ -182,7 +183,8 @@ fn advance(
             .squeeze_dim(1)
     };
     if sampler::kernel_takes(&logits, params, plan.sampler_kernel) {
-        // The kernel also feeds the tokens back and advances the counters (one launch instead of seven).
+        // The kernel also picks the uniforms, feeds the tokens back, advances the counters and packs the read-back
+        // (one launch instead of nine).
         let packed = Tensor::empty([2, t.ids.size()[0]], (Kind::Double, logits.device()));
         let state = seekmath_shim::DecodeStepState {
             uniforms: &t.uniforms,
