@@ -248,12 +248,20 @@ void check_vector(const at::Tensor& t, int64_t count, at::ScalarType kind, const
 // Logits per tile of kernels/sample_rows.cu (its TILE): three floats of shared memory per tile.
 constexpr int64_t kSamplerTile = 1024;
 
-// Launches kernels/sample_rows.cu over `logits` [B, V]: uniforms row r at r * uniform_row_stride (+ the step's
-// column when `slots` is given); the optional pointers are the kernel's outputs (see there).
+// The rows of the sampler's `logits`, which must be a CUDA [B, V] tensor with contiguous rows (checked first, so
+// that a CPU tensor is refused for what it is).
+int64_t sampler_rows(const at::Tensor& l) {
+  TORCH_CHECK(l.is_cuda() && l.dim() == 2 && l.stride(1) == 1,
+              "logits must be a CUDA [B, V] tensor with contiguous rows");
+  return l.size(0);
+}
+
+// Launches kernels/sample_rows.cu over `logits` [B, V] (checked by sampler_rows): uniforms row r at
+// r * uniform_row_stride (+ the step's column when `slots` is given); the optional pointers are the kernel's outputs
+// (see there).
 void launch_sampler(const at::Tensor& l, const void* uniforms, long long uniform_row_stride, double inv_temperature,
                     int greedy, void* tokens, void* logprobs, void* ids, void* positions, void* slots,
                     const void* first_slot, void* packed) {
-  TORCH_CHECK(l.is_cuda() && l.dim() == 2 && l.stride(1) == 1, "logits must be a CUDA [B, V] tensor with contiguous rows");
   const int64_t rows = l.size(0), vocab = l.size(1);
   const int64_t tiles = (vocab + kSamplerTile - 1) / kSamplerTile;
   TORCH_CHECK(tiles * 12 <= 48 * 1024, "vocabulary of ", vocab, " tokens is larger than the sampler kernel takes");
@@ -299,7 +307,7 @@ char* seekmath_sample_rows(at::Tensor* logits, at::Tensor* uniforms, double inv_
                            at::Tensor* tokens, at::Tensor* logprobs) {
   return guarded([&] {
 #ifdef SEEKMATH_SHIM_CUDA
-    const int64_t rows = logits->dim() == 2 ? logits->size(0) : 0;
+    const int64_t rows = sampler_rows(*logits);
     check_vector(*uniforms, rows, at::kFloat, *logits, "uniforms");
     check_vector(*tokens, rows, at::kLong, *logits, "tokens");
     check_vector(*logprobs, rows, at::kFloat, *logits, "logprobs");
@@ -320,7 +328,7 @@ char* seekmath_sample_rows_advance(at::Tensor* logits, at::Tensor* uniforms, dou
                                    at::Tensor* first_slot, at::Tensor* packed) {
   return guarded([&] {
 #ifdef SEEKMATH_SHIM_CUDA
-    const int64_t rows = logits->dim() == 2 ? logits->size(0) : 0;
+    const int64_t rows = sampler_rows(*logits);
     const at::Tensor& u = *uniforms;
     TORCH_CHECK(u.is_cuda() && u.device() == logits->device() && u.scalar_type() == at::kFloat && u.dim() == 2 &&
                     u.size(0) == rows && u.stride(1) == 1,

@@ -336,6 +336,17 @@ mod tests {
         let u = Tensor::zeros([2], (Kind::Float, Device::Cpu));
         let err = sample_rows(&logits, &u, 1.0, false).unwrap_err();
         assert!(err.to_string().contains("CUDA"), "{err}");
+        let table = Tensor::zeros([2, 8], (Kind::Float, Device::Cpu));
+        let state = DecodeStepState {
+            uniforms: &table,
+            ids: &idx,
+            positions: &idx,
+            slots: &idx,
+            first_slot: &idx.narrow(0, 0, 1),
+            packed: &Tensor::zeros([2, 2], (Kind::Double, Device::Cpu)),
+        };
+        let err = sample_rows_advance(&logits, 1.0, false, &state).unwrap_err();
+        assert!(err.to_string().contains("CUDA"), "{err}");
         let err = silu_mul(&logits).unwrap_err();
         assert!(err.to_string().contains("CUDA"), "{err}");
         let err = rms_norm(&logits, &u, 1e-6).unwrap_err();
