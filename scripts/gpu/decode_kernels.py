@@ -45,6 +45,7 @@ class Module:
         cu = ctypes.CDLL("libcuda.so.1")
         major, minor = torch.cuda.get_device_capability()
         src = open(os.path.join(ROOT, "crates/shim/kernels", source), "rb").read()
+        self.source = src.decode()
         prog = ctypes.c_void_p()
         common = open(os.path.join(ROOT, "crates/shim/kernels/common.cuh"), "rb").read()
         headers = (ctypes.c_char_p * 1)(common)
@@ -86,8 +87,7 @@ class Kernel(Module):
     def __init__(self, kind_code, source="sample_rows.cu", extra=None):
         super().__init__(source, {"SEEKMATH_KIND": kind_code, **(extra or {})}, ["seekmath_sample_rows"])
         # Kernels before the decode-step bookkeeping (an A/B baseline) take the short argument list.
-        text = open(os.path.join(ROOT, "crates/shim/kernels", source)).read()
-        self.step_arguments = "uniform_row_stride" in text
+        self.step_arguments = "uniform_row_stride" in self.source
 
     def __call__(self, logits, uniforms, inv_t, greedy, tokens, logprobs):
         b, v = logits.shape

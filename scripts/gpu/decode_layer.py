@@ -328,9 +328,9 @@ def sweep_prefetch(report, shape, batch, slots):
 
 
 def sweep_epilogue(report, shape, batch, slots):
-    """What the engine's step adds after the sampler (crates/model engine/state.rs `advance`: mark the slot valid,
-    pick the step's uniforms, feed the tokens back, advance positions / slots / step, pack tokens and log-probs as
-    f64 for the read-back) in ATen ops, against forward + sampler alone. The counters advanced here are copies, so
+    """What the engine's step added around the sampler before the sampler kernel took it over in session 9 (mark
+    the slot valid, pick the step's uniforms, feed the tokens back, advance positions / slots / step, pack tokens
+    and log-probs as f64 for the read-back) in ATen ops, against forward + sampler alone. The counters advanced here are copies, so
     every replay attends over the same slots."""
     ops, s, attention, sampler = kernels_for(shape)
     with torch.no_grad():
@@ -371,6 +371,14 @@ def sweep_epilogue(report, shape, batch, slots):
         torch.cuda.empty_cache()
 
 
+def variant_step(st, cache, ops, attention, sampler):
+    """engine_forward's logits (f32) from the cache contents `cache` (copied back into st's caches first, as the
+    forward writes this step's slot) and step_time, for one variant of the step's kernels."""
+    for c, r in zip(st["ck"] + st["cv"], cache):
+        c.copy_(r)
+    return engine_forward(st, ops, attention).float(), step_time(st, ops, attention, sampler)
+
+
 def sweep_attention_settings(report, shape, batch, slots):
     """forward + sampler with the attention kernel built for other warps x stages (decode_tune.py times the kernel
     alone; here it runs between the step's products, as in the engine): same logits, and the time of each."""
@@ -378,15 +386,11 @@ def sweep_attention_settings(report, shape, batch, slots):
     with torch.no_grad():
         st = random_state(shape, batch, slots)
         base_k = [c.clone() for c in st["ck"] + st["cv"]]
-        reference = engine_forward(st, ops, attention).float()
-        base = step_time(st, ops, attention, sampler)
+        reference, base = variant_step(st, base_k, ops, attention, sampler)
         report.append(f"attention settings {shape} B={batch} slots={slots}: default (2 warps x 2 stages) {base:.3f} ms")
         for warps, stages in ((4, 2), (2, 3), (4, 3), (2, 4)):
             variant = SplitAttention(s["D"], s["H"] // s["KV"], warps=warps, stages=stages)
-            for c, r in zip(st["ck"] + st["cv"], base_k):
-                c.copy_(r)
-            logits = engine_forward(st, ops, variant).float()
-            t = step_time(st, ops, variant, sampler)
+            logits, t = variant_step(st, base_k, ops, variant, sampler)
             report.append(f"  {warps} warps x {stages} stages: forward + sampler {t:.3f} ms ({(t / base - 1) * 100:+.1f}%), "
                           f"|logits - default| {(logits - reference).abs().max().item():.2e}")
             print(report[-1], flush=True)
@@ -409,10 +413,7 @@ def sweep_silu(report, shape, batch, slots):
         for fast, ops in variants.items():
             err = (ops.silu_mul(gu).float() - exact).abs().max().item()
             alone = timed_graph(lambda: ops.silu_mul(gu)) * 1e3
-            for c, r in zip(st["ck"] + st["cv"], base_k):
-                c.copy_(r)
-            logits = engine_forward(st, ops, attention).float()
-            t = step_time(st, ops, attention, sampler)
+            logits, t = variant_step(st, base_k, ops, attention, sampler)
             line.append(f"SILU_FAST={fast}: kernel {alone:.1f} us, |out - f32| {err:.2e}, forward + sampler {t:.3f} ms, "
                         f"logits sum {logits.double().sum().item():.6e}")
         fast = variants[1]

@@ -805,10 +805,9 @@ impl CausalLm {
 
     /// [`CausalLm::forward_step_hidden`] with the decode step's fusions, for the engine's prompt prefill on CUDA:
     /// the stacked q/k/v and gate/up products, one-kernel RMSNorm (`at::_fused_rms_norm`), the residual adds inside
-    /// the output and down products, and SiLU·up as seekmath's kernel when `silu_kernel`. The same function up to
-    /// rounding order, like [`CausalLm::forward_decode_hidden`]; the plain form makes ~20 passes per layer over
-    /// [B·T, C]-sized activations where this makes ~8. `silu_kernel`: SiLU·up may run as seekmath's kernel (it does
-    /// where the layer kernels are usable).
+    /// the output and down products, and SiLU·up as seekmath's kernel when `silu_kernel` allows it and the layer
+    /// kernels are usable. The same function up to rounding order, like [`CausalLm::forward_decode_hidden`]; the
+    /// plain form makes ~20 passes per layer over [B·T, C]-sized activations where this makes ~8.
     #[allow(clippy::too_many_arguments)] // the plain step's inputs plus the stacked weights and the kernel switch
     pub fn forward_prefill_hidden(
         &self,

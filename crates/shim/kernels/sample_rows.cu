@@ -6,9 +6,10 @@
 // memory (online softmax), the tile pairs give the row's totals, warp 0 finds the tile where u * total falls and
 // then the token inside that tile (one more 1024-token read, from L2).
 //
-// The kernel is bound by instructions, not bytes (one row per SM: ~30 µs per row on an H200 however many loads are
-// in flight, docs/benchmarks.md, session 7), so the per-logit work is kept to a fused multiply-add and one ex2 per
-// weight, and the running first maximum (three more instructions per logit) is tracked only when greedy.
+// The kernel is bound by the work of one row on one SM, not by bytes (~18 µs per row on an H200 however many loads
+// are in flight, docs/benchmarks.md, sessions 7 and 9), so the per-logit work is kept to a fused multiply-add and
+// one ex2 per weight, the running first maximum (three more instructions per logit) is tracked only when greedy,
+// and the warp reductions come once per TILE logits (below).
 //
 // Semantics (those of the ATen sampler in crates/model/src/engine/sampler.rs, up to summation order and ex2):
 //   weights w_i = exp((l_i - max) * inv_temperature); the token is the first i whose running sum of w exceeds
@@ -24,8 +25,8 @@
 // A warp reduces TILE logits at a time, LANE_ELEMS consecutive ones per lane. Each tile ends in warp-wide
 // reductions (max, then sums) whose shuffle latency, not the loads, bounded the kernel at 256-logit tiles: 1024
 // took batch 256 x 152k from 44.8 to 29.0 µs on an H200 (scripts/gpu/decode_kernels.py --only sampler; more loads in
-// flight per warp at 256 changed nothing). The host sizes shared memory by SEEKMATH_SAMPLER_TILE; TILE may be
-// overridden for measurements when that stays an upper bound (TILE >= the host's).
+// flight per warp at 256 changed nothing). The host sizes shared memory for its kSamplerTile (csrc/decode_kernels.cpp,
+// the same 1024); TILE may be overridden for measurements by a host that sizes it for the smaller tile.
 #ifndef TILE
 #define TILE 1024
 #endif

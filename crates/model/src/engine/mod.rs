@@ -208,8 +208,8 @@ impl<'a> Engine<'a> {
         if params.max_new_tokens > 0 {
             tch::no_grad(|| self.decode(prompts, params, &mut rows))?;
         }
-        // Detokenising every row is host work after the last step (~25-30 ms for 256 rows of 512 tokens on one
-        // core, ~3% of such a call on an H200), so the rows are finished in parallel.
+        // Detokenising every row is host work after the last step (~0.03 s of a 0.89 s call for 256 rows of 512
+        // tokens on an H200 host, docs/benchmarks.md session 9), so the rows are finished in parallel.
         let started = Instant::now();
         let tokenizer = self.tokenizer;
         let completions = rows
