@@ -49,7 +49,8 @@ class LayerOps(Module):
                             ctypes.c_longlong(int(max_bytes)), ctypes.c_int(mode), ctypes.c_int(int(evict_last))])
 
     def rope_kv_write(self, qkv, cos, sin, heads, kv_heads, keys, values, slots):
-        """qkv [B, (H + 2KVH) D]; cos/sin [B, D]; keys/values [B, KVH, S, D]; slots [B] or [1]; returns q [B, H, D]."""
+        """qkv [N, (H + 2KVH) D]; cos/sin [N, D]; keys/values [B, KVH, S, D] with N = B T (T tokens per cache row);
+        slots [N] or [1]; returns q [N, H, D]."""
         b = qkv.shape[0]
         d = keys.shape[3]
         q = torch.empty(b, heads, d, device=qkv.device, dtype=qkv.dtype)
@@ -60,7 +61,7 @@ class LayerOps(Module):
                      ctypes.c_void_p(keys.data_ptr()), ctypes.c_void_p(values.data_ptr()),
                      ctypes.c_longlong(keys.stride(0)), ctypes.c_longlong(keys.stride(1)),
                      ctypes.c_longlong(keys.stride(2)), ctypes.c_void_p(slots.data_ptr()),
-                     ctypes.c_int(0 if slots.numel() == 1 else 1)])
+                     ctypes.c_int(0 if slots.numel() == 1 else 1), ctypes.c_int(b // keys.shape[0])])
         return q
 
     def silu_mul(self, gate_up, threads=256):

@@ -90,11 +90,22 @@ fn linear(vs: nn::Path, in_dim: usize, out_dim: usize, bias: bool, cfg: &ModelCo
 }
 
 /// Which keys each query may see.
+#[derive(Clone, Copy)]
 enum AttentionMask<'a> {
     /// Plain causal attention over the tokens of this call.
     Causal,
     /// Explicit boolean mask (true = attend), broadcastable to [B, heads, T, S].
     Explicit(&'a Tensor),
+}
+
+impl AttentionMask<'_> {
+    /// The cache slots attention reads: the explicit mask's width, else all `cache_len` of them.
+    fn attended_slots(&self, cache_len: i64) -> i64 {
+        match self {
+            AttentionMask::Explicit(m) => m.size().last().copied().unwrap_or(cache_len),
+            AttentionMask::Causal => cache_len,
+        }
+    }
 }
 
 /// Multi-head self-attention with grouped K/V heads.
@@ -167,10 +178,7 @@ impl Attention {
         let (k, v) = match cache {
             None => (k, v),
             Some((cache, layer, slots)) => {
-                let attended = match &mask {
-                    AttentionMask::Explicit(m) => m.size().last().copied().unwrap_or(cache.max_len()),
-                    AttentionMask::Causal => cache.max_len(),
-                };
+                let attended = mask.attended_slots(cache.max_len());
                 cache.write(layer, slots, &k, &v);
                 (
                     cache.keys[layer].narrow(2, 0, attended),
@@ -178,13 +186,20 @@ impl Attention {
                 )
             }
         };
+        self.sdpa(&q, &k, &v, mask)
+    }
+
+    /// SDPA of rotated queries `q` [B,H,T,D] over keys and values [B,KVH,S,D] (K/V heads shared by their query
+    /// group, not expanded); returns [B,T,H·D] for the output projection.
+    fn sdpa(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: AttentionMask) -> Tensor {
+        let (b, _, t, _) = q.size4().expect("queries must be [B,H,T,D]");
         let gqa = self.num_heads != self.num_kv_heads;
         let y = match mask {
             AttentionMask::Causal => {
-                Tensor::scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, t > 1, None::<f64>, gqa)
+                Tensor::scaled_dot_product_attention(q, k, v, None::<&Tensor>, 0.0, t > 1, None::<f64>, gqa)
             }
             AttentionMask::Explicit(m) => {
-                Tensor::scaled_dot_product_attention(&q, &k, &v, Some(m), 0.0, false, None::<f64>, gqa)
+                Tensor::scaled_dot_product_attention(q, k, v, Some(m), 0.0, false, None::<f64>, gqa)
             }
         };
         y.transpose(1, 2).reshape([b, t, self.num_heads * self.head_dim])
@@ -805,9 +820,14 @@ impl CausalLm {
 
     /// [`CausalLm::forward_step_hidden`] with the decode step's fusions, for the engine's prompt prefill on CUDA:
     /// the stacked q/k/v and gate/up products, one-kernel RMSNorm (`at::_fused_rms_norm`), the residual adds inside
-    /// the output and down products, and SiLU·up as seekmath's kernel when `silu_kernel` allows it and the layer
-    /// kernels are usable. The same function up to rounding order, like [`CausalLm::forward_decode_hidden`]; the
-    /// plain form makes ~20 passes per layer over [B·T, C]-sized activations where this makes ~8.
+    /// the output and down products and, when `layer_kernels` allows it and the layer kernels are usable, RoPE with
+    /// the K/V cache write as one kernel ([`seekmath_shim::rope_kv_write`]) and SiLU·up as another. The same
+    /// function up to rounding order, like [`CausalLm::forward_decode_hidden`]; the plain form makes ~20 passes per
+    /// layer over [B·T, C]-sized activations where this makes ~8.
+    ///
+    /// `attention_mask` as in [`CausalLm::forward_step_hidden`], or `None` when every row's T tokens are all valid
+    /// and sit at slots 0..T (plain causal attention, which lets SDPA take its flash kernel instead of the
+    /// masked path).
     #[allow(clippy::too_many_arguments)] // the plain step's inputs plus the stacked weights and the kernel switch
     pub fn forward_prefill_hidden(
         &self,
@@ -816,34 +836,58 @@ impl CausalLm {
         positions: &Tensor,
         cache: &mut KvCache,
         cache_slots: &Tensor,
-        attention_mask: &Tensor,
-        silu_kernel: bool,
+        attention_mask: Option<&Tensor>,
+        layer_kernels: bool,
     ) -> Result<Tensor> {
         let (b, t) = input_ids.size2().context("prefill ids must be [B,T]")?;
         let width = self.config.hidden_size as i64;
-        let silu_kernel = silu_kernel && layer_ops_usable(self.kind(), self.device);
+        let layer_kernels = layer_kernels && layer_ops_usable(self.kind(), self.device);
+        let mask = attention_mask.map_or(AttentionMask::Causal, AttentionMask::Explicit);
+        let attended = mask.attended_slots(cache.max_len());
         let (cos, sin) = self.rope.cos_sin(positions, self.kind());
+        // The RoPE kernel takes one angle row and one slot per token.
+        let (token_cos, token_sin) = (cos.view([b * t, -1]), sin.view([b * t, -1]));
+        let token_slots = cache_slots.reshape([b * t]);
         let mut xs = self.embed(input_ids).view([b * t, width]);
         for (i, (layer, stacked)) in self.layers.iter().zip(&stacked.layers).enumerate() {
             let attention = &layer.self_attn;
-            let (q_width, kv_width) = (
-                attention.num_heads * attention.head_dim,
-                attention.num_kv_heads * attention.head_dim,
-            );
+            let (heads, kv_heads, dim) = (attention.num_heads, attention.num_kv_heads, attention.head_dim);
             let normed = layer.input_layernorm.forward_fused(&xs);
-            let qkv = normed.linear(&stacked.qkv, stacked.qkv_bias.as_ref()).view([b, t, -1]);
-            let y = attention.attend(
-                &qkv.narrow(2, 0, q_width),
-                &qkv.narrow(2, q_width, kv_width),
-                &qkv.narrow(2, q_width + kv_width, kv_width),
-                &cos,
-                &sin,
-                AttentionMask::Explicit(attention_mask),
-                Some((&mut *cache, i, cache_slots)),
-            );
-            project_into(&mut xs, &attention.o_proj, &y.view([b * t, q_width]));
+            let qkv = normed.linear(&stacked.qkv, stacked.qkv_bias.as_ref());
+            let y = if layer_kernels {
+                let q = seekmath_shim::rope_kv_write(
+                    &qkv,
+                    &token_cos,
+                    &token_sin,
+                    heads,
+                    kv_heads,
+                    &cache.keys[i],
+                    &cache.values[i],
+                    &token_slots,
+                )
+                .context("seekmath RoPE + K/V write kernel")?;
+                attention.sdpa(
+                    &q.view([b, t, heads, dim]).transpose(1, 2),
+                    &cache.keys[i].narrow(2, 0, attended),
+                    &cache.values[i].narrow(2, 0, attended),
+                    mask,
+                )
+            } else {
+                let qkv = qkv.view([b, t, -1]);
+                let (q_width, kv_width) = (heads * dim, kv_heads * dim);
+                attention.attend(
+                    &qkv.narrow(2, 0, q_width),
+                    &qkv.narrow(2, q_width, kv_width),
+                    &qkv.narrow(2, q_width + kv_width, kv_width),
+                    &cos,
+                    &sin,
+                    mask,
+                    Some((&mut *cache, i, cache_slots)),
+                )
+            };
+            project_into(&mut xs, &attention.o_proj, &y.view([b * t, heads * dim]));
             let normed = layer.post_attention_layernorm.forward_fused(&xs);
-            layer.mlp.forward_into(&mut xs, &normed, stacked, silu_kernel)?;
+            layer.mlp.forward_into(&mut xs, &normed, stacked, layer_kernels)?;
         }
         Ok(self.norm.forward_fused(&xs).view([b, t, width]))
     }
@@ -1104,11 +1148,57 @@ mod tests {
         let mut prefill_cache = m.model.new_kv_cache(rows, slots_total);
         let fused_prefill = tch::no_grad(|| {
             m.model
-                .forward_prefill_hidden(&stacked, &prompt, &positions, &mut prefill_cache, &slots, &mask, true)
+                .forward_prefill_hidden(
+                    &stacked,
+                    &prompt,
+                    &positions,
+                    &mut prefill_cache,
+                    &slots,
+                    Some(&mask),
+                    true,
+                )
                 .unwrap()
         });
         let diff = (&plain_prefill - &fused_prefill).abs().max().double_value(&[]);
         assert!(diff < 1e-5, "fused prefill differs by {diff}");
+        // Unpadded prompts (the first row's five tokens, twice) without a mask: plain causal attention.
+        let (unpadded, causal_positions) = (
+            prompt.narrow(0, 0, 1).repeat([2, 1]),
+            positions.narrow(0, 0, 1).repeat([2, 1]),
+        );
+        let causal_slots = slots.narrow(0, 0, 2);
+        let causal_mask = KvCache::attention_mask(&causal_slots, &Tensor::ones([2, 5], (Kind::Bool, Device::Cpu)));
+        let mut masked_cache = m.model.new_kv_cache(2, 5);
+        let mut causal_cache = m.model.new_kv_cache(2, 5);
+        let (masked, causal) = tch::no_grad(|| {
+            let masked = m.model.forward_step_hidden(
+                &unpadded,
+                &causal_positions,
+                &mut masked_cache,
+                &causal_slots,
+                &causal_mask,
+            );
+            let causal = m
+                .model
+                .forward_prefill_hidden(
+                    &stacked,
+                    &unpadded,
+                    &causal_positions,
+                    &mut causal_cache,
+                    &causal_slots,
+                    None,
+                    true,
+                )
+                .unwrap();
+            (masked, causal)
+        });
+        let diff = (&masked - &causal).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "causal fused prefill differs by {diff}");
+        let diff = (&masked_cache.values[1] - &causal_cache.values[1])
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(diff < 1e-5, "causal fused prefill's cache differs by {diff}");
         for (plain, fused) in plain_cache
             .keys
             .iter()

@@ -478,9 +478,10 @@ char* seekmath_decode_attention(at::Tensor* q, at::Tensor* keys, at::Tensor* val
   });
 }
 
-// RoPE of the query and key heads of `qkv` [B, (H + 2 KVH) * D] into `q_out` [B, H, D] and the K/V cache at each
-// row's slot: see kernels/layer_ops.cu. `cos`, `sin` [B, D]; `keys`, `values` [B, KVH, S, D] with rows of D
-// contiguous; `slots` [B] or [1] (one slot for every row) i64.
+// RoPE of the query and key heads of `qkv` [N, (H + 2 KVH) * D] into `q_out` [N, H, D] and the K/V cache at each
+// token's slot: see kernels/layer_ops.cu. `cos`, `sin` [N, D]; `keys`, `values` [B, KVH, S, D] with rows of D
+// contiguous, N = B·T (T tokens per cache row, token-major); `slots` [N], or [1] (one slot for every row) when T = 1,
+// i64.
 char* seekmath_rope_kv_write(at::Tensor* qkv, at::Tensor* cos, at::Tensor* sin, int64_t heads, int64_t kv_heads,
                              at::Tensor* keys, at::Tensor* values, at::Tensor* slots, at::Tensor* q_out) {
   return guarded([&] {
@@ -488,9 +489,11 @@ char* seekmath_rope_kv_write(at::Tensor* qkv, at::Tensor* cos, at::Tensor* sin, 
     const at::Tensor &x = *qkv, &k = *keys, &v = *values;
     TORCH_CHECK(x.is_cuda() && x.dim() == 2 && x.stride(1) == 1, "qkv must be a CUDA [B, (H + 2 KVH) * D] tensor with contiguous rows");
     const int64_t batch = x.size(0);
-    TORCH_CHECK(k.dim() == 4 && k.size(0) == batch && k.size(1) == kv_heads && v.sizes() == k.sizes() &&
-                    v.strides() == k.strides() && k.stride(3) == 1,
-                "keys and values must be [B, KVH, S, D] with the same strides and contiguous rows");
+    TORCH_CHECK(k.dim() == 4 && k.size(0) > 0 && batch % k.size(0) == 0 && k.size(1) == kv_heads &&
+                    v.sizes() == k.sizes() && v.strides() == k.strides() && k.stride(3) == 1,
+                "keys and values must be [B, KVH, S, D] with the same strides and contiguous rows, and qkv's ", batch,
+                " rows a whole number of tokens per cache row");
+    const int64_t tokens_per_row = batch / k.size(0);
     const int64_t dim = k.size(3);
     TORCH_CHECK(heads > 0 && kv_heads > 0 && dim % 2 == 0 && x.size(1) == (heads + 2 * kv_heads) * dim,
                 "qkv has ", x.size(1), " columns, not (", heads, " + 2 x ", kv_heads, ") x ", dim);
@@ -502,12 +505,14 @@ char* seekmath_rope_kv_write(at::Tensor* qkv, at::Tensor* cos, at::Tensor* sin, 
     }
     TORCH_CHECK(k.scalar_type() == x.scalar_type() && k.device() == x.device() && v.device() == x.device(),
                 "the cache must have qkv's kind and device");
-    TORCH_CHECK(slots->numel() == 1 || slots->numel() == batch, "slots must hold one slot or one per row");
+    TORCH_CHECK((slots->numel() == 1 && tokens_per_row == 1) || slots->numel() == batch,
+                "slots must hold one slot for all rows (one token per row) or one per qkv row");
     check_vector(*slots, slots->numel(), at::kLong, x, "slots");
     TORCH_CHECK(q_out->is_contiguous() && q_out->dim() == 3 && q_out->size(0) == batch && q_out->size(1) == heads &&
                     q_out->size(2) == dim && q_out->scalar_type() == x.scalar_type() && q_out->device() == x.device(),
                 "q_out must be a contiguous [B, H, D] tensor like qkv");
     TORCH_CHECK(batch <= 2147483647 && (heads + 2 * kv_heads) * dim <= 2147483647, "rope_kv_write shape too large");
+    int tokens_int = static_cast<int>(tokens_per_row);
     if (batch == 0) return;
     const int device = x.get_device();
     CUfunction f = kernel(device, "layer_ops.cu", seekmath_kernels::LAYER_OPS,
@@ -526,7 +531,7 @@ char* seekmath_rope_kv_write(at::Tensor* qkv, at::Tensor* cos, at::Tensor* sin, 
     int per_row = slots->numel() == 1 ? 0 : 1;
     launch(f, dim3(static_cast<unsigned>(batch)), dim3(256), 0, device,
            {&qkv_ptr, &qkv_stride, &cos_ptr, &sin_ptr, &angle_stride, &heads_int, &kv_int, &dim_int, &q_ptr, &k_ptr,
-            &v_ptr, &batch_stride, &head_stride, &slot_stride, &slots_ptr, &per_row});
+            &v_ptr, &batch_stride, &head_stride, &slot_stride, &slots_ptr, &per_row, &tokens_int});
 #else
     (void)qkv, (void)cos, (void)sin, (void)heads, (void)kv_heads, (void)keys, (void)values, (void)slots, (void)q_out;
     throw std::runtime_error("seekmath-shim was built without CUDA headers");

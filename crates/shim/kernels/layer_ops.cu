@@ -11,8 +11,9 @@
 #include "common.cuh"
 
 // RoPE in the rotate_half convention (transformers' Llama/Qwen2) on the query and key heads of one stacked q/k/v
-// projection row per block, the rotated queries to `q_out` [B, H, D] (contiguous), the rotated key and the value to
-// the K/V cache [B, KVH, S, D] at slot `slots[b * slot_stride]` of row b (cache rows of D contiguous).
+// projection row per block, the rotated queries to `q_out` [N, H, D] (contiguous), the rotated key and the value to
+// the K/V cache [N / T, KVH, S, D] at slot `slots[n * slot_stride]` of cache row n / T (cache rows of D contiguous).
+// A decode step has one token per cache row (T = 1); a prefill passes its T tokens per row, token-major.
 //   out[i]     = x[i] cos[i]         - x[i + D/2] sin[i]
 //   out[i+D/2] = x[i + D/2] cos[i+D/2] + x[i]   sin[i+D/2]          (0 <= i < D/2)
 extern "C" __global__ void seekmath_rope_kv_write(const element_t* qkv, long long qkv_row_stride, const element_t* cos,
@@ -20,14 +21,14 @@ extern "C" __global__ void seekmath_rope_kv_write(const element_t* qkv, long lon
                                                   int kv_heads, int head_dim, element_t* q_out, element_t* keys,
                                                   element_t* values, long long cache_batch_stride,
                                                   long long cache_head_stride, long long cache_slot_stride,
-                                                  const long long* slots, int slot_stride) {
+                                                  const long long* slots, int slot_stride, int tokens_per_row) {
   const long long b = blockIdx.x;
   const int half = head_dim / 2;
   const element_t* row = qkv + b * qkv_row_stride;
   const element_t* c = cos + b * angle_row_stride;
   const element_t* s = sin + b * angle_row_stride;
   const long long slot_offset = slots[b * slot_stride] * cache_slot_stride;
-  const long long cache_row = b * cache_batch_stride + slot_offset;
+  const long long cache_row = (b / tokens_per_row) * cache_batch_stride + slot_offset;
 
   const int rotated_pairs = (heads + kv_heads) * half;
   for (int p = threadIdx.x; p < rotated_pairs; p += blockDim.x) {

@@ -244,14 +244,16 @@ fn cuda_only(t: &Tensor, what: &str) -> Result<()> {
     }
 }
 
-/// RoPE (transformers' `rotate_half` convention) and the K/V cache write of one decode step, in one kernel.
+/// RoPE (transformers' `rotate_half` convention) and the K/V cache write of a decode step or a prefill, in one
+/// kernel.
 ///
-/// `qkv` [B, (H + 2·KVH)·D] is a stacked q/k/v projection row per token (rows contiguous, any row stride); `cos`,
-/// `sin` [B, D] the row's angles (same kind, rows contiguous). The query heads are rotated into a new contiguous
-/// [B, H, D] tensor, which is returned; the rotated key heads and the value heads are written into `keys` and
-/// `values` [B, KVH, S, D] (rows of D contiguous) at slot `slots[b]` of row b, or at `slots[0]` for every row when
-/// `slots` holds one element (i64). Computes in f32 and rounds once (ATen's three ops round after each in 16-bit
-/// kinds).
+/// `qkv` [N, (H + 2·KVH)·D] is a stacked q/k/v projection row per token (rows contiguous, any row stride); `cos`,
+/// `sin` [N, D] the token's angles (same kind, rows contiguous). The query heads are rotated into a new contiguous
+/// [N, H, D] tensor, which is returned; the rotated key heads and the value heads are written into `keys` and
+/// `values` [B, KVH, S, D] (rows of D contiguous) at slot `slots[n]` (i64) of cache row n / T, where T = N / B
+/// tokens per cache row (token-major: a decode step has T = 1, a prefill of [B, T] prompts passes them flattened).
+/// With T = 1 `slots` may hold one element, the slot of every row. Computes in f32 and rounds once (ATen's three
+/// ops round after each in 16-bit kinds).
 #[allow(clippy::too_many_arguments)] // the kernel's operands, each a distinct tensor or shape
 pub fn rope_kv_write(
     qkv: &Tensor,

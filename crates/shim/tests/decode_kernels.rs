@@ -262,16 +262,21 @@ fn rope_kv_write_matches_the_f32_rotation_and_writes_only_its_slots() {
     tch::manual_seed(2);
     for kind in [Kind::BFloat16, Kind::Float, Kind::Half] {
         for (heads, kv_heads, dim) in [(14i64, 2i64, 64i64), (12, 2, 128), (9, 3, 64)] {
-            for per_row in [true, false] {
-                let (batch, capacity) = (37i64, 50i64);
+            // A decode step's slots (one per row, or one for all rows), and a prefill's: 3 tokens per cache row at
+            // distinct slots of that row.
+            for (per_row, tokens_per_row) in [(true, 1i64), (false, 1), (true, 3)] {
+                let (batch, capacity) = (36i64, 50i64);
                 let qkv = Tensor::randn([batch, (heads + 2 * kv_heads) * dim], (kind, device));
                 let (cos, sin) = rope_angles(batch, dim, kind, device);
-                let mut keys = Tensor::zeros([batch, kv_heads, capacity, dim], (kind, device));
+                let mut keys = Tensor::zeros([batch / tokens_per_row, kv_heads, capacity, dim], (kind, device));
                 let mut values = keys.zeros_like();
-                let slots = if per_row {
+                let slots = if !per_row {
+                    Tensor::full([1], 17, (Kind::Int64, device))
+                } else if tokens_per_row == 1 {
                     Tensor::randint(capacity, [batch], (Kind::Int64, device))
                 } else {
-                    Tensor::full([1], 17, (Kind::Int64, device))
+                    let token = Tensor::arange(batch, (Kind::Int64, device));
+                    token.remainder(tokens_per_row) * 7 + token.divide_scalar_mode(tokens_per_row, "floor").remainder(5)
                 };
                 let q = rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &keys, &values, &slots).unwrap();
                 let x = qkv.to_kind(Kind::Float).view([batch, heads + 2 * kv_heads, dim]);
@@ -280,14 +285,16 @@ fn rope_kv_write_matches_the_f32_rotation_and_writes_only_its_slots() {
                     sin.to_kind(Kind::Float).unsqueeze(1),
                 );
                 let expected = rotate_half_reference(&x.narrow(1, 0, heads + kv_heads), &c, &s);
-                let rows = Tensor::arange(batch, (Kind::Int64, device));
+                let rows = Tensor::arange(batch, (Kind::Int64, device)).divide_scalar_mode(tokens_per_row, "floor");
                 let row_slots = slots.expand([batch], false);
                 let index = [Some(rows.shallow_clone()), None, Some(row_slots.shallow_clone())];
                 let written_k = keys.index(&index);
                 let written_v = values.index(&index);
                 // |x| ≤ ~5 and |cos|, |sin| ≤ 1: two products and a sum, rounded once.
                 let tolerance = 8.0 * one_rounding(kind);
-                let what = format!("{kind:?} heads {heads}/{kv_heads} dim {dim} per-row slots {per_row}");
+                let what = format!(
+                    "{kind:?} heads {heads}/{kv_heads} dim {dim} per-row slots {per_row}, {tokens_per_row} per row"
+                );
                 let dq = max_abs(&q, &expected.narrow(1, 0, heads));
                 let dk = max_abs(&written_k, &expected.narrow(1, heads, kv_heads));
                 assert!(

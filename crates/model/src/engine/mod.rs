@@ -251,15 +251,9 @@ impl<'a> Engine<'a> {
             }
         }
 
-        let started = Instant::now();
-        let fused_prefill = stacked
-            .as_ref()
-            .filter(|_| fused)
-            .map(|s| (s, self.options.layer_kernels));
-        let (logits, prefill_cache, prefill_valid) = self.prefill(prompts, fused_prefill)?;
-        sync_if(profiling, device);
-        profile.prefill += started.elapsed();
-
+        // Set-up, part 1: the buffers and everything uploaded from the host, before the prefill is queued. A copy
+        // from pageable host memory waits for the device's queue to drain, so made after the prefill each would
+        // stall the host there instead of letting it queue the rest of the set-up behind the prefill.
         // Rows are prompt-major × n, inside buffers of a bucketed batch size. Graph buffers persist between calls
         // (capacity rounded up to the attention bucket so that later calls of similar length reuse them).
         let started = Instant::now();
@@ -271,22 +265,68 @@ impl<'a> Engine<'a> {
         } else {
             max_len
         };
-        let fused = stacked.as_ref().filter(|_| fused).map(|s| {
-            let kernels = DecodeKernels {
-                attention: self.options.decode_attention,
-                layer_ops: self.options.layer_kernels,
-            };
-            (s, kernels)
-        });
+        let fused = stacked.as_ref().filter(|_| fused);
+        let kernels = DecodeKernels {
+            attention: self.options.decode_attention,
+            layer_ops: self.options.layer_kernels,
+        };
         let sampler_kernel = self.options.sampler_kernel && device.is_cuda() && kernels_usable();
-        let plan = StepPlan { fused, sampler_kernel };
+        let plan = StepPlan {
+            fused: fused.map(|s| (s, kernels)),
+            sampler_kernel,
+        };
         let mut this_call = HashMap::new();
         let sets: &mut HashMap<usize, DecodeBuffers> = if use_graphs { &mut kept } else { &mut this_call };
         let mut buffers = take_buffers(sets, self.model, batch, capacity);
-        let expand: Vec<i64> = (0..prompts.len() as i64)
-            .flat_map(|i| std::iter::repeat_n(i, params.n))
-            .collect();
-        let expand = Tensor::from_slice(&expand).to_device(device);
+        // Prompt i's prefilled row feeds rows i·n .. (i + 1)·n; with n = 1 the rows are the prompts themselves.
+        let expand = (params.n > 1).then(|| {
+            let expand: Vec<i64> = (0..prompts.len() as i64)
+                .flat_map(|i| std::iter::repeat_n(i, params.n))
+                .collect();
+            Tensor::from_slice(&expand).to_device(device)
+        });
+        let expand_rows = |t: &Tensor| match &expand {
+            Some(index) => t.index_select(0, index),
+            None => t.shallow_clone(),
+        };
+        {
+            let t = &mut buffers.tensors;
+            // Row r's prompt begins at slot padded - L_r; filler rows of the bucket see only their decode slots.
+            let starts: Vec<i64> = (0..batch)
+                .map(|r| rows.get(r).map_or(padded, |row| padded - row.prompt_len) as i64)
+                .collect();
+            t.starts.copy_(&Tensor::from_slice(&starts));
+            // Row r's uniform for generated token s (filler rows of the bucket get 0.5).
+            let steps = params.max_new_tokens;
+            let mut table = vec![0.5f32; batch * steps];
+            table
+                .par_chunks_mut(steps.max(1))
+                .zip(rows.par_iter())
+                .for_each(|(uniforms, row)| {
+                    for (s, u) in uniforms.iter_mut().enumerate() {
+                        *u = rng::uniform(params.seed, row.prompt_index, row.sample_index, s);
+                    }
+                });
+            t.uniforms
+                .narrow(1, 0, steps as i64)
+                .copy_(&Tensor::from_slice(&table).view([batch as i64, steps as i64]));
+            let positions: Vec<i64> = (0..batch)
+                .map(|r| rows.get(r).map_or(0, |row| row.prompt_len as i64))
+                .collect();
+            t.positions
+                .copy_(&Tensor::from_slice(&positions).view([batch as i64, 1]));
+        }
+        sync_if(profiling, device);
+        profile.setup += started.elapsed();
+
+        let started = Instant::now();
+        let fused_prefill = fused.map(|s| (s, self.options.layer_kernels));
+        let (logits, prefill_cache, prefill_valid) = self.prefill(prompts, fused_prefill)?;
+        sync_if(profiling, device);
+        profile.prefill += started.elapsed();
+
+        // Set-up, part 2, on the device only: the prefilled cache into the decode buffers, the first token.
+        let started = Instant::now();
         let packed = {
             let t = &mut buffers.tensors;
             for (dst, src) in t
@@ -298,38 +338,17 @@ impl<'a> Engine<'a> {
             {
                 dst.narrow(0, 0, live as i64)
                     .narrow(2, 0, padded as i64)
-                    .copy_(&src.index_select(0, &expand));
+                    .copy_(&expand_rows(src));
             }
             let _ = t.valid.zero_();
             t.valid
                 .narrow(0, 0, live as i64)
                 .narrow(1, 0, padded as i64)
-                .copy_(&prefill_valid.index_select(0, &expand));
-            // Row r's prompt begins at slot padded - L_r; filler rows of the bucket see only their decode slots.
-            let starts: Vec<i64> = (0..batch)
-                .map(|r| rows.get(r).map_or(padded, |row| padded - row.prompt_len) as i64)
-                .collect();
-            t.starts.copy_(&Tensor::from_slice(&starts));
-            // Row r's uniform for generated token s (filler rows of the bucket get 0.5).
-            let steps = params.max_new_tokens;
-            let mut table = vec![0.5f32; batch * steps];
-            for (r, row) in rows.iter().enumerate() {
-                for (s, u) in table[r * steps..(r + 1) * steps].iter_mut().enumerate() {
-                    *u = rng::uniform(params.seed, row.prompt_index, row.sample_index, s);
-                }
-            }
-            t.uniforms
-                .narrow(1, 0, steps as i64)
-                .copy_(&Tensor::from_slice(&table).view([batch as i64, steps as i64]));
+                .copy_(&expand_rows(&prefill_valid));
             // The first token comes from the prefill's logits; the decode steps take it from there.
-            let first_logits = pad_rows(&logits.index_select(0, &expand), batch);
+            let first_logits = pad_rows(&expand_rows(&logits), batch);
             let (tokens, logprobs) = sampler::sample(&first_logits, params, &t.uniforms.select(1, 0), sampler_kernel)?;
             t.ids.copy_(&tokens.view([batch as i64, 1]));
-            let positions: Vec<i64> = (0..batch)
-                .map(|r| rows.get(r).map_or(0, |row| row.prompt_len as i64))
-                .collect();
-            t.positions
-                .copy_(&Tensor::from_slice(&positions).view([batch as i64, 1]));
             let _ = t.slots.fill_(padded as i64);
             let _ = t.first_slot.fill_(padded as i64);
             Tensor::stack(&[tokens.to_kind(Kind::Double), logprobs.to_kind(Kind::Double)], 0)
@@ -455,7 +474,7 @@ impl<'a> Engine<'a> {
 
     /// Runs the prompts (left-padded) through the model: last-position logits [B, V] f32, the prefill cache
     /// [B, .., P, ..] and the valid-slot mask [B, P]. With `fused` (the stacked projections and whether
-    /// seekmath's SiLU·up kernel may run), the fused forward of the CUDA decode path.
+    /// seekmath's layer kernels may run), the fused forward of the CUDA decode path.
     fn prefill(
         &self,
         prompts: &[Vec<u32>],
@@ -485,17 +504,29 @@ impl<'a> Engine<'a> {
             .expand(shape, true)
             .contiguous();
         // A pad query would see no key (NaN rows whose K/V then poison later layers); let it see itself.
-        let eye = Tensor::eye(p as i64, (Kind::Bool, device)).view([1, 1, p as i64, p as i64]);
-        let mask = KvCache::attention_mask(&slots, &valid).logical_or(&eye);
+        let mask = || {
+            let eye = Tensor::eye(p as i64, (Kind::Bool, device)).view([1, 1, p as i64, p as i64]);
+            KvCache::attention_mask(&slots, &valid).logical_or(&eye)
+        };
         let mut cache = self.model.new_kv_cache(b as i64, p as i64);
         let hidden = match fused {
-            Some((stacked, silu_kernel)) => {
-                self.model
-                    .forward_prefill_hidden(stacked, &ids, &positions, &mut cache, &slots, &mask, silu_kernel)?
+            Some((stacked, layer_kernels)) => {
+                // Prompts of one length need no mask: plain causal attention.
+                let unpadded = prompts.iter().all(|prompt| prompt.len() == p);
+                let mask = (!unpadded).then(mask);
+                self.model.forward_prefill_hidden(
+                    stacked,
+                    &ids,
+                    &positions,
+                    &mut cache,
+                    &slots,
+                    mask.as_ref(),
+                    layer_kernels,
+                )?
             }
             None => self
                 .model
-                .forward_step_hidden(&ids, &positions, &mut cache, &slots, &mask),
+                .forward_step_hidden(&ids, &positions, &mut cache, &slots, &mask()),
         };
         let logits = self.model.logits(&hidden.select(1, p as i64 - 1)).to_kind(Kind::Float);
         Ok((logits, cache, valid))
