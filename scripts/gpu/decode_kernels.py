@@ -81,6 +81,16 @@ class Module:
         assert rc == 0, rc
 
 
+def folded_norm_args(norm):
+    """The trailing kernel arguments of a layer kernel's folded RMSNorm (kernels/common.cuh, folded_norm_scale):
+    `norm` = (input [N, C], eps, bias [columns] or None), or None for neither norm nor bias."""
+    if norm is None:
+        return [ctypes.c_void_p(None), ctypes.c_longlong(0), ctypes.c_int(0), ctypes.c_float(0.0), ctypes.c_void_p(None)]
+    x, eps, bias = norm
+    return [ctypes.c_void_p(x.data_ptr()), ctypes.c_longlong(x.stride(0)), ctypes.c_int(x.shape[1]), ctypes.c_float(eps),
+            ctypes.c_void_p(None if bias is None else bias.data_ptr())]
+
+
 class Kernel(Module):
     """The sampler kernel (plain mode: one uniform per row, tokens and log-probs out). `extra`: more -D defines."""
 
@@ -132,9 +142,10 @@ class Attention(Module):
         per = -(-tiles // splits)
         return -(-tiles // per), per
 
-    def rope(self, qkv, cos, sin, heads, keys, values, starts, slots, attended):
+    def rope(self, qkv, cos, sin, heads, keys, values, starts, slots, attended, norm=None):
         """seekmath_decode_attention_rope: RoPE, the K/V write at slots[b] and attention in one kernel (one split
-        or more, merged as in __call__). qkv [B, (H + 2 KVH) D], cos/sin [B, D]; returns [B, H, D]."""
+        or more, merged as in __call__). qkv [B, (H + 2 KVH) D], cos/sin [B, D]; `norm` as for folded_norm_args;
+        returns [B, H, D]."""
         b, kvh = keys.shape[0], keys.shape[1]
         splits, per = self.plan(b, kvh, attended)
         pm = torch.empty(b, kvh, splits, self.g, device=qkv.device)
@@ -149,7 +160,7 @@ class Attention(Module):
                      ctypes.c_longlong(keys.stride(0)), ctypes.c_longlong(keys.stride(1)),
                      ctypes.c_void_p(starts.data_ptr()), ctypes.c_void_p(slots.data_ptr()), ctypes.c_float(scale),
                      ctypes.c_int(per), ctypes.c_void_p(pm.data_ptr()), ctypes.c_void_p(ps.data_ptr()),
-                     ctypes.c_void_p(pa.data_ptr()), ctypes.c_void_p(out.data_ptr())])
+                     ctypes.c_void_p(pa.data_ptr()), ctypes.c_void_p(out.data_ptr())] + folded_norm_args(norm))
         if splits > 1:
             self.launch("seekmath_decode_attention_combine", (kvh, b, 1), (128, 1, 1), 0,
                         [ctypes.c_void_p(pm.data_ptr()), ctypes.c_void_p(ps.data_ptr()), ctypes.c_void_p(pa.data_ptr()),

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from decode_kernels import Attention, Kernel, Module  # noqa: E402  (sibling scripts)
+from decode_kernels import Attention, Kernel, Module, folded_norm_args  # noqa: E402  (sibling scripts)
 from decode_profile import SHAPES, build, timed_graph  # noqa: E402
 from decode_tune import relative_to_kernels  # noqa: E402
 
@@ -48,9 +48,9 @@ class LayerOps(Module):
                             ctypes.c_int(kvh), ctypes.c_void_p(starts.data_ptr()), ctypes.c_void_p(slots.data_ptr()),
                             ctypes.c_longlong(int(max_bytes)), ctypes.c_int(mode), ctypes.c_int(int(evict_last))])
 
-    def rope_kv_write(self, qkv, cos, sin, heads, kv_heads, keys, values, slots):
+    def rope_kv_write(self, qkv, cos, sin, heads, kv_heads, keys, values, slots, norm=None):
         """qkv [N, (H + 2KVH) D]; cos/sin [N, D]; keys/values [B, KVH, S, D] with N = B T (T tokens per cache row);
-        slots [N] or [1]; returns q [N, H, D]."""
+        slots [N] or [1]; `norm` as for folded_norm_args; returns q [N, H, D]."""
         b = qkv.shape[0]
         d = keys.shape[3]
         q = torch.empty(b, heads, d, device=qkv.device, dtype=qkv.dtype)
@@ -61,19 +61,20 @@ class LayerOps(Module):
                      ctypes.c_void_p(keys.data_ptr()), ctypes.c_void_p(values.data_ptr()),
                      ctypes.c_longlong(keys.stride(0)), ctypes.c_longlong(keys.stride(1)),
                      ctypes.c_longlong(keys.stride(2)), ctypes.c_void_p(slots.data_ptr()),
-                     ctypes.c_int(0 if slots.numel() == 1 else 1), ctypes.c_int(b // keys.shape[0])])
+                     ctypes.c_int(0 if slots.numel() == 1 else 1), ctypes.c_int(b // keys.shape[0])]
+                    + folded_norm_args(norm))
         return q
 
-    def silu_mul(self, gate_up, threads=256):
+    def silu_mul(self, gate_up, threads=256, norm=None):
         b, two_w = gate_up.shape
         w = two_w // 2
         out = torch.empty(b, w, device=gate_up.device, dtype=gate_up.dtype)
         vec = 8 if gate_up.element_size() == 2 else 4
         vectorized = w % vec == 0 and gate_up.stride(0) % vec == 0 and gate_up.data_ptr() % 16 == 0
         per_block = threads * (vec if vectorized else 1)
-        self.launch("seekmath_silu_mul", (-(-w // per_block), b, 1), (threads, 1, 1), 0,
+        self.launch("seekmath_silu_mul", (b, -(-w // per_block), 1), (threads, 1, 1), 0,
                     [ctypes.c_void_p(gate_up.data_ptr()), ctypes.c_longlong(gate_up.stride(0)), ctypes.c_int(w),
-                     ctypes.c_int(int(vectorized)), ctypes.c_void_p(out.data_ptr())])
+                     ctypes.c_int(int(vectorized)), ctypes.c_void_p(out.data_ptr())] + folded_norm_args(norm))
         return out
 
 
@@ -124,9 +125,15 @@ class SplitAttention(Attention):
         return -(-tiles // per), per
 
 
-def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=False, prefetch=None, down_split=0):
+def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=False, prefetch=None, down_split=0,
+            fold_norms=False):
     """The engine's decode forward: ATen ops (fused False), the layer kernels, then also the RMSNorm kernel, then
-    also RoPE and the K/V write inside the attention kernel (the engine's default on CUDA).
+    also RoPE and the K/V write inside the attention kernel (the engine's default on CUDA up to session 9).
+
+    `fold_norms` (with the layer kernels): the layers' RMSNorms folded into the q/k/v and gate/up products, the
+    engine's default since session 10: the products read the un-normalised rows (the norm weights multiply the
+    product's weight columns: here they are ones, so the weights stay), and the kernel after each product applies
+    the row factor rsqrt(mean(x²) + eps) and the bias (folded_norm_args), so no RMSNorm kernel runs in the layers.
 
     `prefetch`: dict(at="attention"|"gate_up"|"down", budget=bytes per layer, mode=0|1, evict_last=bool,
     stream=None|torch.cuda.Stream): each layer asks L2 for the next layer's live K/V cache (at most `budget` bytes)
@@ -173,14 +180,18 @@ def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=Fals
         return norm(x, w) if parts is None else ops.add_rms_norm(x, parts, w, 1e-6)
 
     for i, l in enumerate(st["layers"]):
-        h = norm_after_down(x, l["n1"])
-        qkv = F.linear(h, l["wqkv"], l["bqkv"])
+        folded = (x, 1e-6, l["bqkv"]) if fold_norms else None
+        if fold_norms:
+            qkv = F.linear(x, l["wqkv"])
+        else:
+            h = norm_after_down(x, l["n1"])
+            qkv = F.linear(h, l["wqkv"], l["bqkv"])
         while pending:
             torch.cuda.current_stream().wait_stream(pending.pop())
         if rope_in_attention:
-            y = attention.rope(qkv, cos, sin, H, st["ck"][i], st["cv"][i], st["starts"], row_slots, S)
+            y = attention.rope(qkv, cos, sin, H, st["ck"][i], st["cv"][i], st["starts"], row_slots, S, norm=folded)
         elif fused:
-            q = ops.rope_kv_write(qkv, cos, sin, H, KV, st["ck"][i], st["cv"][i], slot)
+            q = ops.rope_kv_write(qkv, cos, sin, H, KV, st["ck"][i], st["cv"][i], slot, norm=folded)
         else:
             heads = qkv.view(B, H + 2 * KV, D)
             qk = heads.narrow(1, 0, H + KV)
@@ -192,11 +203,11 @@ def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=Fals
             y = attention(q, st["ck"][i], st["cv"][i], st["starts"], row_slots, S)
         ask_l2(i, "attention")
         x.addmm_(y.reshape(B, H * D), l["wo"].t())
-        h = norm(x, l["n2"])
+        h = x if fold_norms else norm(x, l["n2"])
         ask_l2(i, "gate_up")
         gu = F.linear(h, l["wgu"])
         if fused:
-            a = ops.silu_mul(gu)
+            a = ops.silu_mul(gu, norm=(x, 1e-6, None) if fold_norms else None)
         else:
             width = gu.shape[1] // 2
             a = F.silu(gu.narrow(1, 0, width), inplace=True) * gu.narrow(1, width, width)
@@ -428,6 +439,31 @@ def sweep_silu(report, shape, batch, slots):
         torch.cuda.empty_cache()
 
 
+def sweep_fold(report, shape, batch, slots):
+    """The layers' RMSNorms folded into the products (forward fold_norms) against the RMSNorm kernels: the same
+    logits up to rounding, and forward + sampler with each."""
+    ops, s, attention, sampler = kernels_for(shape)
+    with torch.no_grad():
+        st = random_state(shape, batch, slots)
+        base_k = [c.clone() for c in st["ck"] + st["cv"]]
+        line = []
+        results = {}
+        for fold in (False, True):
+            for c, r in zip(st["ck"] + st["cv"], base_k):
+                c.copy_(r)
+            logits = engine_forward(st, ops, attention, fold_norms=fold).float()
+            results[fold] = (logits, step_time(st, ops, attention, sampler, fold_norms=fold))
+        (plain, t0), (folded, t1) = results[False], results[True]
+        agree = (plain.argmax(-1) == folded.argmax(-1)).float().mean().item()
+        line.append(f"RMSNorm kernels {t0:.3f} ms, folded {t1:.3f} ms ({(t1 / t0 - 1) * 100:+.1f}%); "
+                    f"|logits diff| {(plain - folded).abs().max().item():.3e} at logit scale "
+                    f"{plain.abs().max().item():.2f}, argmax agreement {agree:.4f}")
+        report.append(f"fold {shape} B={batch} slots={slots}: " + "; ".join(line))
+        print(report[-1], flush=True)
+        del st
+        torch.cuda.empty_cache()
+
+
 def sweep_down_split(report, shape, batch, slots):
     """The down product's split-K reduction folded into the next RMSNorm (forward down_split) against cuBLAS's own
     split-K + reduction (addmm_ with β = 1): per-op times, then forward + sampler, and the logits' distance."""
@@ -555,13 +591,14 @@ def main():
     p.add_argument("--down-split", action="store_true", help="only time the down product's reduction in the RMSNorm")
     p.add_argument("--epilogue", action="store_true", help="only time the engine's ATen epilogue after the sampler")
     p.add_argument("--silu", action="store_true", help="only time SiLU·up with the accurate and the fast math")
+    p.add_argument("--fold", action="store_true", help="only time the step with the RMSNorms folded into the products")
     p.add_argument("--attention-settings", action="store_true",
                    help="only time the step with the attention kernel at other warps x stages")
     a = p.parse_args()
     for flag, sweep, name in ((a.down_split, sweep_down_split, "down_split"), (a.prefetch, sweep_prefetch, "prefetch"),
                               (a.epilogue, sweep_epilogue, "epilogue"),
                               (a.attention_settings, sweep_attention_settings, "attention_settings"),
-                              (a.silu, sweep_silu, "silu")):
+                              (a.silu, sweep_silu, "silu"), (a.fold, sweep_fold, "fold")):
         if flag:
             report = [f"device {torch.cuda.get_device_name()}, torch {torch.__version__}"]
             for batch in [int(b) for b in a.batch_sizes.split(",")]:

@@ -96,6 +96,28 @@ def kernel_table(fn, top, runs=3):
     return "\n".join(lines)
 
 
+def attention_backends(st, B, T, say):
+    """One layer's prefill attention (plain causal, GQA, q as the RoPE kernel leaves it) under each SDPA backend."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    s = st["shape"]
+    H, D = s["H"], s["D"]
+    q = torch.randn(B, T, H, D, device="cuda", dtype=torch.bfloat16).transpose(1, 2)
+    k, v = st["ck"][0], st["cv"][0]
+    reference = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+    line = []
+    for backend in (SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                    SDPBackend.MATH):
+        try:
+            with sdpa_kernel(backend):
+                def call():
+                    return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+                diff = (call() - reference).abs().max().item()
+                line.append(f"{backend.name} {timed(call, iters=20) * 1e3:.1f} us (|diff| {diff:.1e})")
+        except RuntimeError as e:
+            line.append(f"{backend.name} unavailable ({str(e).splitlines()[0][:80]})")
+    say("attention of one layer, SDPA backends: " + "; ".join(line))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--shape", default="0.5b", choices=sorted(SHAPES))
@@ -134,6 +156,7 @@ def main():
             ms = timed(lambda: prefill(st, ops, form, ids, cos, sin, slots, mask))
             say(f"-- {form}: {ms:.3f} ms per prefill (median of 10, eager)")
             say(kernel_table(lambda: prefill(st, ops, form, ids, cos, sin, slots, mask), a.top))
+        attention_backends(st, B, T, say)
     with open(os.path.join(a.out, f"prefill_{a.shape}.txt"), "w") as f:
         f.write("\n".join(report) + "\n")
 

@@ -48,6 +48,34 @@ impl RmsNorm {
         xs.internal_fused_rms_norm([width], Some(&self.weight), self.eps).0
     }
 
+    /// The product of the normalised `xs` [N,C] with a projection whose `weight` has this norm's weight folded
+    /// into its columns ([`StackedProjections`]), plus `bias`: `xs · weightᵀ` scaled per row by
+    /// `rsqrt(mean(xs²) + eps)` in f32, rounded once to xs's kind. The ATen form of what the layer kernels do
+    /// with a [`seekmath_shim::FoldedNorm`].
+    fn folded_linear(&self, xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
+        let scale = xs
+            .to_kind(Kind::Float)
+            .square()
+            .mean_dim(-1, true, Kind::Float)
+            .g_add_scalar(self.eps)
+            .rsqrt();
+        let product = xs.linear(weight, None::<&Tensor>).to_kind(Kind::Float) * scale;
+        match bias {
+            Some(bias) => product + bias.to_kind(Kind::Float),
+            None => product,
+        }
+        .to_kind(xs.kind())
+    }
+
+    /// This norm folded into the product of `input`'s rows that a layer kernel reads, with the product's `bias`.
+    fn folded<'a>(&self, input: &'a Tensor, bias: Option<&'a Tensor>) -> seekmath_shim::FoldedNorm<'a> {
+        seekmath_shim::FoldedNorm {
+            input: Some(input),
+            eps: self.eps,
+            bias,
+        }
+    }
+
     /// [`RmsNorm::forward_fused`] of `xs` [B,C] for the decode step: seekmath's one-block-per-row kernel
     /// ([`seekmath_shim::rms_norm`], the same function) when `kernel`.
     fn forward_decode(&self, xs: &Tensor, kernel: bool) -> Result<Tensor> {
@@ -338,9 +366,13 @@ fn project_into(residual: &mut Tensor, linear: &nn::Linear, input: &Tensor) {
 }
 
 /// The decode step's stacked projection weights, per layer `[q; k; v]` (with biases) and `[gate; up]`, so that
-/// each group is one matrix product (and RoPE runs once over the query and key heads together). A copy of the
-/// model's parameters: [`CausalLm::stacked_projections`] makes it and [`CausalLm::refresh_stacked_projections`]
-/// updates it in place after the parameters change (the sampling engine does so at the start of every call).
+/// each group is one matrix product (and RoPE runs once over the query and key heads together), with the RMSNorm
+/// before each group folded in: the norm's weight multiplies the weight columns, so the product is taken of the
+/// un-normalised rows and only the norm's per-row factor is left, which the next kernel applies
+/// ([`seekmath_shim::FoldedNorm`]; [`RmsNorm::folded_linear`] in ATen). That saves the step an RMSNorm kernel
+/// per norm. A copy of the model's parameters: [`CausalLm::stacked_projections`] makes it and
+/// [`CausalLm::refresh_stacked_projections`] updates it in place after the parameters change (the sampling engine
+/// does so at the start of every call).
 #[derive(Debug)]
 pub struct StackedProjections {
     layers: Vec<StackedLayer>,
@@ -368,57 +400,75 @@ impl StackedLayer {
             ls.iter().map(|l| l.bs.as_ref()).collect()
         }
         let (attn, mlp) = ([&a.q_proj, &a.k_proj, &a.v_proj], [&m.gate_proj, &m.up_proj]);
-        StackedLayer {
+        let _no_grad = tch::no_grad_guard();
+        let mut stacked = StackedLayer {
             qkv: stack(&weights(&attn)).expect("weights exist"),
             qkv_bias: stack(&biases(&attn)),
             gate_up: stack(&weights(&mlp)).expect("weights exist"),
             gate_up_bias: stack(&biases(&mlp)),
-        }
+        };
+        stacked.refresh(layer);
+        stacked
     }
 
-    /// Copies the layer's current parameters into the stacked tensors, in place (their addresses stay).
+    /// Copies the layer's current parameters into the stacked tensors with the norms folded in, in place (their
+    /// addresses stay): one pass per part.
     fn refresh(&mut self, layer: &DecoderLayer) {
+        // A copy for inference: no graph back to the parameters.
+        let _no_grad = tch::no_grad_guard();
         let (a, m) = (&layer.self_attn, &layer.mlp);
-        let fill = |dst: &mut Tensor, parts: &[&Tensor]| {
+        let fill = |dst: &mut Tensor, parts: &[&Tensor], norm: Option<&RmsNorm>| {
             let mut row = 0;
             for part in parts {
                 let rows = part.size()[0];
-                dst.narrow(0, row, rows).copy_(part);
+                let mut dst = dst.narrow(0, row, rows);
+                match norm {
+                    Some(norm) => {
+                        let _ = part.mul_out(&dst, &norm.weight);
+                    }
+                    None => dst.copy_(part),
+                }
                 row += rows;
             }
         };
-        fill(&mut self.qkv, &[&a.q_proj.ws, &a.k_proj.ws, &a.v_proj.ws]);
+        let (input_norm, post_norm) = (Some(&layer.input_layernorm), Some(&layer.post_attention_layernorm));
+        fill(&mut self.qkv, &[&a.q_proj.ws, &a.k_proj.ws, &a.v_proj.ws], input_norm);
         if let (Some(dst), Some(q), Some(k), Some(v)) =
             (self.qkv_bias.as_mut(), &a.q_proj.bs, &a.k_proj.bs, &a.v_proj.bs)
         {
-            fill(dst, &[q, k, v]);
+            fill(dst, &[q, k, v], None);
         }
-        fill(&mut self.gate_up, &[&m.gate_proj.ws, &m.up_proj.ws]);
+        fill(&mut self.gate_up, &[&m.gate_proj.ws, &m.up_proj.ws], post_norm);
         if let (Some(dst), Some(g), Some(u)) = (self.gate_up_bias.as_mut(), &m.gate_proj.bs, &m.up_proj.bs) {
-            fill(dst, &[g, u]);
+            fill(dst, &[g, u], None);
         }
     }
 }
 
 impl Attention {
-    /// One new token per row (`xs` [B,C] normalised input); adds the attention output into `residual` [B,C].
-    /// The query heads of each K/V group are folded into the query axis ([B, kv, group, d]), so attention reads
-    /// each K/V head once and needs no GQA expansion.
+    /// One new token per row: attention of `residual` [B,C] normalised by `norm` (folded into the stacked q/k/v
+    /// weights), added into `residual`. The query heads of each K/V group are folded into the query axis
+    /// ([B, kv, group, d]), so attention reads each K/V head once and needs no GQA expansion.
     #[allow(clippy::too_many_arguments)]
     fn forward_decode_into(
         &self,
         residual: &mut Tensor,
-        xs: &Tensor,
+        norm: &RmsNorm,
         stacked: &StackedLayer,
         inputs: &DecodeInputs,
         cache: &mut KvCache,
         layer: usize,
         slot: &Tensor,
     ) -> Result<()> {
-        let b = xs.size()[0];
+        let b = residual.size()[0];
         let (h, kv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let group = h / kv;
-        let qkv = xs.linear(&stacked.qkv, stacked.qkv_bias.as_ref());
+        // The layer kernels apply the norm's factor and the bias; the ATen form does it here.
+        let qkv = match inputs.rotation {
+            Rotation::Kernel { .. } => residual.linear(&stacked.qkv, None::<&Tensor>),
+            Rotation::Aten { .. } => norm.folded_linear(residual, &stacked.qkv, stacked.qkv_bias.as_ref()),
+        };
+        let folded = norm.folded(residual, stacked.qkv_bias.as_ref());
         let attended = inputs.attended;
         let kernel_rows = || {
             inputs
@@ -439,6 +489,7 @@ impl Attention {
                 rows.starts,
                 rows.slots,
                 attended,
+                &folded,
             )
             .context("seekmath decode-attention kernel with RoPE")?;
             project_into(residual, &self.o_proj, &y.reshape([b, h * d]));
@@ -446,10 +497,18 @@ impl Attention {
         }
         // [B, H, D], heads contiguous.
         let q_heads = match &inputs.rotation {
-            Rotation::Kernel { cos, sin } => {
-                seekmath_shim::rope_kv_write(&qkv, cos, sin, h, kv, &cache.keys[layer], &cache.values[layer], slot)
-                    .context("seekmath RoPE and K/V write kernel")?
-            }
+            Rotation::Kernel { cos, sin } => seekmath_shim::rope_kv_write(
+                &qkv,
+                cos,
+                sin,
+                h,
+                kv,
+                &cache.keys[layer],
+                &cache.values[layer],
+                slot,
+                &folded,
+            )
+            .context("seekmath RoPE and K/V write kernel")?,
             Rotation::Aten {
                 cos,
                 signed_sin,
@@ -507,19 +566,21 @@ impl Attention {
 }
 
 impl Mlp {
-    /// Adds the MLP output of `xs` [B,C] into `residual` [B,C] (gate and up as one product; SiLU·up as one
-    /// kernel when `silu_kernel`).
+    /// Adds the MLP output of `residual` [N,C] normalised by `norm` (folded into the stacked gate/up weights) into
+    /// `residual`: gate and up as one product, the norm's factor, bias and SiLU·up as one kernel when `silu_kernel`.
     fn forward_into(
         &self,
         residual: &mut Tensor,
-        xs: &Tensor,
+        norm: &RmsNorm,
         stacked: &StackedLayer,
         silu_kernel: bool,
     ) -> Result<()> {
-        let gate_up = xs.linear(&stacked.gate_up, stacked.gate_up_bias.as_ref());
+        let bias = stacked.gate_up_bias.as_ref();
         let hidden = if silu_kernel {
-            seekmath_shim::silu_mul(&gate_up).context("seekmath SiLU·up kernel")?
+            let gate_up = residual.linear(&stacked.gate_up, None::<&Tensor>);
+            seekmath_shim::silu_mul(&gate_up, &norm.folded(residual, bias)).context("seekmath SiLU·up kernel")?
         } else {
+            let gate_up = norm.folded_linear(residual, &stacked.gate_up, bias);
             let width = gate_up.size()[1] / 2;
             gate_up.narrow(1, 0, width).silu_() * gate_up.narrow(1, width, width)
         };
@@ -852,11 +913,10 @@ impl CausalLm {
         for (i, (layer, stacked)) in self.layers.iter().zip(&stacked.layers).enumerate() {
             let attention = &layer.self_attn;
             let (heads, kv_heads, dim) = (attention.num_heads, attention.num_kv_heads, attention.head_dim);
-            let normed = layer.input_layernorm.forward_fused(&xs);
-            let qkv = normed.linear(&stacked.qkv, stacked.qkv_bias.as_ref());
+            let (norm, bias) = (&layer.input_layernorm, stacked.qkv_bias.as_ref());
             let y = if layer_kernels {
                 let q = seekmath_shim::rope_kv_write(
-                    &qkv,
+                    &xs.linear(&stacked.qkv, None::<&Tensor>),
                     &token_cos,
                     &token_sin,
                     heads,
@@ -864,6 +924,7 @@ impl CausalLm {
                     &cache.keys[i],
                     &cache.values[i],
                     &token_slots,
+                    &norm.folded(&xs, bias),
                 )
                 .context("seekmath RoPE + K/V write kernel")?;
                 attention.sdpa(
@@ -873,7 +934,7 @@ impl CausalLm {
                     mask,
                 )
             } else {
-                let qkv = qkv.view([b, t, -1]);
+                let qkv = norm.folded_linear(&xs, &stacked.qkv, bias).view([b, t, -1]);
                 let (q_width, kv_width) = (heads * dim, kv_heads * dim);
                 attention.attend(
                     &qkv.narrow(2, 0, q_width),
@@ -886,8 +947,9 @@ impl CausalLm {
                 )
             };
             project_into(&mut xs, &attention.o_proj, &y.view([b * t, heads * dim]));
-            let normed = layer.post_attention_layernorm.forward_fused(&xs);
-            layer.mlp.forward_into(&mut xs, &normed, stacked, layer_kernels)?;
+            layer
+                .mlp
+                .forward_into(&mut xs, &layer.post_attention_layernorm, stacked, layer_kernels)?;
         }
         Ok(self.norm.forward_fused(&xs).view([b, t, width]))
     }
@@ -972,12 +1034,12 @@ impl CausalLm {
         let mut xs = self.embed(&input_ids.view([b]));
         let kernels = inputs.layer_kernels;
         for (i, (layer, stacked)) in self.layers.iter().zip(&stacked.layers).enumerate() {
-            let normed = layer.input_layernorm.forward_decode(&xs, kernels)?;
             layer
                 .self_attn
-                .forward_decode_into(&mut xs, &normed, stacked, &inputs, cache, i, slot)?;
-            let normed = layer.post_attention_layernorm.forward_decode(&xs, kernels)?;
-            layer.mlp.forward_into(&mut xs, &normed, stacked, kernels)?;
+                .forward_decode_into(&mut xs, &layer.input_layernorm, stacked, &inputs, cache, i, slot)?;
+            layer
+                .mlp
+                .forward_into(&mut xs, &layer.post_attention_layernorm, stacked, kernels)?;
         }
         self.norm.forward_decode(&xs, kernels)
     }

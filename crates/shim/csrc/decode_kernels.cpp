@@ -245,6 +245,40 @@ void check_vector(const at::Tensor& t, int64_t count, at::ScalarType kind, const
               kind, " tensor of ", count, " elements, got ", t.scalar_type(), " ", t.sizes());
 }
 
+// An RMSNorm folded into the matrix product whose rows a kernel reads, and the product's bias, as the kernels take
+// them (folded_norm_scale and Projected in kernels/common.cuh): the norm's input rows (null: no norm folded), their
+// stride and width, eps, and the bias (null: none).
+struct FoldedNormArgs {
+  const void* input = nullptr;
+  long long row_stride = 0;
+  int width = 0;
+  float eps = 0.0f;
+  const void* bias = nullptr;
+};
+
+// Checks a folded norm's `input` ([rows, C], rows contiguous, `like`'s kind and device) and `bias` ([columns],
+// contiguous, same kind), either of which may be null.
+FoldedNormArgs folded_norm_args(const at::Tensor* input, double eps, const at::Tensor* bias, int64_t rows,
+                                int64_t columns, const at::Tensor& like) {
+  FoldedNormArgs args;
+  if (input != nullptr) {
+    TORCH_CHECK(input->is_cuda() && input->device() == like.device() && input->scalar_type() == like.scalar_type() &&
+                    input->dim() == 2 && input->size(0) == rows && input->stride(1) == 1 && input->size(1) > 0 &&
+                    input->size(1) <= 2147483647,
+                "the folded norm's input must be a [", rows, ", C] tensor with contiguous rows, of ", like.scalar_type(),
+                " on ", like.device());
+    args.input = input->data_ptr();
+    args.row_stride = input->stride(0);
+    args.width = static_cast<int>(input->size(1));
+    args.eps = static_cast<float>(eps);
+  }
+  if (bias != nullptr) {
+    check_vector(*bias, columns, like.scalar_type(), like, "bias");
+    args.bias = bias->data_ptr();
+  }
+  return args;
+}
+
 // Logits per tile of kernels/sample_rows.cu (its TILE): three floats of shared memory per tile.
 constexpr int64_t kSamplerTile = 1024;
 
@@ -383,7 +417,7 @@ char* seekmath_decode_attention_plan(int device, int64_t batch, int64_t kv_heads
 char* seekmath_decode_attention(at::Tensor* q, at::Tensor* keys, at::Tensor* values, at::Tensor* starts,
                                 at::Tensor* slots, int64_t splits, int64_t tiles_per_split, at::Tensor* part_max,
                                 at::Tensor* part_sum, at::Tensor* part_acc, at::Tensor* out, at::Tensor* cos,
-                                at::Tensor* sin) {
+                                at::Tensor* sin, at::Tensor* norm_input, double norm_eps, at::Tensor* bias) {
   return guarded([&] {
 #ifdef SEEKMATH_SHIM_CUDA
     const at::Tensor &qt = *q, &k = *keys, &v = *values;
@@ -402,6 +436,7 @@ char* seekmath_decode_attention(at::Tensor* q, at::Tensor* keys, at::Tensor* val
                     "cos and sin must be [B, D] tensors like qkv with the same strides");
       }
     } else {
+      TORCH_CHECK(norm_input == nullptr && bias == nullptr, "a folded norm or bias needs the RoPE form (qkv rows)");
       TORCH_CHECK(qt.is_cuda() && qt.dim() == 3 && qt.sizes() == out->sizes(), "q must be a CUDA [B, H, D] tensor");
       TORCH_CHECK(qt.stride(2) == 1 && qt.stride(1) == dim && qt.stride(0) % 2 == 0, "q heads must be contiguous");
     }
@@ -454,10 +489,11 @@ char* seekmath_decode_attention(at::Tensor* q, at::Tensor* keys, at::Tensor* val
       const void* sin_ptr = sin->data_ptr();
       long long angle_stride = cos->stride(0);
       int heads_int = static_cast<int>(heads);
+      FoldedNormArgs norm = folded_norm_args(norm_input, norm_eps, bias, batch, qt.size(1), qt);
       launch(partial, grid, dim3(kDecodeAttentionThreads), shared, device,
              {&q_ptr, &q_batch_stride, &cos_ptr, &sin_ptr, &angle_stride, &heads_int, &k_ptr, &v_ptr,
               &kv_batch_stride, &kv_head_stride, &starts_ptr, &slots_ptr, &scale_log2, &per_split, &max_ptr,
-              &sum_ptr, &acc_ptr, &out_ptr});
+              &sum_ptr, &acc_ptr, &out_ptr, &norm.input, &norm.row_stride, &norm.width, &norm.eps, &norm.bias});
     } else {
       launch(partial, grid, dim3(kDecodeAttentionThreads), shared, device,
              {&q_ptr, &q_batch_stride, &k_ptr, &v_ptr, &kv_batch_stride, &kv_head_stride, &starts_ptr, &slots_ptr,
@@ -472,7 +508,8 @@ char* seekmath_decode_attention(at::Tensor* q, at::Tensor* keys, at::Tensor* val
     }
 #else
     (void)q, (void)keys, (void)values, (void)starts, (void)slots, (void)splits, (void)tiles_per_split,
-        (void)part_max, (void)part_sum, (void)part_acc, (void)out, (void)cos, (void)sin;
+        (void)part_max, (void)part_sum, (void)part_acc, (void)out, (void)cos, (void)sin, (void)norm_input,
+        (void)norm_eps, (void)bias;
     throw std::runtime_error("seekmath-shim was built without CUDA headers");
 #endif
   });
@@ -483,7 +520,8 @@ char* seekmath_decode_attention(at::Tensor* q, at::Tensor* keys, at::Tensor* val
 // contiguous, N = B·T (T tokens per cache row, token-major); `slots` [N], or [1] (one slot for every row) when T = 1,
 // i64.
 char* seekmath_rope_kv_write(at::Tensor* qkv, at::Tensor* cos, at::Tensor* sin, int64_t heads, int64_t kv_heads,
-                             at::Tensor* keys, at::Tensor* values, at::Tensor* slots, at::Tensor* q_out) {
+                             at::Tensor* keys, at::Tensor* values, at::Tensor* slots, at::Tensor* q_out,
+                             at::Tensor* norm_input, double norm_eps, at::Tensor* bias) {
   return guarded([&] {
 #ifdef SEEKMATH_SHIM_CUDA
     const at::Tensor &x = *qkv, &k = *keys, &v = *values;
@@ -513,6 +551,7 @@ char* seekmath_rope_kv_write(at::Tensor* qkv, at::Tensor* cos, at::Tensor* sin, 
                 "q_out must be a contiguous [B, H, D] tensor like qkv");
     TORCH_CHECK(batch <= 2147483647 && (heads + 2 * kv_heads) * dim <= 2147483647, "rope_kv_write shape too large");
     int tokens_int = static_cast<int>(tokens_per_row);
+    FoldedNormArgs norm = folded_norm_args(norm_input, norm_eps, bias, batch, x.size(1), x);
     if (batch == 0) return;
     const int device = x.get_device();
     CUfunction f = kernel(device, "layer_ops.cu", seekmath_kernels::LAYER_OPS,
@@ -531,17 +570,20 @@ char* seekmath_rope_kv_write(at::Tensor* qkv, at::Tensor* cos, at::Tensor* sin, 
     int per_row = slots->numel() == 1 ? 0 : 1;
     launch(f, dim3(static_cast<unsigned>(batch)), dim3(256), 0, device,
            {&qkv_ptr, &qkv_stride, &cos_ptr, &sin_ptr, &angle_stride, &heads_int, &kv_int, &dim_int, &q_ptr, &k_ptr,
-            &v_ptr, &batch_stride, &head_stride, &slot_stride, &slots_ptr, &per_row, &tokens_int});
+            &v_ptr, &batch_stride, &head_stride, &slot_stride, &slots_ptr, &per_row, &tokens_int, &norm.input,
+            &norm.row_stride, &norm.width, &norm.eps, &norm.bias});
 #else
-    (void)qkv, (void)cos, (void)sin, (void)heads, (void)kv_heads, (void)keys, (void)values, (void)slots, (void)q_out;
+    (void)qkv, (void)cos, (void)sin, (void)heads, (void)kv_heads, (void)keys, (void)values, (void)slots, (void)q_out,
+        (void)norm_input, (void)norm_eps, (void)bias;
     throw std::runtime_error("seekmath-shim was built without CUDA headers");
 #endif
   });
 }
 
-// SiLU(gate) · up of a stacked `gate_up` [B, 2W] (rows contiguous) into `out` [B, W] (contiguous): see
-// kernels/layer_ops.cu.
-char* seekmath_silu_mul(at::Tensor* gate_up, at::Tensor* out) {
+// SiLU(gate) · up of a stacked `gate_up` [B, 2W] (rows contiguous) into `out` [B, W] (contiguous), with an
+// optional folded norm (`norm_input` [B, C]) and bias ([2W]): see kernels/layer_ops.cu.
+char* seekmath_silu_mul(at::Tensor* gate_up, at::Tensor* out, at::Tensor* norm_input, double norm_eps,
+                        at::Tensor* bias) {
   return guarded([&] {
 #ifdef SEEKMATH_SHIM_CUDA
     const at::Tensor& x = *gate_up;
@@ -551,7 +593,8 @@ char* seekmath_silu_mul(at::Tensor* gate_up, at::Tensor* out) {
     TORCH_CHECK(out->is_contiguous() && out->dim() == 2 && out->size(0) == batch && out->size(1) == width &&
                     out->scalar_type() == x.scalar_type() && out->device() == x.device(),
                 "out must be a contiguous [B, W] tensor like gate_up");
-    TORCH_CHECK(batch <= 65535 && width <= 2147483647 / 2, "silu_mul shape too large");
+    TORCH_CHECK(batch <= 2147483647 && width <= 2147483647 / 2, "silu_mul shape too large");
+    FoldedNormArgs norm = folded_norm_args(norm_input, norm_eps, bias, batch, x.size(1), x);
     if (batch == 0 || width == 0) return;
     const int device = x.get_device();
     CUfunction f = kernel(device, "layer_ops.cu", seekmath_kernels::LAYER_OPS,
@@ -566,10 +609,13 @@ char* seekmath_silu_mul(at::Tensor* gate_up, at::Tensor* out) {
     int width_int = static_cast<int>(width);
     int vectorized_flag = vectorized ? 1 : 0;
     void* out_ptr = out->data_ptr();
-    launch(f, dim3(static_cast<unsigned>((width + per_block - 1) / per_block), static_cast<unsigned>(batch)), dim3(256),
-           0, device, {&in_ptr, &row_stride, &width_int, &vectorized_flag, &out_ptr});
+    // Rows on the grid's x axis (up to 2^31 - 1 of them: a prefill's B·T tokens), column blocks on y.
+    launch(f, dim3(static_cast<unsigned>(batch), static_cast<unsigned>((width + per_block - 1) / per_block)), dim3(256),
+           0, device,
+           {&in_ptr, &row_stride, &width_int, &vectorized_flag, &out_ptr, &norm.input, &norm.row_stride, &norm.width,
+            &norm.eps, &norm.bias});
 #else
-    (void)gate_up, (void)out;
+    (void)gate_up, (void)out, (void)norm_input, (void)norm_eps, (void)bias;
     throw std::runtime_error("seekmath-shim was built without CUDA headers");
 #endif
   });

@@ -47,6 +47,9 @@
 // Splits per row the merge kernel accepts (the host never plans more: a split is at least one 64-key tile).
 #define MAX_SPLITS 256
 
+#if THREADS < NORM_LANES
+#error "a block needs NORM_LANES threads for folded_norm_scale"
+#endif
 #if KEYS_PER_WARP != 16 && KEYS_PER_WARP != 32
 #error "WARPS must be 2 or 4 (16 or 32 keys of a tile per warp)"
 #endif
@@ -138,7 +141,9 @@ __device__ __forceinline__ void attention_partial(const kv_t* q, long long q_bat
                                                   const long long* starts, const long long* slots, float scale_log2,
                                                   int tiles_per_split, float* part_max, float* part_sum,
                                                   float* part_acc, kv_t* final_out, const kv_t* cos, const kv_t* sin,
-                                                  long long angle_row_stride, int heads) {
+                                                  long long angle_row_stride, int heads, const kv_t* norm_input,
+                                                  long long norm_row_stride, int norm_width, float norm_eps,
+                                                  const kv_t* bias) {
   const int split = blockIdx.x;
   const int kv_head = blockIdx.y, kv_heads = gridDim.y;
   const long long b = blockIdx.z;
@@ -154,19 +159,6 @@ __device__ __forceinline__ void attention_partial(const kv_t* q, long long q_bat
   const kv_t* q_row = q + b * q_batch_stride;
   const kv_t* row_cos = ROPE ? cos + b * angle_row_stride : nullptr;
   const kv_t* row_sin = ROPE ? sin + b * angle_row_stride : nullptr;
-  if (ROPE && end - 1 >= split_start && end - 1 < split_start + (long long)tiles_per_split * TILE_KEYS) {
-    // This block's split holds the new slot: write its key (rotated) and value before any tile load reads it
-    // (the barrier orders the stores before this block's copies; no other block reads the slot in this step).
-    const kv_t* key = q_row + (heads + kv_head) * HEAD_DIM;
-    const kv_t* value = q_row + (heads + kv_heads + kv_head) * HEAD_DIM;
-    const long long at = (end - 1) * HEAD_DIM;
-    for (int i = threadIdx.x; i < HEAD_DIM; i += THREADS) {
-      keys[b * kv_batch_stride + kv_head * kv_head_stride + at + i] =
-          from_float(rope_at(key, row_cos, row_sin, i, HEAD_DIM / 2));
-      values[b * kv_batch_stride + kv_head * kv_head_stride + at + i] = value[i];
-    }
-    __syncthreads();
-  }
   // Tiles of this split that hold live keys.
   const long long live_from = max(split_start, start), live_to = min(split_start + (long long)tiles_per_split * TILE_KEYS, end);
   const int first_tile = live_from < live_to ? (int)((live_from - split_start) / TILE_KEYS) : 0;
@@ -185,16 +177,43 @@ __device__ __forceinline__ void attention_partial(const kv_t* q, long long q_bat
     }
     commit_copies();
   };
-#pragma unroll
-  for (int t = 0; t < STAGES - 1; ++t) issue(t);
+  // With ROPE the block whose split holds the new slot writes this step's key and value there before any tile
+  // that holds the slot is loaded. The first tiles that cannot hold it start loading now, so that their loads fly
+  // while the norm factor below is computed.
+  const bool writes_new_slot =
+      ROPE && end - 1 >= split_start && end - 1 < split_start + (long long)tiles_per_split * TILE_KEYS;
+  const int new_slot_tile = writes_new_slot ? (int)((end - 1 - split_start) / TILE_KEYS) - first_tile : -1;
+  int issued = 0;
+  while (issued < STAGES - 1 && issued != new_slot_tile) issue(issued++);
+
+  // With ROPE the projection row as seekmath_rope_kv_write reads it: scaled by the folded input norm's factor
+  // (the same reduction in both kernels, so the results are bit-identical), bias added.
+  const Projected projected{q_row, bias,
+                            ROPE ? folded_norm_scale(norm_input == nullptr ? nullptr : norm_input + b * norm_row_stride,
+                                                     norm_width, norm_eps)
+                                 : 1.0f};
+  if (writes_new_slot) {
+    // The barrier orders the stores before this block's later copies; no other block reads the slot in this step.
+    const Projected key = projected.from((heads + kv_head) * HEAD_DIM);
+    const Projected value = projected.from((heads + kv_heads + kv_head) * HEAD_DIM);
+    const long long at = (end - 1) * HEAD_DIM;
+    for (int i = threadIdx.x; i < HEAD_DIM; i += THREADS) {
+      keys[b * kv_batch_stride + kv_head * kv_head_stride + at + i] =
+          from_float(rope_at(key, row_cos, row_sin, i, HEAD_DIM / 2));
+      values[b * kv_batch_stride + kv_head * kv_head_stride + at + i] = from_float(value[i]);
+    }
+    __syncthreads();
+  }
+  while (issued < STAGES - 1) issue(issued++);
 
   // The MMAs put keys on their 16 rows and query heads on their 8 columns (S^T = K·Q^T, then O^T = V^T·P^T), so
   // a group of up to 8 heads fills the columns instead of padding 16 rows. Query fragments (B operand, column j =
   // head head_tile * 8 + j, zero past GROUP), straight from global memory: the register of dims (dim, dim + 1).
   auto q_word = [&](int j, int dim) -> unsigned int {
     if (j >= GROUP) return 0u;
-    const kv_t* head = q_row + (long long)(kv_head * GROUP + j) * HEAD_DIM;
-    if (!ROPE) return *reinterpret_cast<const unsigned int*>(head + dim);
+    const long long offset = (long long)(kv_head * GROUP + j) * HEAD_DIM;
+    if (!ROPE) return *reinterpret_cast<const unsigned int*>(q_row + offset + dim);
+    const Projected head = projected.from(offset);
     return pack(rope_at(head, row_cos, row_sin, dim, HEAD_DIM / 2), rope_at(head, row_cos, row_sin, dim + 1, HEAD_DIM / 2));
   };
   unsigned int qb[HEAD_TILES][K_STEPS][2];
@@ -423,20 +442,22 @@ seekmath_decode_attention_partial(const kv_t* q, long long q_batch_stride, const
                                   float* part_sum, float* part_acc, kv_t* final_out) {
   attention_partial<false>(q, q_batch_stride, const_cast<kv_t*>(keys), const_cast<kv_t*>(values), kv_batch_stride,
                            kv_head_stride, starts, slots, scale_log2, tiles_per_split, part_max, part_sum, part_acc,
-                           final_out, nullptr, nullptr, 0, 0);
+                           final_out, nullptr, nullptr, 0, 0, nullptr, 0, 0, 0.0f, nullptr);
 }
 
 // The same with RoPE and the K/V cache write fused in (see attention_partial): `qkv` [B, (heads + 2 KVH) D],
-// `cos`/`sin` [B, D] (rows `angle_row_stride` apart).
+// `cos`/`sin` [B, D] (rows `angle_row_stride` apart); `norm_input` (null: none), `norm_row_stride`, `norm_width`,
+// `norm_eps` and `bias` (null: none) as for seekmath_rope_kv_write.
 extern "C" __global__ void __launch_bounds__(THREADS)
 seekmath_decode_attention_rope(const kv_t* qkv, long long qkv_row_stride, const kv_t* cos, const kv_t* sin,
                                long long angle_row_stride, int heads, kv_t* keys, kv_t* values,
                                long long kv_batch_stride, long long kv_head_stride, const long long* starts,
                                const long long* slots, float scale_log2, int tiles_per_split, float* part_max,
-                               float* part_sum, float* part_acc, kv_t* final_out) {
+                               float* part_sum, float* part_acc, kv_t* final_out, const kv_t* norm_input,
+                               long long norm_row_stride, int norm_width, float norm_eps, const kv_t* bias) {
   attention_partial<true>(qkv, qkv_row_stride, keys, values, kv_batch_stride, kv_head_stride, starts, slots,
                           scale_log2, tiles_per_split, part_max, part_sum, part_acc, final_out, cos, sin,
-                          angle_row_stride, heads);
+                          angle_row_stride, heads, norm_input, norm_row_stride, norm_width, norm_eps, bias);
 }
 
 // Merges the splits of each (row, K/V head) when there is more than one: out = sum_s exp2(m_s - M) acc_s /

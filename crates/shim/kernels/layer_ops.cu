@@ -14,6 +14,9 @@
 // projection row per block, the rotated queries to `q_out` [N, H, D] (contiguous), the rotated key and the value to
 // the K/V cache [N / T, KVH, S, D] at slot `slots[n * slot_stride]` of cache row n / T (cache rows of D contiguous).
 // A decode step has one token per cache row (T = 1); a prefill passes its T tokens per row, token-major.
+// With `norm_input` (row n at n * norm_row_stride, `norm_width` elements) the product was taken of the
+// un-normalised rows with the input RMSNorm folded into its weights: each element is first scaled by the row's
+// folded_norm_scale, then `bias` (the projection's, [(H + 2 KVH) D], or null) is added (see Projected).
 //   out[i]     = x[i] cos[i]         - x[i + D/2] sin[i]
 //   out[i+D/2] = x[i + D/2] cos[i+D/2] + x[i]   sin[i+D/2]          (0 <= i < D/2)
 extern "C" __global__ void seekmath_rope_kv_write(const element_t* qkv, long long qkv_row_stride, const element_t* cos,
@@ -21,10 +24,14 @@ extern "C" __global__ void seekmath_rope_kv_write(const element_t* qkv, long lon
                                                   int kv_heads, int head_dim, element_t* q_out, element_t* keys,
                                                   element_t* values, long long cache_batch_stride,
                                                   long long cache_head_stride, long long cache_slot_stride,
-                                                  const long long* slots, int slot_stride, int tokens_per_row) {
+                                                  const long long* slots, int slot_stride, int tokens_per_row,
+                                                  const element_t* norm_input, long long norm_row_stride,
+                                                  int norm_width, float norm_eps, const element_t* bias) {
   const long long b = blockIdx.x;
   const int half = head_dim / 2;
-  const element_t* row = qkv + b * qkv_row_stride;
+  const float scale =
+      folded_norm_scale(norm_input == nullptr ? nullptr : norm_input + b * norm_row_stride, norm_width, norm_eps);
+  const Projected row{qkv + b * qkv_row_stride, bias, scale};
   const element_t* c = cos + b * angle_row_stride;
   const element_t* s = sin + b * angle_row_stride;
   const long long slot_offset = slots[b * slot_stride] * cache_slot_stride;
@@ -33,23 +40,25 @@ extern "C" __global__ void seekmath_rope_kv_write(const element_t* qkv, long lon
   const int rotated_pairs = (heads + kv_heads) * half;
   for (int p = threadIdx.x; p < rotated_pairs; p += blockDim.x) {
     const int head = p / half, i = p - head * half;
-    const element_t* x = row + head * head_dim;
+    const Projected x = row.from(head * head_dim);
     element_t* dst = head < heads ? q_out + (b * heads + head) * head_dim
                                   : keys + cache_row + (head - heads) * cache_head_stride;
     dst[i] = from_float(rope_at(x, c, s, i, half));
     dst[i + half] = from_float(rope_at(x, c, s, i + half, half));
   }
-  const element_t* v = row + (heads + kv_heads) * head_dim;
+  const Projected v = row.from((heads + kv_heads) * head_dim);
   const int value_elems = kv_heads * head_dim;
   for (int e = threadIdx.x; e < value_elems; e += blockDim.x) {
     const int head = e / head_dim, i = e - head * head_dim;
-    values[cache_row + head * cache_head_stride + i] = v[e];
+    values[cache_row + head * cache_head_stride + i] = from_float(v[e]);
   }
 }
 
 // SiLU(gate) · up for a stacked [gate; up] projection: `gate_up` [B, 2W] (row stride given, halves adjacent) to
-// `out` [B, W] (contiguous). Grid (column blocks, B); each thread handles VEC consecutive columns when the row
-// layout allows 16-byte accesses (`vectorized`), else one.
+// `out` [B, W] (contiguous). Grid (B, column blocks); each thread handles VEC consecutive columns when the row
+// layout allows 16-byte accesses (`vectorized`), else one. With `norm_input` the product was taken of the
+// un-normalised rows with the post-attention RMSNorm folded in: gate and up are scaled by the row's
+// folded_norm_scale, and `bias` ([2W] or null) added, before the SiLU (see Projected).
 #if SEEKMATH_KIND == 0
 #define VEC 4
 #else
@@ -71,27 +80,45 @@ __device__ __forceinline__ float silu_times(float g, float u) {
 }
 
 extern "C" __global__ void seekmath_silu_mul(const element_t* gate_up, long long row_stride, int width,
-                                             int vectorized, element_t* out) {
-  const long long b = blockIdx.y;
-  const element_t* gate = gate_up + b * row_stride;
-  const element_t* up = gate + width;
+                                             int vectorized, element_t* out, const element_t* norm_input,
+                                             long long norm_row_stride, int norm_width, float norm_eps,
+                                             const element_t* bias) {
+  const long long b = blockIdx.x;
+  const element_t* norm_row = norm_input == nullptr ? nullptr : norm_input + b * norm_row_stride;
+  const element_t* gate_row = gate_up + b * row_stride;
   element_t* dst = out + b * (long long)width;
-  const int lane = blockIdx.x * blockDim.x + threadIdx.x;
+  const int lane = blockIdx.y * blockDim.x + threadIdx.x;
   if (vectorized) {
-    const int column = lane * VEC;
-    if (column >= width) return;
     union Pack {
       uint4 raw;
       element_t e[VEC];
     } g, u, o;
-    g.raw = *reinterpret_cast<const uint4*>(gate + column);
-    u.raw = *reinterpret_cast<const uint4*>(up + column);
+    const int column = lane * VEC;
+    // The loads fly while the norm factor is reduced.
+    if (column < width) {
+      g.raw = *reinterpret_cast<const uint4*>(gate_row + column);
+      u.raw = *reinterpret_cast<const uint4*>(gate_row + width + column);
+    }
+    const float scale = folded_norm_scale(norm_row, norm_width, norm_eps);
+    if (column >= width) return;
+    if (bias == nullptr) {
 #pragma unroll
-    for (int k = 0; k < VEC; ++k) o.e[k] = from_float(silu_times(to_float(g.e[k]), to_float(u.e[k])));
+      for (int k = 0; k < VEC; ++k)
+        o.e[k] = from_float(silu_times(__fmul_rn(to_float(g.e[k]), scale), __fmul_rn(to_float(u.e[k]), scale)));
+    } else {
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) {
+        const float gk = __fadd_rn(__fmul_rn(to_float(g.e[k]), scale), to_float(bias[column + k]));
+        const float uk = __fadd_rn(__fmul_rn(to_float(u.e[k]), scale), to_float(bias[width + column + k]));
+        o.e[k] = from_float(silu_times(gk, uk));
+      }
+    }
     *reinterpret_cast<uint4*>(dst + column) = o.raw;
   } else {
-    for (int column = lane; column < width; column += gridDim.x * blockDim.x)
-      dst[column] = from_float(silu_times(to_float(gate[column]), to_float(up[column])));
+    const Projected gate{gate_row, bias, folded_norm_scale(norm_row, norm_width, norm_eps)};
+    const Projected up = gate.from(width);
+    for (int column = lane; column < width; column += gridDim.y * blockDim.x)
+      dst[column] = from_float(silu_times(gate[column], up[column]));
   }
 }
 

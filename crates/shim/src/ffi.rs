@@ -98,6 +98,9 @@ extern "C" {
         out: *mut C_tensor,
         cos: *mut C_tensor,
         sin: *mut C_tensor,
+        norm_input: *mut C_tensor,
+        norm_eps: f64,
+        bias: *mut C_tensor,
     ) -> *mut c_char;
     #[allow(clippy::too_many_arguments)]
     pub fn seekmath_rope_kv_write(
@@ -110,8 +113,17 @@ extern "C" {
         values: *mut C_tensor,
         slots: *mut C_tensor,
         q_out: *mut C_tensor,
+        norm_input: *mut C_tensor,
+        norm_eps: f64,
+        bias: *mut C_tensor,
     ) -> *mut c_char;
-    pub fn seekmath_silu_mul(gate_up: *mut C_tensor, out: *mut C_tensor) -> *mut c_char;
+    pub fn seekmath_silu_mul(
+        gate_up: *mut C_tensor,
+        out: *mut C_tensor,
+        norm_input: *mut C_tensor,
+        norm_eps: f64,
+        bias: *mut C_tensor,
+    ) -> *mut c_char;
     pub fn seekmath_rms_norm(x: *mut C_tensor, weight: *mut C_tensor, eps: f64, out: *mut C_tensor) -> *mut c_char;
 }
 

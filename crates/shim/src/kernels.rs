@@ -125,6 +125,32 @@ pub fn sample_rows_advance(logits: &Tensor, temperature: f64, greedy: bool, stat
     })
 }
 
+/// What a layer kernel applies to each element of the matrix product it reads, before its own math: the row
+/// factor of an RMSNorm folded into that product, then the product's bias. The default applies nothing.
+///
+/// Folding: the norm's weight is multiplied into the product's weight columns, so the product is taken of the
+/// un-normalised rows x and the kernel scales product row n by `rsqrt(mean(x_n²) + eps)`, computed in f32 from
+/// `input` (the same function as normalising first; the rounding differs). The step then needs no RMSNorm kernel.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FoldedNorm<'a> {
+    /// The norm's input rows [N, C], one per product row (rows contiguous, the product's kind); `None`: no norm.
+    pub input: Option<&'a Tensor>,
+    /// The norm's epsilon.
+    pub eps: f64,
+    /// The product's bias, one value per product column (contiguous, the product's kind); `None`: no bias.
+    pub bias: Option<&'a Tensor>,
+}
+
+impl FoldedNorm<'_> {
+    fn raw_input(&self) -> *mut C_tensor {
+        self.input.map_or(std::ptr::null_mut(), raw)
+    }
+
+    fn raw_bias(&self) -> *mut C_tensor {
+        self.bias.map_or(std::ptr::null_mut(), raw)
+    }
+}
+
 /// True when [`decode_attention`] takes this shape and kind: bf16 or f16, head dim a multiple of 16 up to 128,
 /// at most 16 query heads per K/V head.
 pub fn decode_attention_supports(kind: Kind, head_dim: i64, group: i64) -> bool {
@@ -149,12 +175,16 @@ pub fn decode_attention(
     attention_launch(q, heads, keys, values, starts, slots, attended, None)
 }
 
+/// The rotary angles and the projection's [`FoldedNorm`] of [`decode_attention_rope`].
+type Rotation<'a> = (&'a Tensor, &'a Tensor, &'a FoldedNorm<'a>);
+
 /// [`decode_attention`] with RoPE and the K/V cache write of the step fused in: one kernel where
 /// [`rope_kv_write`] + [`decode_attention`] take two, with bit-identical results.
 ///
 /// `qkv` [B, (H + 2·KVH)·D] is the stacked q/k/v projection (rows contiguous) and `cos`, `sin` [B, D] the rows'
-/// angles, as for [`rope_kv_write`]; the rotated key and the value of row b are written at slot `slots[b]`, the
-/// last slot it attends to. Returns the attention output [B, H, D].
+/// angles, and `folded` what applies to the projection first, as for [`rope_kv_write`]; the rotated key and the
+/// value of row b are written at slot `slots[b]`, the last slot it attends to. Returns the attention output
+/// [B, H, D].
 #[allow(clippy::too_many_arguments)] // the kernel's operands, each a distinct tensor or shape
 pub fn decode_attention_rope(
     qkv: &Tensor,
@@ -166,8 +196,18 @@ pub fn decode_attention_rope(
     starts: &Tensor,
     slots: &Tensor,
     attended: i64,
+    folded: &FoldedNorm<'_>,
 ) -> Result<Tensor> {
-    attention_launch(qkv, heads, keys, values, starts, slots, attended, Some((cos, sin)))
+    attention_launch(
+        qkv,
+        heads,
+        keys,
+        values,
+        starts,
+        slots,
+        attended,
+        Some((cos, sin, folded)),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -179,7 +219,7 @@ fn attention_launch(
     starts: &Tensor,
     slots: &Tensor,
     attended: i64,
-    rope: Option<(&Tensor, &Tensor)>,
+    rope: Option<Rotation<'_>>,
 ) -> Result<Tensor> {
     let Device::Cuda(index) = q.device() else {
         return Err(ShimError::InvalidArgument(
@@ -211,9 +251,10 @@ fn attention_launch(
     let part_sum = scratch(batch * kv_heads * splits * group);
     let part_acc = scratch(batch * kv_heads * splits * group * dim);
     let out = Tensor::empty([batch, heads, dim], (q.kind(), device));
-    let (cos, sin) = match rope {
-        Some((cos, sin)) => (raw(cos), raw(sin)),
-        None => (std::ptr::null_mut(), std::ptr::null_mut()),
+    let none = FoldedNorm::default();
+    let (cos, sin, folded) = match rope {
+        Some((cos, sin, folded)) => (raw(cos), raw(sin), folded),
+        None => (std::ptr::null_mut(), std::ptr::null_mut(), &none),
     };
     // SAFETY: all tensors are live for the call; the shim validates shapes, strides, kinds and devices.
     ffi::check(unsafe {
@@ -231,6 +272,9 @@ fn attention_launch(
             raw(&out),
             cos,
             sin,
+            folded.raw_input(),
+            folded.eps,
+            folded.raw_bias(),
         )
     })?;
     Ok(out)
@@ -252,8 +296,9 @@ fn cuda_only(t: &Tensor, what: &str) -> Result<()> {
 /// [N, H, D] tensor, which is returned; the rotated key heads and the value heads are written into `keys` and
 /// `values` [B, KVH, S, D] (rows of D contiguous) at slot `slots[n]` (i64) of cache row n / T, where T = N / B
 /// tokens per cache row (token-major: a decode step has T = 1, a prefill of [B, T] prompts passes them flattened).
-/// With T = 1 `slots` may hold one element, the slot of every row. Computes in f32 and rounds once (ATen's three
-/// ops round after each in 16-bit kinds).
+/// With T = 1 `slots` may hold one element, the slot of every row. `folded` applies to every element of `qkv`
+/// first (a folded input norm, the projection's bias). Computes in f32 and rounds once (ATen's three ops round
+/// after each in 16-bit kinds).
 #[allow(clippy::too_many_arguments)] // the kernel's operands, each a distinct tensor or shape
 pub fn rope_kv_write(
     qkv: &Tensor,
@@ -264,6 +309,7 @@ pub fn rope_kv_write(
     keys: &Tensor,
     values: &Tensor,
     slots: &Tensor,
+    folded: &FoldedNorm<'_>,
 ) -> Result<Tensor> {
     cuda_only(qkv, "rope_kv_write")?;
     let (batch, dim) = (qkv.size()[0], keys.size().get(3).copied().unwrap_or(0));
@@ -280,21 +326,32 @@ pub fn rope_kv_write(
             raw(values),
             raw(slots),
             raw(&q),
+            folded.raw_input(),
+            folded.eps,
+            folded.raw_bias(),
         )
     })?;
     Ok(q)
 }
 
 /// `silu(gate) · up` of a stacked [gate; up] projection, `gate_up` [B, 2W] (rows contiguous) to a new [B, W]
-/// tensor, in one kernel (f32 math, one rounding).
-pub fn silu_mul(gate_up: &Tensor) -> Result<Tensor> {
+/// tensor, in one kernel (f32 math, one rounding); `folded` applies to every element of `gate_up` first.
+pub fn silu_mul(gate_up: &Tensor, folded: &FoldedNorm<'_>) -> Result<Tensor> {
     cuda_only(gate_up, "silu_mul")?;
     let (batch, double_width) = gate_up
         .size2()
         .map_err(|err| ShimError::InvalidArgument(err.to_string()))?;
     let out = Tensor::empty([batch, double_width / 2], (gate_up.kind(), gate_up.device()));
     // SAFETY: both tensors are live for the call; the shim validates shapes, strides, kinds and devices.
-    ffi::check(unsafe { ffi::seekmath_silu_mul(raw(gate_up), raw(&out)) })?;
+    ffi::check(unsafe {
+        ffi::seekmath_silu_mul(
+            raw(gate_up),
+            raw(&out),
+            folded.raw_input(),
+            folded.eps,
+            folded.raw_bias(),
+        )
+    })?;
     Ok(out)
 }
 
@@ -332,7 +389,19 @@ mod tests {
         assert!(err.to_string().contains("CUDA"), "{err}");
         let qkv = Tensor::zeros([2, (4 + 2 * 2) * 64], (Kind::BFloat16, Device::Cpu));
         let angles = Tensor::zeros([2, 64], (Kind::BFloat16, Device::Cpu));
-        let err = decode_attention_rope(&qkv, &angles, &angles, 4, &kv, &kv, &idx, &idx, 128).unwrap_err();
+        let err = decode_attention_rope(
+            &qkv,
+            &angles,
+            &angles,
+            4,
+            &kv,
+            &kv,
+            &idx,
+            &idx,
+            128,
+            &FoldedNorm::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("CUDA"), "{err}");
         let logits = Tensor::zeros([2, 300], (Kind::Float, Device::Cpu));
         let u = Tensor::zeros([2], (Kind::Float, Device::Cpu));
@@ -349,13 +418,13 @@ mod tests {
         };
         let err = sample_rows_advance(&logits, 1.0, false, &state).unwrap_err();
         assert!(err.to_string().contains("CUDA"), "{err}");
-        let err = silu_mul(&logits).unwrap_err();
+        let err = silu_mul(&logits, &FoldedNorm::default()).unwrap_err();
         assert!(err.to_string().contains("CUDA"), "{err}");
         let err = rms_norm(&logits, &u, 1e-6).unwrap_err();
         assert!(err.to_string().contains("CUDA"), "{err}");
         let angles = Tensor::zeros([2, 64], (Kind::BFloat16, Device::Cpu));
         let qkv = Tensor::zeros([2, 8 * 64], (Kind::BFloat16, Device::Cpu));
-        let err = rope_kv_write(&qkv, &angles, &angles, 4, 2, &kv, &kv, &idx).unwrap_err();
+        let err = rope_kv_write(&qkv, &angles, &angles, 4, 2, &kv, &kv, &idx, &FoldedNorm::default()).unwrap_err();
         assert!(err.to_string().contains("CUDA"), "{err}");
     }
 }

@@ -25,7 +25,7 @@ pub use autocast::AutocastGuard;
 pub use cuda::{cuda_device_count, cuda_device_name, CudaEvent, CudaGraph, CudaStream, StreamGuard};
 pub use kernels::{
     cuda_kernels_status, decode_attention, decode_attention_rope, decode_attention_supports, rms_norm, rope_kv_write,
-    sample_rows, sample_rows_advance, silu_mul, DecodeStepState,
+    sample_rows, sample_rows_advance, silu_mul, DecodeStepState, FoldedNorm,
 };
 
 /// Errors from the shim.

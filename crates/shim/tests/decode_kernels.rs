@@ -7,7 +7,7 @@
 
 use seekmath_shim::{
     cuda_device_count, cuda_kernels_status, decode_attention, decode_attention_rope, rms_norm, rope_kv_write,
-    sample_rows, sample_rows_advance, silu_mul, CudaGraph, DecodeStepState,
+    sample_rows, sample_rows_advance, silu_mul, CudaGraph, DecodeStepState, FoldedNorm,
 };
 use tch::{Device, Kind, Tensor};
 
@@ -239,7 +239,6 @@ fn rotate_half_reference(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Tensor {
     x * cos + rotated * sin
 }
 
-/// Largest error a value of this kind may carry after one rounding, relative to magnitude 1.
 /// RoPE cos and sin [B, D] of `kind` for random positions below 4000 (θ = 1e6, the rotate_half layout).
 fn rope_angles(batch: i64, dim: i64, kind: Kind, device: Device) -> (Tensor, Tensor) {
     let positions = Tensor::randint(4000, [batch, 1], (Kind::Float, device));
@@ -248,6 +247,23 @@ fn rope_angles(batch: i64, dim: i64, kind: Kind, device: Device) -> (Tensor, Ten
     (angles.cos().to_kind(kind), angles.sin().to_kind(kind))
 }
 
+/// A folded RMSNorm's input rows [N, 896] (rms ~2, so the factor is ~0.5) and a bias of `columns`, for the layer
+/// kernels' [`FoldedNorm`].
+fn norm_input_and_bias(rows: i64, columns: i64, kind: Kind, device: Device) -> (Tensor, Tensor) {
+    (
+        (Tensor::randn([rows, 896], (Kind::Float, device)) * 2).to_kind(kind),
+        Tensor::randn([columns], (kind, device)),
+    )
+}
+
+/// The f32 reference of a product read through a [`FoldedNorm`]: `product` · rsqrt(mean(input²) + eps) + bias.
+fn folded_reference(product: &Tensor, input: &Tensor, eps: f64, bias: &Tensor) -> Tensor {
+    let x = input.to_kind(Kind::Float);
+    let scale = (x.square().mean_dim(-1, true, Kind::Float) + eps).rsqrt();
+    product.to_kind(Kind::Float) * scale + bias.to_kind(Kind::Float)
+}
+
+/// Largest error a value of this kind may carry after one rounding, relative to magnitude 1.
 fn one_rounding(kind: Kind) -> f64 {
     match kind {
         Kind::BFloat16 => 1.0 / 128.0,
@@ -264,9 +280,20 @@ fn rope_kv_write_matches_the_f32_rotation_and_writes_only_its_slots() {
         for (heads, kv_heads, dim) in [(14i64, 2i64, 64i64), (12, 2, 128), (9, 3, 64)] {
             // A decode step's slots (one per row, or one for all rows), and a prefill's: 3 tokens per cache row at
             // distinct slots of that row.
-            for (per_row, tokens_per_row) in [(true, 1i64), (false, 1), (true, 3)] {
+            // Each also with an input norm folded into the product and a bias (the engine's layout).
+            for ((per_row, tokens_per_row), fold) in [(true, 1i64), (false, 1), (true, 3)]
+                .into_iter()
+                .flat_map(|layout| [(layout, false), (layout, true)])
+            {
                 let (batch, capacity) = (36i64, 50i64);
-                let qkv = Tensor::randn([batch, (heads + 2 * kv_heads) * dim], (kind, device));
+                let columns = (heads + 2 * kv_heads) * dim;
+                let qkv = Tensor::randn([batch, columns], (kind, device));
+                let (norm_input, bias) = norm_input_and_bias(batch, columns, kind, device);
+                let folded = FoldedNorm {
+                    input: fold.then_some(&norm_input),
+                    eps: 1e-6,
+                    bias: fold.then_some(&bias),
+                };
                 let (cos, sin) = rope_angles(batch, dim, kind, device);
                 let mut keys = Tensor::zeros([batch / tokens_per_row, kv_heads, capacity, dim], (kind, device));
                 let mut values = keys.zeros_like();
@@ -278,8 +305,13 @@ fn rope_kv_write_matches_the_f32_rotation_and_writes_only_its_slots() {
                     let token = Tensor::arange(batch, (Kind::Int64, device));
                     token.remainder(tokens_per_row) * 7 + token.divide_scalar_mode(tokens_per_row, "floor").remainder(5)
                 };
-                let q = rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &keys, &values, &slots).unwrap();
-                let x = qkv.to_kind(Kind::Float).view([batch, heads + 2 * kv_heads, dim]);
+                let q = rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &keys, &values, &slots, &folded).unwrap();
+                let x = if fold {
+                    folded_reference(&qkv, &norm_input, 1e-6, &bias)
+                } else {
+                    qkv.to_kind(Kind::Float)
+                }
+                .view([batch, heads + 2 * kv_heads, dim]);
                 let (c, s) = (
                     cos.to_kind(Kind::Float).unsqueeze(1),
                     sin.to_kind(Kind::Float).unsqueeze(1),
@@ -290,10 +322,11 @@ fn rope_kv_write_matches_the_f32_rotation_and_writes_only_its_slots() {
                 let index = [Some(rows.shallow_clone()), None, Some(row_slots.shallow_clone())];
                 let written_k = keys.index(&index);
                 let written_v = values.index(&index);
-                // |x| ≤ ~5 and |cos|, |sin| ≤ 1: two products and a sum, rounded once.
+                // |x| ≤ ~5 (~7 folded) and |cos|, |sin| ≤ 1: two products and a sum, rounded once.
                 let tolerance = 8.0 * one_rounding(kind);
                 let what = format!(
-                    "{kind:?} heads {heads}/{kv_heads} dim {dim} per-row slots {per_row}, {tokens_per_row} per row"
+                    "{kind:?} heads {heads}/{kv_heads} dim {dim} per-row slots {per_row}, {tokens_per_row} per row, \
+                     folded norm {fold}"
                 );
                 let dq = max_abs(&q, &expected.narrow(1, 0, heads));
                 let dk = max_abs(&written_k, &expected.narrow(1, heads, kv_heads));
@@ -301,11 +334,9 @@ fn rope_kv_write_matches_the_f32_rotation_and_writes_only_its_slots() {
                     dq <= tolerance && dk <= tolerance,
                     "{what}: |q diff| {dq}, |k diff| {dk}"
                 );
-                assert_eq!(
-                    max_abs(&written_v, &x.narrow(1, heads + kv_heads, kv_heads)),
-                    0.0,
-                    "{what}: values are copied exactly"
-                );
+                // Copied exactly, or (folded) rounded once.
+                let dv = max_abs(&written_v, &x.narrow(1, heads + kv_heads, kv_heads));
+                assert!(dv <= if fold { tolerance } else { 0.0 }, "{what}: |v diff| {dv}");
                 // Zero the written slots: nothing else may have changed.
                 let _ = keys.index_put_(&index, &Tensor::zeros([1], (kind, device)), false);
                 let _ = values.index_put_(&index, &Tensor::zeros([1], (kind, device)), false);
@@ -334,7 +365,14 @@ fn attention_with_rope_fused_in_equals_the_two_kernels_bit_for_bit() {
                 let keys = Tensor::randn([batch, kv_heads, capacity, dim], (kind, device));
                 let values = Tensor::randn([batch, kv_heads, capacity, dim], (kind, device));
                 let (fused_keys, fused_values) = (keys.copy(), values.copy());
-                let q = rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &keys, &values, &slots).unwrap();
+                // The engine's layout: the input norm folded into the product, the bias applied in the kernel.
+                let (norm_input, bias) = norm_input_and_bias(batch, qkv.size()[1], kind, device);
+                let folded = FoldedNorm {
+                    input: Some(&norm_input),
+                    eps: 1e-6,
+                    bias: Some(&bias),
+                };
+                let q = rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &keys, &values, &slots, &folded).unwrap();
                 let expected = decode_attention(&q, &keys, &values, &starts, &slots, attended).unwrap();
                 let got = decode_attention_rope(
                     &qkv,
@@ -346,6 +384,7 @@ fn attention_with_rope_fused_in_equals_the_two_kernels_bit_for_bit() {
                     &starts,
                     &slots,
                     attended,
+                    &folded,
                 )
                 .unwrap();
                 let what = format!("{kind:?} heads {heads}/{kv_heads} dim {dim} batch {batch} slot {slot}");
@@ -375,15 +414,28 @@ fn silu_mul_matches_the_f32_product() {
             // Aligned rows take the 16-byte path; a narrowed view (odd offset and width) the scalar one.
             let odd = gate_up.narrow(1, 1, 2 * (width - 1));
             for (input, w) in [(&gate_up, width), (&odd, width - 1)] {
-                let got = silu_mul(input).unwrap();
-                let x = input.to_kind(Kind::Float);
-                let expected = x.narrow(1, 0, w).silu() * x.narrow(1, w, w);
-                let scale = expected.abs().max().double_value(&[]).max(1.0);
-                let diff = max_abs(&got, &expected);
-                assert!(
-                    diff <= 2.0 * one_rounding(kind) * scale,
-                    "{kind:?} width {w}: |diff| {diff} at scale {scale}"
-                );
+                // Plain, and with a norm folded into the product and a bias (the engine's layout).
+                let (norm_input, bias) = norm_input_and_bias(9, 2 * w, kind, device);
+                for fold in [false, true] {
+                    let folded = FoldedNorm {
+                        input: fold.then_some(&norm_input),
+                        eps: 1e-6,
+                        bias: fold.then_some(&bias),
+                    };
+                    let got = silu_mul(input, &folded).unwrap();
+                    let x = if fold {
+                        folded_reference(input, &norm_input, 1e-6, &bias)
+                    } else {
+                        input.to_kind(Kind::Float)
+                    };
+                    let expected = x.narrow(1, 0, w).silu() * x.narrow(1, w, w);
+                    let scale = expected.abs().max().double_value(&[]).max(1.0);
+                    let diff = max_abs(&got, &expected);
+                    assert!(
+                        diff <= 2.0 * one_rounding(kind) * scale,
+                        "{kind:?} width {w} folded norm {fold}: |diff| {diff} at scale {scale}"
+                    );
+                }
             }
         }
     }
@@ -412,11 +464,24 @@ fn rope_kv_write_replays_from_a_cuda_graph_at_the_advanced_slot() {
         &keys.zeros_like(),
         &values.zeros_like(),
         &slot,
+        &FoldedNorm::default(),
     )
     .unwrap();
     let mut graph = CudaGraph::new(device).unwrap();
     let q = graph
-        .capture(|| rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &keys, &values, &slot))
+        .capture(|| {
+            rope_kv_write(
+                &qkv,
+                &cos,
+                &sin,
+                heads,
+                kv_heads,
+                &keys,
+                &values,
+                &slot,
+                &FoldedNorm::default(),
+            )
+        })
         .unwrap()
         .unwrap();
     let _ = slot.g_add_scalar_(5);
@@ -425,7 +490,19 @@ fn rope_kv_write_replays_from_a_cuda_graph_at_the_advanced_slot() {
     assert!(at(&keys, 8) > 0.0 && at(&values, 8) > 0.0, "the replay wrote slot 8");
     let fresh_keys = keys.zeros_like();
     let fresh_values = keys.zeros_like();
-    let fresh = rope_kv_write(&qkv, &cos, &sin, heads, kv_heads, &fresh_keys, &fresh_values, &slot).unwrap();
+    let none = FoldedNorm::default();
+    let fresh = rope_kv_write(
+        &qkv,
+        &cos,
+        &sin,
+        heads,
+        kv_heads,
+        &fresh_keys,
+        &fresh_values,
+        &slot,
+        &none,
+    )
+    .unwrap();
     assert_eq!(max_abs(&q, &fresh), 0.0);
     assert_eq!(max_abs(&keys.narrow(2, 8, 1), &fresh_keys.narrow(2, 8, 1)), 0.0);
 }
