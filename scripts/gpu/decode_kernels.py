@@ -12,7 +12,6 @@ Usage on the GPU host: python scripts/gpu/decode_kernels.py [--out DIR]
 import argparse
 import ctypes
 import glob
-import json
 import os
 import sys
 

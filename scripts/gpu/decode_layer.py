@@ -134,6 +134,7 @@ def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=Fals
     engine's default since session 10: the products read the un-normalised rows (the norm weights multiply the
     product's weight columns: here they are ones, so the weights stay), and the kernel after each product applies
     the row factor rsqrt(mean(x²) + eps) and the bias (folded_norm_args), so no RMSNorm kernel runs in the layers.
+    "attention" or "mlp" folds only the norm before that product (a measurement split).
 
     `prefetch`: dict(at="attention"|"gate_up"|"down", budget=bytes per layer, mode=0|1, evict_last=bool,
     stream=None|torch.cuda.Stream): each layer asks L2 for the next layer's live K/V cache (at most `budget` bytes)
@@ -141,6 +142,7 @@ def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=Fals
     kernel runs as a side branch joined before the next attention.
     `down_split` S > 0: the down product as S batched products with f32 outputs, added to the residual by the next
     RMSNorm (probe kernel probe_add_rms_norm, scripts/gpu/decode_probes.cu) instead of cuBLAS's split-K reduction."""
+    fold_attention, fold_mlp = fold_norms in (True, "attention"), fold_norms in (True, "mlp")
     s, dt = st["shape"], st["dt"]
     C, H, KV, D = s["C"], s["H"], s["KV"], s["D"]
     B, S = st["valid"].shape
@@ -180,8 +182,8 @@ def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=Fals
         return norm(x, w) if parts is None else ops.add_rms_norm(x, parts, w, 1e-6)
 
     for i, l in enumerate(st["layers"]):
-        folded = (x, 1e-6, l["bqkv"]) if fold_norms else None
-        if fold_norms:
+        folded = (x, 1e-6, l["bqkv"]) if fold_attention else None
+        if fold_attention:
             qkv = F.linear(x, l["wqkv"])
         else:
             h = norm_after_down(x, l["n1"])
@@ -203,11 +205,11 @@ def forward(st, fused, ops, attention, norm_kernel=False, rope_in_attention=Fals
             y = attention(q, st["ck"][i], st["cv"][i], st["starts"], row_slots, S)
         ask_l2(i, "attention")
         x.addmm_(y.reshape(B, H * D), l["wo"].t())
-        h = x if fold_norms else norm(x, l["n2"])
+        h = x if fold_mlp else norm(x, l["n2"])
         ask_l2(i, "gate_up")
         gu = F.linear(h, l["wgu"])
         if fused:
-            a = ops.silu_mul(gu, norm=(x, 1e-6, None) if fold_norms else None)
+            a = ops.silu_mul(gu, norm=(x, 1e-6, None) if fold_mlp else None)
         else:
             width = gu.shape[1] // 2
             a = F.silu(gu.narrow(1, 0, width), inplace=True) * gu.narrow(1, width, width)
@@ -448,7 +450,7 @@ def sweep_fold(report, shape, batch, slots):
         base_k = [c.clone() for c in st["ck"] + st["cv"]]
         line = []
         results = {}
-        for fold in (False, True):
+        for fold in (False, True, "attention", "mlp"):
             for c, r in zip(st["ck"] + st["cv"], base_k):
                 c.copy_(r)
             logits = engine_forward(st, ops, attention, fold_norms=fold).float()
@@ -458,6 +460,9 @@ def sweep_fold(report, shape, batch, slots):
         line.append(f"RMSNorm kernels {t0:.3f} ms, folded {t1:.3f} ms ({(t1 / t0 - 1) * 100:+.1f}%); "
                     f"|logits diff| {(plain - folded).abs().max().item():.3e} at logit scale "
                     f"{plain.abs().max().item():.2f}, argmax agreement {agree:.4f}")
+        for part in ("attention", "mlp"):
+            t = results[part][1]
+            line.append(f"only the norm before the {part} product folded {t:.3f} ms ({(t / t0 - 1) * 100:+.1f}%)")
         report.append(f"fold {shape} B={batch} slots={slots}: " + "; ".join(line))
         print(report[-1], flush=True)
         del st

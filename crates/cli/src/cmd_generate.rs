@@ -90,8 +90,8 @@ struct ModelArgs {
     /// Sample with ATen ops on CUDA too (instead of seekmath's one-pass sampler kernel).
     #[arg(long)]
     no_sampler_kernel: bool,
-    /// Run the fused decode step's RMSNorm, RoPE + K/V write and SiLU·up as ATen ops on CUDA too (instead of
-    /// seekmath's layer kernels).
+    /// Run the fused decode step's RoPE + K/V write, SiLU·up and RMSNorms (folded or final) as ATen ops on CUDA
+    /// too (instead of seekmath's layer kernels).
     #[arg(long)]
     no_layer_kernels: bool,
     /// Most sequences decoded at once.

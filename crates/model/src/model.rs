@@ -283,8 +283,9 @@ pub struct DecodeKernels {
     /// seekmath's layer ops where they can run (a CUDA device, NVRTC found): RoPE of the query and key heads
     /// together with the K/V cache write ([`seekmath_shim::rope_kv_write`], or inside the attention kernel,
     /// [`seekmath_shim::decode_attention_rope`], when that runs) and SiLU·up ([`seekmath_shim::silu_mul`]), one
-    /// or two launches per layer where ATen takes seven, and RMSNorm ([`seekmath_shim::rms_norm`]). Off, or where
-    /// they cannot run: the ATen ops.
+    /// or two launches per layer where ATen takes seven, each applying the RMSNorm folded into the product before
+    /// it ([`StackedProjections`]), and the final RMSNorm ([`seekmath_shim::rms_norm`]). Off, or where they
+    /// cannot run: the ATen ops (the folded norms as [`RmsNorm::folded_linear`]).
     pub layer_ops: bool,
 }
 
@@ -330,7 +331,7 @@ struct DecodeInputs<'a> {
     /// Slots attended (the length of the `valid` mask).
     attended: i64,
     rotation: Rotation,
-    /// RMSNorm and SiLU·up through seekmath's kernels (resolved: only where they can run).
+    /// RoPE, SiLU·up and the final RMSNorm through seekmath's kernels (resolved: only where they can run).
     layer_kernels: bool,
     /// Additive attention bias [B,1,1,S]: 0 where a slot is valid, -inf elsewhere (not built for the kernel).
     bias: Option<Tensor>,
@@ -880,11 +881,12 @@ impl CausalLm {
     }
 
     /// [`CausalLm::forward_step_hidden`] with the decode step's fusions, for the engine's prompt prefill on CUDA:
-    /// the stacked q/k/v and gate/up products, one-kernel RMSNorm (`at::_fused_rms_norm`), the residual adds inside
-    /// the output and down products and, when `layer_kernels` allows it and the layer kernels are usable, RoPE with
-    /// the K/V cache write as one kernel ([`seekmath_shim::rope_kv_write`]) and SiLU·up as another. The same
-    /// function up to rounding order, like [`CausalLm::forward_decode_hidden`]; the plain form makes ~20 passes per
-    /// layer over [B·T, C]-sized activations where this makes ~8.
+    /// the stacked q/k/v and gate/up products with the layers' RMSNorms folded in ([`StackedProjections`]), the
+    /// residual adds inside the output and down products and, when `layer_kernels` allows it and the layer kernels
+    /// are usable, RoPE with the K/V cache write as one kernel over all B·T tokens ([`seekmath_shim::rope_kv_write`])
+    /// and SiLU·up as another, each applying its folded norm; otherwise the folded norms in ATen. The same function
+    /// up to rounding, like [`CausalLm::forward_decode_hidden`]; the plain form makes ~20 passes per layer over
+    /// [B·T, C]-sized activations where this makes ~6.
     ///
     /// `attention_mask` as in [`CausalLm::forward_step_hidden`], or `None` when every row's T tokens are all valid
     /// and sit at slots 0..T (plain causal attention, which lets SDPA take its flash kernel instead of the
@@ -969,10 +971,11 @@ impl CausalLm {
     }
 
     /// One decode step (one new token per row) written for few kernel launches, for the CUDA-graph decode path
-    /// where launches, not bytes, set the step time: RMSNorm as one kernel, stacked q/k/v and gate/up products
-    /// (`stacked`, from [`CausalLm::stacked_projections`] and current), RoPE once over the query and key heads
-    /// together with the K/V write (one kernel with [`DecodeKernels::layer_ops`], else a gather, a fused
-    /// multiply-add and two copies), SiLU·up as one kernel (same switch), query heads folded into their K/V group
+    /// where launches, not bytes, set the step time: stacked q/k/v and gate/up products with the layers' RMSNorms
+    /// folded in (`stacked`, from [`CausalLm::stacked_projections`] and current), RoPE once over the query and key
+    /// heads together with the K/V write and the folded input norm (one kernel with [`DecodeKernels::layer_ops`],
+    /// else a gather, a fused multiply-add and two copies), SiLU·up with the folded post-attention norm as one
+    /// kernel (same switch), the final RMSNorm as one kernel, query heads folded into their K/V group
     /// (no GQA expansion, no transposes), residual adds inside the output projections' matrix products, and one
     /// additive attention bias for all layers.
     ///

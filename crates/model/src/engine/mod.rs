@@ -67,8 +67,8 @@ pub struct EngineOptions {
     /// The attention kernel of the fused decode step ([`DecodeAttention::Auto`]: seekmath's kernel for wide
     /// batches where it is available, SDPA otherwise).
     pub decode_attention: DecodeAttention,
-    /// On CUDA, run the fused decode step's RMSNorm, RoPE + K/V write and SiLU·up as seekmath's kernels
-    /// ([`DecodeKernels::layer_ops`]) when they are available.
+    /// On CUDA, run the fused decode step's RoPE + K/V write and SiLU·up (each with its folded RMSNorm) and the
+    /// final RMSNorm as seekmath's kernels ([`DecodeKernels::layer_ops`]) when they are available.
     pub layer_kernels: bool,
     /// On CUDA, sample greedy and plain-temperature tokens with seekmath's one-pass kernel
     /// ([`seekmath_shim::sample_rows`]) when it is available (NVRTC found, compute capability ≥ 8.0).
@@ -321,7 +321,14 @@ impl<'a> Engine<'a> {
 
         let started = Instant::now();
         let fused_prefill = fused.map(|s| (s, self.options.layer_kernels));
-        let (logits, prefill_cache, prefill_valid) = self.prefill(prompts, fused_prefill)?;
+        let (logits, prefill_cache, prefill_valid) = match self.prefill(prompts, fused_prefill) {
+            Ok(prefilled) => prefilled,
+            Err(err) => {
+                // Keep the buffers (and their graphs) for the next call.
+                sets.insert(batch, buffers);
+                return Err(err);
+            }
+        };
         sync_if(profiling, device);
         profile.prefill += started.elapsed();
 
