@@ -385,12 +385,14 @@ def sweep_epilogue(report, shape, batch, slots):
         torch.cuda.empty_cache()
 
 
-def variant_step(st, cache, ops, attention, sampler):
+def variant_step(st, cache, ops, attention, sampler, **variant):
     """engine_forward's logits (f32) from the cache contents `cache` (copied back into st's caches first, as the
-    forward writes this step's slot) and step_time, for one variant of the step's kernels."""
+    forward writes this step's slot) and step_time, for one variant of the step's kernels (and forward's
+    keyword `variant`)."""
     for c, r in zip(st["ck"] + st["cv"], cache):
         c.copy_(r)
-    return engine_forward(st, ops, attention).float(), step_time(st, ops, attention, sampler)
+    return (engine_forward(st, ops, attention, **variant).float(),
+            step_time(st, ops, attention, sampler, **variant))
 
 
 def sweep_attention_settings(report, shape, batch, slots):
@@ -449,12 +451,8 @@ def sweep_fold(report, shape, batch, slots):
         st = random_state(shape, batch, slots)
         base_k = [c.clone() for c in st["ck"] + st["cv"]]
         line = []
-        results = {}
-        for fold in (False, True, "attention", "mlp"):
-            for c, r in zip(st["ck"] + st["cv"], base_k):
-                c.copy_(r)
-            logits = engine_forward(st, ops, attention, fold_norms=fold).float()
-            results[fold] = (logits, step_time(st, ops, attention, sampler, fold_norms=fold))
+        results = {fold: variant_step(st, base_k, ops, attention, sampler, fold_norms=fold)
+                   for fold in (False, True, "attention", "mlp")}
         (plain, t0), (folded, t1) = results[False], results[True]
         agree = (plain.argmax(-1) == folded.argmax(-1)).float().mean().item()
         line.append(f"RMSNorm kernels {t0:.3f} ms, folded {t1:.3f} ms ({(t1 / t0 - 1) * 100:+.1f}%); "

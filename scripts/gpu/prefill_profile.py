@@ -4,7 +4,7 @@ The engine prefills a call's prompts once, eagerly, with `CausalLm::forward_pref
 256 × 32 prompt tokens it was ~19 ms of a ~0.82 s bench call. This script replays its ATen calls from PyTorch on
 random weights of a Qwen2.5-shaped model (B prompts × T tokens of one length, as in `generate bench`), in two forms:
   masked:  session 9's prefill: RoPE as ATen ops (multiply, cat, multiply-add) on q and k, the cache write as a
-           scatter, SDPA with an explicit boolean mask (which keeps SDPA off its flash kernel);
+           scatter, SDPA with an explicit boolean mask;
   kernel:  RoPE + the K/V write as one `seekmath_rope_kv_write` over all B·T tokens
            (crates/shim/kernels/layer_ops.cu), then plain causal SDPA (prompts of one length need no mask).
 Both end as the engine's prefill does: final RMSNorm, LM head on each row's last token, f32 logits. The script checks

@@ -886,11 +886,11 @@ impl CausalLm {
     /// are usable, RoPE with the K/V cache write as one kernel over all B·T tokens ([`seekmath_shim::rope_kv_write`])
     /// and SiLU·up as another, each applying its folded norm; otherwise the folded norms in ATen. The same function
     /// up to rounding, like [`CausalLm::forward_decode_hidden`]; the plain form makes ~20 passes per layer over
-    /// [B·T, C]-sized activations where this makes ~6.
+    /// [B·T, C]-sized activations where this runs seven kernels (four products, RoPE, attention, SiLU·up).
     ///
     /// `attention_mask` as in [`CausalLm::forward_step_hidden`], or `None` when every row's T tokens are all valid
-    /// and sit at slots 0..T (plain causal attention, which lets SDPA take its flash kernel instead of the
-    /// masked path).
+    /// and sit at slots 0..T (plain causal attention: no mask to build or read, and cuDNN's attention kernel, which
+    /// SDPA picks either way on an H200, takes ~20% less time without one; docs/benchmarks.md, session 10).
     #[allow(clippy::too_many_arguments)] // the plain step's inputs plus the stacked weights and the kernel switch
     pub fn forward_prefill_hidden(
         &self,
